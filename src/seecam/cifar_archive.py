@@ -1,0 +1,74 @@
+"""Parse the CIFAR-10 *binary* archive with numpy: no pickle is ever loaded.
+
+Each record is 3073 bytes: one label byte, then 1024 red, 1024 green and 1024
+blue bytes of a 32x32 image in row-major order
+(https://www.cs.toronto.edu/~kriz/cifar.html, "Binary version").
+"""
+
+from __future__ import annotations
+
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from seecam.dataset import CIFAR10_CLASSES, Dataset, Split
+from seecam.errors import SeecamError
+
+RECORD_BYTES = 1 + 3 * 32 * 32
+ROOT = "cifar-10-batches-bin"
+TRAIN_MEMBERS = tuple(f"{ROOT}/data_batch_{i}.bin" for i in range(1, 6))
+TEST_MEMBER = f"{ROOT}/test_batch.bin"
+CLASSES_MEMBER = f"{ROOT}/batches.meta.txt"
+
+
+def parse_records(raw: bytes, name: str) -> Split:
+    """Turn one batch file's bytes into NHWC uint8 images and int64 labels."""
+    if not raw or len(raw) % RECORD_BYTES:
+        raise SeecamError(
+            f"archive member {name} is {len(raw)} bytes, not a whole number of {RECORD_BYTES}-byte "
+            "records: the archive is truncated or corrupt; delete it and download again"
+        )
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return Split(np.ascontiguousarray(images), records[:, 0].astype(np.int64))
+
+
+def read_archive(path: Path) -> Dataset:
+    """Read train and test batches (and class names) from a cifar-10-binary.tar.gz."""
+    members = _read_members(path, (*TRAIN_MEMBERS, TEST_MEMBER), optional=(CLASSES_MEMBER,))
+    train_parts = [parse_records(members[name], name) for name in TRAIN_MEMBERS]
+    train = Split(
+        np.concatenate([p.images for p in train_parts]), np.concatenate([p.labels for p in train_parts])
+    )
+    test = parse_records(members[TEST_MEMBER], TEST_MEMBER)
+    classes = CIFAR10_CLASSES
+    if CLASSES_MEMBER in members:
+        names = tuple(line.strip() for line in members[CLASSES_MEMBER].decode().splitlines() if line.strip())
+        classes = names if len(names) == len(CIFAR10_CLASSES) else CIFAR10_CLASSES
+    return Dataset(train, test, classes)
+
+
+def _read_members(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, bytes]:
+    wanted = set(required) | set(optional)
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if member.name in wanted and member.isfile():
+                    extracted = archive.extractfile(member)
+                    assert extracted is not None
+                    found[member.name] = extracted.read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise SeecamError(
+            f"{path}: not a readable tar.gz archive ({type(exc).__name__}: {exc}); "
+            "it is truncated or corrupt: delete it and download again"
+        ) from None
+    missing = [name for name in required if name not in found]
+    if missing:
+        raise SeecamError(
+            f"{path}: archive lacks {', '.join(missing)}; data.url must point at the CIFAR-10 "
+            "binary version (cifar-10-binary.tar.gz), not the python or matlab one"
+        )
+    return found

@@ -1,0 +1,27 @@
+"""Every output path of the pipeline, relative to the repo root where DVC runs stages.
+
+These names are the contract in DESIGN.md: dvc.yaml, docs and checks rely on them.
+"""
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+DATA_DIR = Path("data/cifar10")
+RAW_DIR = Path("data/raw")
+DATA_CHECKS = Path("reports/data_checks.json")
+MODELS_DIR = Path("models")
+CHECKPOINTS_DIR = Path("checkpoints")
+TRAIN_REPORTS = Path("reports/train")
+EVALUATE_DIR = Path("reports/evaluate")
+EXPLAIN_DIR = Path("reports/explain")
+REPORT_HTML = Path("reports/index.html")
+
+
+def model_file(name: str) -> Path:
+    """models/<name>.pt: state dict plus the config that rebuilds it."""
+    return MODELS_DIR / f"{name}.pt"
+
+
+def train_dir(name: str) -> Path:
+    """reports/train/<name>/: history.csv, iterations.csv, run.json."""
+    return TRAIN_REPORTS / name

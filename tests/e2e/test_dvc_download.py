@@ -1,0 +1,45 @@
+"""Real `dvc repro download` runs in a throwaway copy of the repo."""
+
+import json
+
+import pytest
+
+from cifar_archives import build_archive
+
+pytestmark = pytest.mark.e2e
+
+
+def snapshot(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_synthetic_download_then_nothing_reruns(repo_copy):
+    repo_copy.set_params(data__source="synthetic", data__val_size=50,
+                         data__synthetic={"train_size": 300, "test_size": 100, "seed": 0})
+    first = repo_copy.dvc("repro", "download")
+    assert "Running stage 'download'" in first.stdout
+    checks = json.loads((repo_copy.root / "reports/data_checks.json").read_text())
+    assert checks["ok"] and checks["splits"]["train"]["count"] == 300
+    second = repo_copy.dvc("repro")
+    assert "Running stage" not in second.stdout
+    assert "up to date" in repo_copy.dvc("status").stdout
+
+
+def test_served_archive_passes_checks_and_wrong_md5_keeps_data(repo_copy, http_server):
+    built = build_archive(http_server.root / "cifar-10-binary.tar.gz", per_batch=30, test_size=25)
+    url = f"{http_server.url}/cifar-10-binary.tar.gz"
+    repo_copy.set_params(data__url=url, data__md5=built["md5"], data__val_size=20)
+    repo_copy.dvc("repro", "download")
+    checks = json.loads((repo_copy.root / "reports/data_checks.json").read_text())
+    assert checks["ok"] and checks["splits"]["train"]["count"] == 150 and checks["splits"]["test"]["count"] == 25
+    assert "Running stage" not in repo_copy.dvc("repro").stdout
+
+    data = repo_copy.root / "data/cifar10"
+    before = snapshot(data)
+    (repo_copy.root / "data/raw/cifar-10-binary.tar.gz").unlink()
+    wrong = "f" * 32
+    repo_copy.set_params(data__md5=wrong)
+    failed = repo_copy.dvc("repro", "download", check=False)
+    assert failed.returncode != 0
+    assert f"expected {wrong}, got {built['md5']}" in failed.stderr
+    assert snapshot(data) == before

@@ -1,0 +1,54 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from cifar_archives import build_archive, records
+from seecam.cifar_archive import TEST_MEMBER, parse_records, read_archive
+from seecam.errors import SeecamError
+
+
+def test_record_layout_is_label_then_red_green_blue_planes():
+    image = np.zeros((1, 32, 32, 3), np.uint8)
+    image[0, 0, 1] = (10, 20, 30)  # row 0, column 1
+    raw = records(np.array([7]), image)
+    assert raw[0] == 7 and raw[1 + 1] == 10 and raw[1 + 1024 + 1] == 20 and raw[1 + 2048 + 1] == 30
+    split = parse_records(raw, "x")
+    assert split.labels.tolist() == [7] and split.images.dtype == np.uint8
+    np.testing.assert_array_equal(split.images, image)
+
+
+def test_archive_round_trip(tmp_path):
+    built = build_archive(tmp_path / "cifar-10-binary.tar.gz", per_batch=12, test_size=10)
+    dataset = read_archive(built["path"])
+    np.testing.assert_array_equal(dataset.train.images, built["train_images"])
+    np.testing.assert_array_equal(dataset.train.labels, built["train_labels"])
+    np.testing.assert_array_equal(dataset.test.images, built["test_images"])
+    assert dataset.train.images.shape == (60, 32, 32, 3) and dataset.classes[6] == "frog"
+
+
+def test_truncated_member_is_reported(tmp_path):
+    built = build_archive(tmp_path / "a.tar.gz", truncate=TEST_MEMBER)
+    with pytest.raises(SeecamError, match=r"test_batch.bin is \d+ bytes, not a whole number of 3073-byte records"):
+        read_archive(built["path"])
+
+
+def test_truncated_gzip_is_reported(tmp_path):
+    built = build_archive(tmp_path / "a.tar.gz")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(built["path"].read_bytes()[:-2000])
+    with pytest.raises(SeecamError, match="not a readable tar.gz archive .* truncated or corrupt"):
+        read_archive(cut)
+
+
+def test_not_an_archive_is_reported(tmp_path):
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(gzip.compress(b"<html>not found</html>"))
+    with pytest.raises(SeecamError, match="not a readable tar.gz archive"):
+        read_archive(junk)
+
+
+def test_missing_member_names_it_and_the_right_archive(tmp_path):
+    built = build_archive(tmp_path / "a.tar.gz", omit=(TEST_MEMBER,))
+    with pytest.raises(SeecamError, match="archive lacks cifar-10-batches-bin/test_batch.bin; .* binary version"):
+        read_archive(built["path"])
