@@ -5,9 +5,12 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +62,12 @@ def http_server(tmp_path: Path) -> Iterator[LocalServer]:
     server.server_close()
 
 
-def tool_env() -> dict[str, str]:
-    """Environment in which dvc stage commands find this venv's python."""
+def tool_env(**extra: str) -> dict[str, str]:
+    """Environment in which dvc stage commands find this venv's python (and no outside MLflow URI)."""
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("MLFLOW_TRACKING_URI", None)
-    return env
+    return env | extra
 
 
 @dataclass
@@ -73,14 +76,24 @@ class RepoCopy:
 
     root: Path
 
-    def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-        result = subprocess.run(args, cwd=self.root, env=tool_env(), capture_output=True, text=True, timeout=timeout)
+    def run(self, *args: str, check: bool = True, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(args, cwd=self.root, env=tool_env(**env), capture_output=True, text=True,
+                                timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
-    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(str(VENV_BIN / "dvc"), *args, check=check)
+    def dvc(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+        return self.run(str(VENV_BIN / "dvc"), *args, check=check, **env)
+
+    def stage(self, script: str, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+        """Run a stage script directly, as DVC would (cwd = repo root)."""
+        return self.run(sys.executable, f"stages/{script}.py", *args, check=check, **env)
+
+    def use_tiny_synthetic_data(self, epochs: int = 2, train_size: int = 600, test_size: int = 200) -> None:
+        """Small, fast settings: synthetic data, few epochs."""
+        self.set_params(data__source="synthetic", data__val_size=100, train__epochs=epochs,
+                        data__synthetic={"train_size": train_size, "test_size": test_size, "seed": 0})
 
     def set_params(self, **dotted: object) -> None:
         """Set params like `data__source="synthetic"` (double underscore = dot)."""
@@ -113,3 +126,44 @@ def repo_copy(tmp_path: Path) -> RepoCopy:
     root = tmp_path / "repo"
     root.mkdir()
     return copy_repo(root)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MlflowServer:
+    url: str
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts), shared by the session."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = (root / "server.log").open("w")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "art")],
+        stdout=log, stderr=subprocess.STDOUT, env=tool_env(), start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log_tail = (root / "server.log").read_text()[-2000:]
+                raise RuntimeError(f"mlflow server did not start: {log_tail}") from None
+            time.sleep(0.5)
+    yield MlflowServer(url, process)
+    os.killpg(process.pid, 15)
+    process.wait(timeout=30)
+    log.close()

@@ -36,6 +36,7 @@ def test_stage_deps_are_exactly_the_code_it_imports(stage):
     spec = STAGES[stage]
     script = spec["cmd"].split()[1]
     code_deps = {d for d in spec["deps"] if d.endswith(".py")}
+    assert len(code_deps) == len([d for d in spec["deps"] if d.endswith(".py")])  # no duplicates
     assert code_deps == {script} | seecam_imports(REPO / script) - {"src/seecam/__init__.py"}
 
 

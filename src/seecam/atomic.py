@@ -66,3 +66,13 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """Atomically write rows as CSV with a header (DVC plots read these)."""
+    lines = [",".join(columns)] + [",".join(_csv_value(row[c]) for c in columns) for row in rows]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _csv_value(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)

@@ -1,28 +1,15 @@
-"""Command line: `seecam check-data`, and the error handling every stage entry point shares."""
+"""Command line: `seecam check-data [DIR]` for CI."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from seecam.atomic import write_json
 from seecam.checks import check_directory, summary_text
-from seecam.errors import SeecamError
+from seecam.errors import run
 from seecam.paths import DATA_CHECKS, DATA_DIR
-
-
-def run(main: Callable[[], object]) -> None:
-    """Run `main`; a user error becomes one `error:` line on stderr and its exit code."""
-    try:
-        main()
-    except SeecamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted; outputs were left as they were", file=sys.stderr)
-        sys.exit(130)
 
 
 def check_data(directory: Path, report: Path) -> None:

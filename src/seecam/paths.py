@@ -25,3 +25,8 @@ def model_file(name: str) -> Path:
 def train_dir(name: str) -> Path:
     """reports/train/<name>/: history.csv, iterations.csv, run.json."""
     return TRAIN_REPORTS / name
+
+
+def checkpoint_file(name: str) -> Path:
+    """checkpoints/<name>.ckpt: the last finished epoch, kept across reruns (DVC persist)."""
+    return CHECKPOINTS_DIR / f"{name}.ckpt"

@@ -1,0 +1,22 @@
+"""Pick the compute device: `auto` = CUDA, else Apple MPS, else CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from seecam.errors import SeecamError
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for `train.device`; a requested but missing accelerator is a user error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SeecamError("train.device is cuda but no CUDA GPU is visible; use auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise SeecamError("train.device is mps but MPS is not available; use auto or cpu")
+    return torch.device(name)

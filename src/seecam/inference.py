@@ -1,0 +1,58 @@
+"""Load a trained model file and run it on uint8 images: shared by training, evaluate and explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seecam.atomic import atomic_path
+from seecam.errors import SeecamError
+from seecam.models import Net, model_from_config
+from seecam.normalize import Normalizer
+
+
+def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """NHWC uint8 numpy -> NCHW uint8 tensor on `device` (4x smaller than float)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).contiguous()
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Class scores for uint8 NCHW images, in eval mode (the model's mode is restored)."""
+    normalize = Normalizer(images.device)
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(normalize(chunk)).float() for chunk in images.split(batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def save_model(path: Path, model: torch.nn.Module, config: dict[str, Any], classes: list[str]) -> None:
+    """State dict + the config that rebuilds it; loadable with torch.load(weights_only=True)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"config": config, "classes": classes, "state_dict": state}, tmp)
+
+
+def load_model(path: Path, expected_name: str | None = None, device: torch.device | None = None) -> tuple[Net, dict]:
+    """Rebuild a model from its file; name the stage to run when it is missing."""
+    if not path.is_file():
+        stage = f"train_{expected_name}" if expected_name else "train_cnn train_se"
+        raise SeecamError(f"{path}: model file missing; run `dvc repro {stage}`")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    config = payload["config"]
+    if expected_name and config["name"] != expected_name:
+        raise SeecamError(f"{path}: holds a {config['name']!r} model, expected {expected_name!r}; "
+                          f"rerun `dvc repro train_{expected_name}`")
+    model = model_from_config(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise SeecamError(f"{path}: weights do not fit the architecture in its config ({first}); "
+                          f"rerun `dvc repro train_{config['name']}`") from None
+    return model.to(device or torch.device("cpu")).eval(), payload

@@ -1,0 +1,117 @@
+"""The tutorial CNN and the same CNN with Squeeze-and-Excitation blocks.
+
+    cnn: [conv3x3 -> BatchNorm -> ReLU -> MaxPool2] x 3 (32, 64, 128 channels)
+         -> flatten -> FC 2048->512 -> ReLU -> Dropout 0.5 -> FC 512->10
+    se:  the same, with SE after each block's ReLU, before pooling.
+
+Module names are stable (`block1.conv`, `block3.se`, `head.fc1`, ...) so hooks,
+params and MLflow keys can name layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from seecam.errors import SeecamError
+from seecam.params import CnnParams, SeParams
+
+NUM_CLASSES = 10
+IMAGE_SIZE = 32
+
+
+class SqueezeExcitation(nn.Module):
+    """SE block (Hu et al., 2018): x * sigmoid(W2 relu(W1 avgpool(x))), no biases.
+
+    The sigmoid is a module (`gate`) so a forward hook on `blockN.se.gate`
+    captures the per-channel excitation (B x C) for the explain stage.
+    """
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.fc1 = nn.Linear(channels, hidden, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Linear(hidden, channels, bias=False)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squeezed = x.mean(dim=(2, 3))
+        excitation = self.gate(self.fc2(self.relu(self.fc1(squeezed))))
+        return x * excitation[:, :, None, None]
+
+
+class ConvBlock(nn.Module):
+    """conv3x3 -> BatchNorm -> ReLU [-> SE] -> MaxPool2."""
+
+    def __init__(self, in_channels: int, out_channels: int, se_reduction: int | None) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.se = SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn(self.conv(x)))
+        if self.se is not None:
+            x = self.se(x)
+        return self.pool(x)
+
+
+class Head(nn.Module):
+    """flatten -> FC -> ReLU -> Dropout -> FC (class scores)."""
+
+    def __init__(self, in_features: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, NUM_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.relu(self.fc1(x.flatten(1)))))
+
+
+class Net(nn.Module):
+    """The tutorial network; blocks are `block1`, `block2`, ... then `head`."""
+
+    def __init__(self, params: CnnParams) -> None:
+        super().__init__()
+        reduction = params.reduction if isinstance(params, SeParams) else None
+        widths = [3, *params.channels]
+        self.block_names = [f"block{i + 1}" for i in range(len(params.channels))]
+        for name, c_in, c_out in zip(self.block_names, widths, widths[1:], strict=False):
+            self.add_module(name, ConvBlock(c_in, c_out, reduction))
+        side = IMAGE_SIZE // 2 ** len(params.channels)
+        self.head = Head(params.channels[-1] * side * side, params.hidden, params.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.block_names:
+            x = getattr(self, name)(x)
+        return self.head(x)
+
+
+def build_model(name: str, params: CnnParams) -> Net:
+    """`cnn` or `se` from its params (the SE variant needs `reduction`)."""
+    if (name == "se") != isinstance(params, SeParams):
+        raise SeecamError(f"model {name!r} got params of the other architecture: {params}")
+    return Net(params)
+
+
+def model_config(name: str, params: CnnParams) -> dict[str, Any]:
+    """Plain-data description that rebuilds the model (safe for weights_only loading)."""
+    return {"name": name, "params": dataclasses.asdict(params)}
+
+
+def model_from_config(config: dict[str, Any]) -> Net:
+    """Inverse of `model_config`."""
+    cls = SeParams if config["name"] == "se" else CnnParams
+    return build_model(config["name"], cls(**config["params"]))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,28 @@
+"""Matplotlib figures shared by the stages (headless: the Agg backend, no display needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def training_curves(histories: dict[str, list[dict[str, float]]]) -> Figure:
+    """Loss and accuracy per epoch, train dashed and validation solid, one colour per model."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    for colour, (name, history) in zip(("tab:blue", "tab:orange"), histories.items(), strict=False):
+        epochs = [row["epoch"] for row in history]
+        for ax, key in ((loss_ax, "loss"), (acc_ax, "acc")):
+            ax.plot(epochs, [row[f"train_{key}"] for row in history], "--", color=colour, label=f"{name} train")
+            ax.plot(epochs, [row[f"val_{key}"] for row in history], "-", color=colour, label=f"{name} val")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    acc_ax.legend(fontsize=8)
+    return fig
+
+
+def close(fig: Figure) -> None:
+    plt.close(fig)

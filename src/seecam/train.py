@@ -1,0 +1,250 @@
+"""The training loop: on-device data, batched augmentation, Adam + ReduceLROnPlateau.
+
+Speed comes from keeping the host out of the loop: the uint8 images live on
+the training device, batches are index gathers, augmentation is batched
+tensor ops, and losses and hit counts accumulate on the device, read back
+once per epoch (no per-step `.item()`). On CUDA the step runs in bf16
+autocast with channels_last; `train.compile` wraps it in `torch.compile`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
+from tqdm import tqdm
+
+from seecam import checkpoint, paths, tracking
+from seecam.atomic import write_csv
+from seecam.augment import Augmenter
+from seecam.dataset import Dataset
+from seecam.errors import SeecamError
+from seecam.inference import predict_logits, save_model, to_device
+from seecam.models import build_model, count_parameters, model_config
+from seecam.normalize import Normalizer
+from seecam.params import DataParams, Params, TrainParams
+from seecam.plots import close, training_curves
+from seecam.splits import train_val_indices
+from seecam.tracking import RunInfo
+
+AUGMENT_CHUNK = 256
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds")
+
+
+@dataclass
+class TrainSplits:
+    """uint8 NCHW images and int64 labels on the training device."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    scheduled_on: str  # "val", or "test" for the tutorial protocol (data.val_size = 0)
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    iterations: list[dict[str, float]] = field(default_factory=list)
+
+
+def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch.device) -> TrainSplits:
+    """Hold out `data.val_size` stratified train images; use `data.subset` of the rest."""
+    labels = dataset.train.labels
+    if data.val_size >= len(labels):
+        raise SeecamError(f"data.val_size={data.val_size} leaves no training images (train has {len(labels)})")
+    if data.subset > len(labels) - data.val_size:
+        raise SeecamError(f"data.subset={data.subset} exceeds the {len(labels) - data.val_size} train images "
+                          "left after data.val_size; lower it or use 0 for all")
+    train_idx, val_idx = train_val_indices(labels, data.val_size, data.subset, seed)
+    if data.val_size:
+        val_images, val_labels, scheduled_on = dataset.train.images[val_idx], labels[val_idx], "val"
+    else:
+        val_images, val_labels, scheduled_on = dataset.test.images, dataset.test.labels, "test"
+    return TrainSplits(
+        to_device(dataset.train.images[train_idx], device), torch.from_numpy(labels[train_idx]).to(device),
+        to_device(val_images, device), torch.from_numpy(np.asarray(val_labels)).to(device), scheduled_on,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global generators (dropout, init); data order has its own generator."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def fit(
+    model: torch.nn.Module,
+    splits: TrainSplits,
+    train: TrainParams,
+    seed: int,
+    device: torch.device,
+    resume: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float], dict[str, Any]], None] = lambda row, state: None,
+    label: str = "train",
+) -> FitResult:
+    """Train for `train.epochs`, calling `on_epoch(history_row, checkpoint_state)` after each."""
+    memory_format = torch.channels_last  # measured faster on CPU too (mkldnn)
+    model.to(device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
+                                 fused=device.type in ("cuda", "cpu"))
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=train.lr_factor, patience=train.lr_patience
+    )
+    generator = torch.Generator(device).manual_seed(seed)
+    result, start = FitResult(), 0
+    if resume:
+        start = _restore(resume, model, optimizer, scheduler, generator, result)
+    augment = Augmenter(train.augment, device)
+    # Augment several batches per call: per-op overhead dominates at batch 64 on a CPU.
+    chunk = train.batch_size * max(1, AUGMENT_CHUNK // train.batch_size)
+    step = _make_step(model, optimizer, device, train.compile)
+
+    for epoch in range(start + 1, train.epochs + 1):
+        began = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        model.train()
+        order = torch.randperm(len(splits.train_y), generator=generator, device=device)
+        steps = -(-len(order) // train.batch_size)
+        losses = torch.empty(steps, device=device)
+        hits = torch.zeros((), device=device, dtype=torch.int64)
+        bar = tqdm(total=steps, desc=f"{label} {epoch}/{train.epochs}", disable=not sys.stderr.isatty(), leave=False)
+        i = 0
+        for first in range(0, len(order), chunk):
+            index = order[first:first + chunk]
+            images = augment(splits.train_x[index], generator).contiguous(memory_format=memory_format)
+            for x, y in zip(images.split(train.batch_size), splits.train_y[index].split(train.batch_size),
+                            strict=True):
+                losses[i], correct = step(x, y)
+                hits += correct
+                i += 1
+                bar.update()
+        bar.close()
+        sizes = torch.full((steps,), float(train.batch_size), device=device)
+        sizes[-1] = len(order) - train.batch_size * (steps - 1)
+        _stop_if_not_finite(losses, epoch, label, steps)
+        val_loss, val_acc = evaluate_split(model, splits.val_x, splits.val_y)
+        scheduler.step(val_loss)
+        row = {
+            "epoch": epoch, "train_loss": float((losses * sizes).sum() / sizes.sum()),
+            "train_acc": float(hits) / len(splits.train_y), "val_loss": val_loss, "val_acc": val_acc,
+            "lr": lr, "epoch_seconds": time.perf_counter() - began,
+        }
+        first_step = len(result.iterations)
+        result.history.append(row)
+        result.iterations += [{"step": first_step + i + 1, "epoch": epoch, "loss": v}
+                              for i, v in enumerate(losses.tolist())]
+        on_epoch(row, _state(epoch, model, optimizer, scheduler, generator, result))
+    return result
+
+
+def _make_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, compile_model: bool
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    forward = torch.compile(model) if compile_model else model
+    autocast = device.type == "cuda"
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = forward(x)
+            loss = F.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), (logits.argmax(1) == y).sum()
+
+    return step
+
+
+def evaluate_split(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy, no augmentation."""
+    logits = predict_logits(model, images)
+    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+
+
+def _stop_if_not_finite(losses: torch.Tensor, epoch: int, label: str, steps: int) -> None:
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        i = int(bad[0])
+        raise SeecamError(
+            f"{label}: loss became {losses[i].item()} at epoch {epoch}, step {i + 1} of {steps}; "
+            "lower train.lr or check the data", exit_code=1,
+        )
+
+
+def _state(epoch: int, model, optimizer, scheduler, generator, result: FitResult) -> dict[str, Any]:
+    return {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": list(result.history),
+        "iterations": list(result.iterations),
+    }
+
+
+def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, result: FitResult) -> int:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"]:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    result.history = list(state["history"])
+    result.iterations = list(state["iterations"])
+    return int(state["epoch"])
+
+
+def train_model(name: str, params: Params, dataset: Dataset, device: torch.device) -> RunInfo:
+    """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports."""
+    experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
+    splits = training_splits(dataset, params.data, params.seed, device)
+    seed_everything(params.seed)
+    model = build_model(name, params.model(name))
+    print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
+          f"LR scheduled on {splits.scheduled_on} loss, device {device}")
+    key = checkpoint.fingerprint(name, params, dataset.sha256, device)
+    ckpt_path = paths.checkpoint_file(name)
+    resume = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
+
+    import mlflow
+
+    run_id = resume.get("run_id") if resume else None
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
+        if not run_id:
+            mlflow.log_params(tracking.run_params(name, params, count_parameters(model)))
+            mlflow.set_tags(tracking.run_tags(name, dataset.sha256, device.type, splits.scheduled_on))
+            tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"], dataset.sha256)
+
+        def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
+            checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
+            tracking.log_epoch(row)
+
+        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, label=name)
+        model = model.cpu().to(memory_format=torch.contiguous_format).eval()
+        save_model(paths.model_file(name), model, model_config(name, params.model(name)), list(dataset.classes))
+        out = paths.train_dir(name)
+        write_csv(out / "history.csv", result.history, HISTORY_COLUMNS)
+        write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
+        figure = training_curves({name: result.history})
+        mlflow.log_figure(figure, "figures/training_curves.png")
+        close(figure)
+        example = Normalizer(torch.device("cpu"))(torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2))
+        model_uri = tracking.log_torch_model(model, example)
+    info = RunInfo(run.info.run_id, experiment_id, params.tracking.experiment,
+                   tracking.tracking_uri(params.tracking), model_uri)
+    info.save(out / "run.json")
+    last = result.history[-1]
+    print(f"{name}: val_acc {last['val_acc']:.4f}, val_loss {last['val_loss']:.4f} after {last['epoch']} epochs; "
+          f"MLflow run {info.run_id}")
+    return info

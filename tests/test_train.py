@@ -1,0 +1,88 @@
+import copy
+from dataclasses import replace
+
+import pytest
+import torch
+
+from seecam.dataset import attach_meta
+from seecam.errors import SeecamError
+from seecam.models import build_model
+from seecam.params import parse_params
+from seecam.synthetic import make_synthetic
+from seecam.train import fit, seed_everything, training_splits
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return attach_meta(make_synthetic(3000, 300, seed=0), {"kind": "synthetic"})
+
+
+def params(**train):
+    return parse_params({"data": {"source": "synthetic", "val_size": 500,
+                                  "synthetic": {"train_size": 3000, "test_size": 300}}, "train": train})
+
+
+def train(dataset, name="cnn", resume=None, on_epoch=lambda row, state: None, subset=0, **train_params):
+    p = params(**train_params)
+    p = replace(p, data=replace(p.data, subset=subset))
+    seed_everything(p.seed)
+    model = build_model(name, p.model(name))
+    splits = training_splits(dataset, p.data, p.seed, CPU)
+    return model, fit(model, splits, p.train, p.seed, CPU, resume, on_epoch)
+
+
+def metrics(history):
+    return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in history]
+
+
+def test_se_learns_synthetic_data_far_above_chance(dataset):
+    _, result = train(dataset, "se", epochs=4)
+    assert result.history[-1]["val_acc"] > 0.5, result.history  # chance is 0.1
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(dataset):
+    states = []
+    def keep(row, state):
+        states.append(copy.deepcopy(state))
+
+    full_model, full = train(dataset, epochs=3, subset=600, on_epoch=keep)
+    again_model, again = train(dataset, epochs=3, subset=600)
+    assert metrics(full.history) == metrics(again.history)
+    assert full.iterations == again.iterations
+    resumed_model, resumed = train(dataset, epochs=3, subset=600, resume=states[0])
+    assert metrics(resumed.history) == metrics(full.history)
+    for key, value in full_model.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[key]), key
+    assert [row["step"] for row in resumed.iterations] == list(range(1, len(full.iterations) + 1))
+
+
+def test_iteration_and_history_shapes(dataset):
+    _, result = train(dataset, epochs=2, subset=200, batch_size=64)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert len(result.iterations) == 2 * 4  # 200 images = 3 full batches of 64 + one of 8
+    assert set(result.history[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                                      "epoch_seconds"}
+
+
+def test_exploding_loss_stops_with_epoch_and_step(dataset):
+    with pytest.raises(SeecamError, match=r"loss became (nan|inf) at epoch 1, step \d+ of 4; lower train.lr"):
+        train(dataset, epochs=1, subset=200, lr=1e30)
+
+
+def test_lr_follows_reduce_on_plateau_of_the_validation_loss(dataset):
+    _, result = train(dataset, epochs=6, subset=100, lr_patience=0, lr_factor=0.5)
+    reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(reference, factor=0.5, patience=0)
+    for row in result.history:
+        assert row["lr"] == reference.param_groups[0]["lr"]
+        plateau.step(row["val_loss"])
+    assert result.history[-1]["lr"] < 1e-3  # this seed does hit a plateau
+
+
+def test_val_size_zero_schedules_on_test(dataset):
+    p = parse_params({"data": {"source": "synthetic", "val_size": 0, "synthetic": {"train_size": 3000}}})
+    splits = training_splits(dataset, p.data, 0, CPU)
+    assert splits.scheduled_on == "test" and len(splits.val_y) == 300 and len(splits.train_y) == 3000
