@@ -28,6 +28,9 @@ $(VENV)/.test-deps: $(VENV)/.deps
 	$(PIP) install -c constraints.txt -e '.[test]'
 	touch $@
 
+bench: $(VENV)/.deps
+	python bench/train_throughput.py
+
 # Refresh constraints.txt from the current venv after changing a pin in pyproject.toml.
 lock: $(VENV)/.test-deps
 	$(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^seecam' > constraints.txt

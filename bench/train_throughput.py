@@ -6,7 +6,9 @@ Both train the same model at batch 64 on the same images in the same process:
   seecam    seecam.train.fit: on-device uint8 data, batched per-image augmentation.
 Each epoch is timed; the median of the timed epochs (after a warm-up epoch) is reported.
 
-    .venv/bin/python bench/train_throughput.py [--images 3200] [--epochs 4] [--compile]
+    .venv/bin/python bench/train_throughput.py [--images 3200] [--epochs 3] [--no-compile]
+
+seecam runs twice: eager (the default, train.compile=false) and with torch.compile.
 """
 
 from __future__ import annotations
@@ -90,21 +92,23 @@ def seecam_epochs(name: str, params: Params, images: np.ndarray, labels: np.ndar
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=3200)
-    parser.add_argument("--epochs", type=int, default=4, help="timed epochs + 1 warm-up")
-    parser.add_argument("--compile", action="store_true", help="seecam with train.compile=true")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after 1 warm-up epoch)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     args = parser.parse_args()
-    params = Params()
-    params = replace(params, train=replace(params.train, compile=args.compile))
     data = make_synthetic(args.images, 10, seed=0)
+    images, labels = data.train.images, data.train.labels
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images/epoch, batch 64, "
           f"median of {args.epochs} epochs after 1 warm-up")
-    print(f"{'model':6s} {'baseline img/s':>15s} {'seecam img/s':>13s} {'ratio':>6s}")
+    print(f"{'model':6s} {'variant':10s} {'baseline img/s':>15s} {'seecam img/s':>13s} {'ratio':>6s}")
     for name in ("cnn", "se"):
-        base = baseline_epochs(name, params, data.train.images, data.train.labels, args.epochs + 1)[1:]
-        ours = seecam_epochs(name, params, data.train.images, data.train.labels, args.epochs + 1)[1:]
-        base_rate = args.images / statistics.median(base)
-        our_rate = args.images / statistics.median(ours)
-        print(f"{name:6s} {base_rate:15.0f} {our_rate:13.0f} {our_rate / base_rate:5.2f}x", flush=True)
+        params = Params()
+        base_rate = args.images / statistics.median(baseline_epochs(name, params, images, labels, args.epochs + 1)[1:])
+        for compiled in (False, True)[: 1 if args.no_compile else 2]:
+            variant = replace(params, train=replace(params.train, compile=compiled))
+            seconds = seecam_epochs(name, variant, images, labels, args.epochs + 1)[1:]
+            rate = args.images / statistics.median(seconds)
+            label = "compile" if compiled else "eager"
+            print(f"{name:6s} {label:10s} {base_rate:15.0f} {rate:13.0f} {rate / base_rate:5.2f}x", flush=True)
 
 
 if __name__ == "__main__":

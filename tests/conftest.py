@@ -121,6 +121,15 @@ def copy_repo(destination: Path) -> RepoCopy:
     return RepoCopy(destination)
 
 
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory) -> RepoCopy:
+    """One full `dvc repro` on tiny synthetic data, shared read-only by the tests of later stages."""
+    repo = copy_repo(tmp_path_factory.mktemp("pipeline"))
+    repo.use_tiny_synthetic_data(epochs=3, train_size=1500, test_size=300)
+    repo.dvc("repro")
+    return repo
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> RepoCopy:
     root = tmp_path / "repo"

@@ -23,7 +23,7 @@ def seecam_imports(path: Path) -> set[str]:
                 names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names if alias.name.startswith("seecam")]
-            for name in names:
+            for name in names + [".".join(n.split(".")[:i]) for n in names for i in range(2, n.count(".") + 1)]:
                 for candidate in (f"src/{name.replace('.', '/')}.py", f"src/{name.replace('.', '/')}/__init__.py"):
                     if (REPO / candidate).is_file() and candidate not in seen:
                         seen.add(candidate)

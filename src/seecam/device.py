@@ -7,8 +7,8 @@ import torch
 from seecam.errors import SeecamError
 
 
-def resolve_device(name: str) -> torch.device:
-    """The torch device for `train.device`; a requested but missing accelerator is a user error."""
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """The torch device for a `*.device` param; a requested but missing accelerator is a user error."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -16,7 +16,7 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SeecamError("train.device is cuda but no CUDA GPU is visible; use auto or cpu")
+        raise SeecamError(f"{key} is cuda but no CUDA GPU is visible; use auto or cpu")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise SeecamError("train.device is mps but MPS is not available; use auto or cpu")
+        raise SeecamError(f"{key} is mps but MPS is not available; use auto or cpu")
     return torch.device(name)

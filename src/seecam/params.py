@@ -174,9 +174,11 @@ class EvaluateParams:
 
     batch_size: int = 500
     bootstrap_samples: int = 1000
+    bootstrap_seed: int = 0
     ece_bins: int = 15
     latency_repeats: int = 30
     throughput_batch: int = 256
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
     def problems(self) -> Iterator[tuple[str, str]]:
         for name in ("batch_size", "bootstrap_samples", "ece_bins", "latency_repeats", "throughput_batch"):
@@ -196,6 +198,7 @@ class ExplainParams:
     feature_map_channels: int = 9
     top_channels: int = 3
     mistakes: int = 8
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.images or min(self.images) < 0:

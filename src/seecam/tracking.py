@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from typing import Any
 from seecam.atomic import write_json
 from seecam.errors import SeecamError
 from seecam.params import Params, TrackingParams, flatten
+from seecam.paths import train_dir
 
 HEALTH_TIMEOUT_SECONDS = 5.0
 
@@ -170,3 +172,48 @@ def log_torch_model(model: Any, example: Any) -> str:
     signature = infer_signature(example.numpy(), output)
     info = mlflow.pytorch.log_model(model, name="model", input_example=example.numpy(), signature=signature)
     return info.model_uri
+
+
+@contextmanager
+def model_run(name: str, stage: str) -> Iterator[str]:
+    """Reopen the model's training run for a later stage, where run.json says it lives.
+
+    reports/train/<name>/run.json names the store, experiment and run id, so evaluate and explain need
+    no tracking params of their own. If that run is gone (deleted, store wiped) or run.json is missing,
+    say so and log to a new run tagged with the model instead of failing silently.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    info = RunInfo.load(train_dir(name) / "run.json")
+    tracking = TrackingParams(uri=info.tracking_uri, experiment=info.experiment) if info else TrackingParams()
+    experiment_id = open_experiment(tracking)
+    run_id = None
+    if info is not None:
+        try:
+            if mlflow.get_run(info.run_id).info.lifecycle_stage == "active":
+                run_id = info.run_id
+        except MlflowException:
+            pass
+    if run_id is None:
+        where = f"run {info.run_id}" if info else f"{train_dir(name) / 'run.json'}"
+        print(f"warning: {name}: training {where} not found in {tracking_uri(tracking)}; "
+              f"logging {stage} results to a new run", file=sys.stderr)
+    tags = {"model": name} if run_id is None else None
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else name,
+                          tags=tags) as run:
+        mlflow.set_tag(f"{stage}_done", "true")
+        yield run.info.run_id
+
+
+def log_values(values: dict[str, float]) -> None:
+    """Final (stepless) metrics; keys must use MLflow's allowed characters (letters, digits, _-. /:)."""
+    import mlflow
+
+    mlflow.log_metrics({k: float(v) for k, v in values.items()})
+
+
+def log_artifact(path: Path, folder: str) -> None:
+    import mlflow
+
+    mlflow.log_artifact(str(path), folder)

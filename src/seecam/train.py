@@ -29,7 +29,8 @@ from seecam.inference import predict_logits, save_model, to_device
 from seecam.models import build_model, count_parameters, model_config
 from seecam.normalize import Normalizer
 from seecam.params import DataParams, Params, TrainParams
-from seecam.plots import close, training_curves
+from seecam.plots import close
+from seecam.plots.training import training_curves
 from seecam.splits import train_val_indices
 from seecam.tracking import RunInfo
 

@@ -1,13 +1,10 @@
-"""Matplotlib figures shared by the stages (headless: the Agg backend, no display needed)."""
+"""Training curves of one or both models."""
 
 from __future__ import annotations
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from seecam.plots import plt
 
 
 def training_curves(histories: dict[str, list[dict[str, float]]]) -> Figure:
@@ -22,7 +19,3 @@ def training_curves(histories: dict[str, list[dict[str, float]]]) -> Figure:
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     acc_ax.legend(fontsize=8)
     return fig
-
-
-def close(fig: Figure) -> None:
-    plt.close(fig)

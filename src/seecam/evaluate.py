@@ -1,0 +1,187 @@
+"""The evaluate stage: both models on the same test images, quality and cost, side by side.
+
+The accuracy difference SE - CNN gets a paired bootstrap CI (resampling the
+same test images for both models) and an exact McNemar test, so the
+comparison says whether the difference is beyond noise.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from seecam import metrics, paths, tracking
+from seecam.atomic import write_json, write_text
+from seecam.cost import measure_cost
+from seecam.dataset import Dataset
+from seecam.inference import load_model, predict_logits, to_device
+from seecam.params import MODEL_NAMES, EvaluateParams
+from seecam.plots import close, save_figure
+from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
+
+HIGHER_IS_BETTER = {
+    "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
+    "throughput_images_per_s",
+}
+TABLE_ROWS = {  # metric key -> label in comparison.md
+    "test_acc": "accuracy", "test_top2_acc": "top-2 accuracy", "test_loss": "loss (cross-entropy)",
+    "test_macro_precision": "macro precision", "test_macro_recall": "macro recall", "test_macro_f1": "macro F1",
+    "test_ece": "expected calibration error", "parameters": "parameters", "flops_per_image": "FLOPs / image",
+    "latency_ms": "latency, batch 1 (ms)", "throughput_images_per_s": "throughput (images/s)",
+    "train_seconds": "training time (s)", "peak_memory_mb": "peak memory (MB)",
+}
+
+
+@dataclass
+class ModelEvaluation:
+    """Everything measured for one model."""
+
+    probabilities: np.ndarray
+    correct: np.ndarray  # bool per test image
+    confusion: np.ndarray
+    reliability: metrics.Reliability
+    values: dict[str, float]
+
+
+def evaluate_model(
+    probabilities: np.ndarray, labels: np.ndarray, classes: list[str], ev: EvaluateParams
+) -> ModelEvaluation:
+    """Quality metrics of one model's test-set probabilities."""
+    predictions = probabilities.argmax(axis=1)
+    confusion = metrics.confusion_matrix(labels, predictions, len(classes))
+    correct = (predictions == labels).astype(float)
+    low, high = metrics.bootstrap_interval(correct, ev.bootstrap_samples, ev.bootstrap_seed)
+    precision, recall, f1 = metrics.macro_precision_recall_f1(confusion)
+    reliability = metrics.reliability(probabilities, labels, ev.ece_bins)
+    values = {
+        "test_acc": float(correct.mean()), "test_acc_ci_low": low, "test_acc_ci_high": high,
+        "test_loss": metrics.log_loss(probabilities, labels),
+        "test_top2_acc": metrics.top_k_accuracy(probabilities, labels, 2),
+        "test_macro_precision": precision, "test_macro_recall": recall, "test_macro_f1": f1,
+        "test_ece": reliability.ece,
+    }
+    per_class = metrics.per_class_accuracy(confusion)
+    values |= {f"test_acc/{c}": float(v) for c, v in zip(classes, per_class, strict=True)}
+    return ModelEvaluation(probabilities, predictions == labels, confusion, reliability, values)
+
+
+def compare(cnn: ModelEvaluation, se: ModelEvaluation, ev: EvaluateParams) -> dict[str, Any]:
+    """SE - CNN on every shared metric, plus the paired significance of the accuracy difference."""
+    difference = se.correct.astype(float) - cnn.correct.astype(float)
+    low, high = metrics.bootstrap_interval(difference, ev.bootstrap_samples, ev.bootstrap_seed)
+    out: dict[str, Any] = {
+        "acc_diff": float(difference.mean()), "acc_diff_ci_low": low, "acc_diff_ci_high": high,
+        "acc_diff_significant": bool(low > 0 or high < 0),
+        "mcnemar_p": metrics.mcnemar_p_value(se.correct, cnn.correct),
+    }
+    for key in TABLE_ROWS:
+        if key in cnn.values and key in se.values:
+            out[f"diff/{key}"] = se.values[key] - cnn.values[key]
+    return out
+
+
+def better(key: str, cnn: float, se: float) -> str:
+    if np.isclose(cnn, se, rtol=1e-9, atol=1e-12):
+        return "tie"
+    return ("se" if se > cnn else "cnn") if key in HIGHER_IS_BETTER else ("se" if se < cnn else "cnn")
+
+
+def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[str, Any], classes: list[str]) -> str:
+    """The table a person reads: metric, cnn, se, difference, which is better."""
+    cnn, se = results["cnn"].values, results["se"].values
+    n = len(results["cnn"].probabilities)
+    diff = comparison["acc_diff"] * 100
+    verdict = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
+    winner = "SE" if diff > 0 else "CNN"
+    lines = [
+        f"# CNN vs SE on the test set ({n} images)",
+        "",
+        f"**Accuracy:** {winner} is ahead by {abs(diff):.2f} points (SE − CNN = {diff:+.2f}, "
+        f"95% paired bootstrap CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, "
+        f"{comparison['acc_diff_ci_high'] * 100:+.2f}], McNemar p = {comparison['mcnemar_p']:.3g}): "
+        f"the difference is **{verdict}**.",
+        "",
+        "| metric | cnn | se | se − cnn | better |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for key, label in TABLE_ROWS.items():
+        if key not in cnn or key not in se:
+            continue
+        shown = label
+        if key == "test_acc":
+            shown += " (95% CI)"
+        lines.append(f"| {shown} | {_cell(key, cnn)} | {_cell(key, se)} | {_number(se[key] - cnn[key], True)} "
+                     f"| {better(key, cnn[key], se[key])} |")
+    lines += ["", "## Per-class accuracy", "", "| class | cnn | se | se − cnn |", "|---|---:|---:|---:|"]
+    for c in classes:
+        key = f"test_acc/{c}"
+        lines.append(f"| {c} | {cnn[key]:.4f} | {se[key]:.4f} | {se[key] - cnn[key]:+.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(key: str, values: dict[str, float]) -> str:
+    text = _number(values[key])
+    if key == "test_acc":
+        text += f" [{values['test_acc_ci_low']:.4f}, {values['test_acc_ci_high']:.4f}]"
+    return text
+
+
+def _number(value: float, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    if float(value).is_integer() and abs(value) >= 100:
+        return f"{value:{sign},.0f}"
+    return f"{value:{sign}.4f}" if abs(value) < 100 else f"{value:{sign},.1f}"
+
+
+def training_seconds(name: str) -> float | None:
+    """Wall time of the training epochs, from the train stage's history.csv."""
+    path = paths.train_dir(name) / "history.csv"
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        return float(sum(float(row["epoch_seconds"]) for row in csv.DictReader(f)))
+
+
+def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> dict:
+    """Evaluate both models, write reports/evaluate/*, log to each model's MLflow run."""
+    models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODEL_NAMES}
+    classes = list(dataset.classes)
+    labels = dataset.test.labels
+    images = to_device(dataset.test.images, device)
+    results = {}
+    for name, model in models.items():
+        probabilities = torch.softmax(predict_logits(model, images, ev.batch_size), dim=1).cpu().numpy()
+        results[name] = evaluate_model(probabilities, labels, classes, ev)
+        results[name].values |= measure_cost(model, device, ev.latency_repeats, ev.throughput_batch)
+        seconds = training_seconds(name)
+        if seconds is not None:
+            results[name].values["train_seconds"] = seconds
+    comparison = compare(results["cnn"], results["se"], ev)
+    report = {name: r.values for name, r in results.items()} | {"comparison": comparison, "device": device.type}
+
+    out = paths.EVALUATE_DIR
+    write_json(out / "metrics.json", report)
+    write_json(out / "confusion.json", {"classes": classes} | {n: r.confusion.tolist() for n, r in results.items()})
+    write_text(out / "comparison.md", comparison_markdown(results, comparison, classes))
+    figures = {
+        "confusion.png": confusion_matrices({n: r.confusion for n, r in results.items()}, classes),
+        "reliability.png": reliability_diagrams({n: r.reliability for n, r in results.items()}),
+        "per_class_accuracy.png": per_class_bars(
+            {n: metrics.per_class_accuracy(r.confusion) for n, r in results.items()}, classes),
+    }
+    for filename, figure in figures.items():
+        save_figure(figure, out / filename)
+    for name, result in results.items():
+        with tracking.model_run(name, "evaluate"):
+            tracking.log_values(result.values)
+            for filename in figures:
+                tracking.log_artifact(out / filename, "figures/evaluate")
+            tracking.log_artifact(out / "comparison.md", "reports")
+    for filename in figures:
+        close(figures[filename])
+    return report
+

@@ -1,0 +1,51 @@
+"""`dvc repro` through evaluate on tiny synthetic data: metrics, comparison table, figures, MLflow."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.e2e
+
+
+def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
+    root = pipeline_repo.root
+    report = json.loads((root / "reports/evaluate/metrics.json").read_text())
+    assert {"cnn", "se", "comparison"} <= set(report)
+    assert report["cnn"].keys() == report["se"].keys()
+    for name in ("cnn", "se"):
+        values = report[name]
+        assert values["test_acc_ci_low"] <= values["test_acc"] <= values["test_acc_ci_high"]
+        assert values["parameters"] > 1_000_000 and values["flops_per_image"] > 20_000_000
+        assert values["latency_ms"] > 0 and values["throughput_images_per_s"] > 0 and values["train_seconds"] > 0
+    confusion = json.loads((root / "reports/evaluate/confusion.json").read_text())
+    assert sum(map(sum, confusion["cnn"])) == 300  # the test split
+    comparison = report["comparison"]
+    assert comparison["acc_diff"] == pytest.approx(report["se"]["test_acc"] - report["cnn"]["test_acc"])
+    table = (root / "reports/evaluate/comparison.md").read_text()
+    assert "| metric | cnn | se | se − cnn | better |" in table and "the difference is **" in table
+    for figure in ("confusion.png", "reliability.png", "per_class_accuracy.png"):
+        assert (root / "reports/evaluate" / figure).read_bytes()[:4] == b"\x89PNG"
+
+    shown = pipeline_repo.dvc("metrics", "show", "--json").stdout
+    (workspace,) = json.loads(shown).values()
+    metrics = workspace["data"]["reports/evaluate/metrics.json"]["data"]
+    assert "test_acc" in metrics["cnn"] and "test_acc" in metrics["se"]
+
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    runs = {name: client.get_run(json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"])
+            for name in ("cnn", "se")}
+    for name, run in runs.items():
+        assert run.data.metrics["test_acc"] == pytest.approx(report[name]["test_acc"])
+        assert run.data.tags["evaluate_done"] == "true"
+    assert {k for k in runs["cnn"].data.metrics if k.startswith("test_")} == \
+        {k for k in runs["se"].data.metrics if k.startswith("test_")}
+
+
+def test_evaluate_without_models_says_which_stage_to_run(repo_copy):
+    repo_copy.use_tiny_synthetic_data()
+    repo_copy.stage("download")
+    failed = repo_copy.stage("evaluate", check=False)
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == "error: models/cnn.pt: model file missing; run `dvc repro train_cnn`"
+    assert not (repo_copy.root / "reports/evaluate").exists()

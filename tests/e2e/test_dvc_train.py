@@ -1,0 +1,60 @@
+"""Real `dvc repro` of both training stages on tiny synthetic data, logging to the project's SQLite store."""
+
+import json
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+EPOCH_METRICS = {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds"}
+
+
+def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(repo_copy):
+    repo_copy.use_tiny_synthetic_data(epochs=2)
+    repo_copy.dvc("repro", "train_cnn", "train_se")
+    root = repo_copy.root
+
+    runs = {}
+    for name in ("cnn", "se"):
+        payload = torch.load(root / f"models/{name}.pt", weights_only=True)
+        assert payload["config"]["name"] == name and "block1.conv.weight" in payload["state_dict"]
+        history = (root / f"reports/train/{name}/history.csv").read_text().splitlines()
+        assert history[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,epoch_seconds" and len(history) == 3
+        assert (root / f"reports/train/{name}/iterations.csv").read_text().startswith("step,epoch,loss\n")
+        runs[name] = json.loads((root / f"reports/train/{name}/run.json").read_text())
+        assert runs[name]["tracking_uri"] == f"sqlite:///{root}/mlflow.db"
+
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    cnn, se = (client.get_run(runs[name]["run_id"]) for name in ("cnn", "se"))
+    assert cnn.info.experiment_id == se.info.experiment_id
+    assert set(cnn.data.metrics) == set(se.data.metrics) and set(cnn.data.metrics) >= EPOCH_METRICS
+    assert cnn.data.params.keys() == se.data.params.keys()
+    assert (cnn.data.tags["model"], se.data.tags["model"]) == ("cnn", "se")
+    assert cnn.data.tags["dvc_stage"] == "train_cnn" and len(cnn.data.tags["data_sha256"]) == 64
+    assert cnn.data.tags["device"] == "cpu"
+    assert [m.step for m in client.get_metric_history(se.info.run_id, "val_acc")] == [1, 2]
+    assert se.inputs.dataset_inputs[0].dataset.name == "synthetic-train"
+    assert not list(root.glob("**/mlruns"))  # artifacts went to the anchored mlartifacts/
+
+    plots = json.loads(repo_copy.dvc("plots", "show", "--json").stdout)
+    drawn = json.dumps(plots["data"]["Accuracy per epoch"][0]["content"])  # one chart, both models
+    assert "cnn/history.csv::val_acc" in drawn and "se/history.csv::val_acc" in drawn
+
+    repo_copy.set_params(models__se__reduction=8)
+    rerun = repo_copy.dvc("repro").stdout
+    assert "Running stage 'train_se'" in rerun
+    assert "Running stage 'train_cnn'" not in rerun and "Running stage 'download'" not in rerun
+
+
+def test_unreachable_tracking_server_fails_before_training(repo_copy):
+    repo_copy.use_tiny_synthetic_data()
+    repo_copy.stage("download")
+    uri = f"http://127.0.0.1:{free_port()}"
+    failed = repo_copy.stage("train", "cnn", check=False, MLFLOW_TRACKING_URI=uri)
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines()[-1].startswith(f"error: MLflow tracking server {uri} is unreachable")
+    assert not (repo_copy.root / "models").exists() and not (repo_copy.root / "checkpoints").exists()

@@ -1,0 +1,42 @@
+"""Both training runs logged to a real `mlflow server` on 127.0.0.1; the logged model loads back and predicts."""
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from seecam.inference import load_model, predict_logits, to_device
+from seecam.normalize import Normalizer
+
+pytestmark = pytest.mark.e2e
+
+
+def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server):
+    repo_copy.use_tiny_synthetic_data(epochs=2)
+    repo_copy.set_params(tracking__experiment="server-test")
+    repo_copy.dvc("repro", "train_cnn", "train_se", MLFLOW_TRACKING_URI=mlflow_server.url)
+    root = repo_copy.root
+    assert not (root / "mlflow.db").exists()
+
+    client = MlflowClient(mlflow_server.url)
+    experiment = client.get_experiment_by_name("server-test")
+    runs = {r.data.tags["model"]: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"cnn", "se"}
+    assert set(runs["cnn"].data.metrics) == set(runs["se"].data.metrics)
+    assert runs["se"].data.params["model.reduction"] == "16"
+
+    images = np.load(root / "data/cifar10/test_images.npy")[:16]
+    for name in ("cnn", "se"):
+        info = json.loads((root / f"reports/train/{name}/run.json").read_text())
+        assert info["run_id"] == runs[name].info.run_id and info["tracking_uri"] == mlflow_server.url
+        mlflow.set_tracking_uri(mlflow_server.url)
+        served = mlflow.pytorch.load_model(info["model_uri"])
+        ours, _ = load_model(root / f"models/{name}.pt", name)
+        x = to_device(images, torch.device("cpu"))
+        expected = predict_logits(ours, x)
+        with torch.no_grad():
+            logged = served(Normalizer(torch.device("cpu"))(x).contiguous())
+        torch.testing.assert_close(logged, expected, atol=1e-4, rtol=1e-4)

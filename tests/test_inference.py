@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from seecam.errors import SeecamError
+from seecam.inference import load_model, predict_logits, save_model
+from seecam.models import build_model, model_config
+from seecam.params import CnnParams, SeParams
+
+
+def test_model_file_round_trip_with_weights_only(tmp_path):
+    model = build_model("se", SeParams())
+    save_model(tmp_path / "se.pt", model, model_config("se", SeParams()), ["a"] * 10)
+    payload = torch.load(tmp_path / "se.pt", weights_only=True)
+    assert payload["config"]["name"] == "se" and payload["classes"] == ["a"] * 10
+    loaded, _ = load_model(tmp_path / "se.pt", "se")
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    torch.testing.assert_close(predict_logits(loaded, x), predict_logits(model, x))
+
+
+def test_missing_model_names_the_stage_to_run(tmp_path):
+    with pytest.raises(SeecamError, match=r"se.pt: model file missing; run `dvc repro train_se`"):
+        load_model(tmp_path / "se.pt", "se")
+
+
+def test_model_of_the_other_architecture_says_so(tmp_path):
+    save_model(tmp_path / "cnn.pt", build_model("se", SeParams()), model_config("se", SeParams()), [])
+    with pytest.raises(SeecamError, match="holds a 'se' model, expected 'cnn'; rerun `dvc repro train_cnn`"):
+        load_model(tmp_path / "cnn.pt", "cnn")
+
+
+def test_weights_that_do_not_fit_the_config_say_so(tmp_path):
+    wide = build_model("cnn", CnnParams(channels=[32, 64, 256]))
+    save_model(tmp_path / "cnn.pt", wide, model_config("cnn", CnnParams()), [])
+    with pytest.raises(SeecamError, match="weights do not fit the architecture in its config"):
+        load_model(tmp_path / "cnn.pt", "cnn")
+
+
+def test_predict_restores_training_mode():
+    model = build_model("cnn", CnnParams()).train()
+    predict_logits(model, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    assert model.training
