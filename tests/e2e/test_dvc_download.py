@@ -20,9 +20,9 @@ def test_synthetic_download_then_nothing_reruns(repo_copy):
     assert "Running stage 'download'" in first.stdout
     checks = json.loads((repo_copy.root / "reports/data_checks.json").read_text())
     assert checks["ok"] and checks["splits"]["train"]["count"] == 300
-    second = repo_copy.dvc("repro")
+    second = repo_copy.dvc("repro", "download")
     assert "Running stage" not in second.stdout
-    assert "up to date" in repo_copy.dvc("status").stdout
+    assert "up to date" in repo_copy.dvc("status", "download").stdout
 
 
 def test_served_archive_passes_checks_and_wrong_md5_keeps_data(repo_copy, http_server):
@@ -32,7 +32,7 @@ def test_served_archive_passes_checks_and_wrong_md5_keeps_data(repo_copy, http_s
     repo_copy.dvc("repro", "download")
     checks = json.loads((repo_copy.root / "reports/data_checks.json").read_text())
     assert checks["ok"] and checks["splits"]["train"]["count"] == 150 and checks["splits"]["test"]["count"] == 25
-    assert "Running stage" not in repo_copy.dvc("repro").stdout
+    assert "Running stage" not in repo_copy.dvc("repro", "download").stdout
 
     data = repo_copy.root / "data/cifar10"
     before = snapshot(data)

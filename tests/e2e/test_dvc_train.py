@@ -45,7 +45,7 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
     assert "cnn/history.csv::val_acc" in drawn and "se/history.csv::val_acc" in drawn
 
     repo_copy.set_params(models__se__reduction=8)
-    rerun = repo_copy.dvc("repro").stdout
+    rerun = repo_copy.dvc("repro", "train_cnn", "train_se").stdout
     assert "Running stage 'train_se'" in rerun
     assert "Running stage 'train_cnn'" not in rerun and "Running stage 'download'" not in rerun
 

@@ -1,0 +1,128 @@
+"""Do the explanations point at what the model uses? Batched faithfulness and sanity metrics.
+
+With p(x) the softmax probability of the explained class:
+
+    deletion AUC   (RISE, Petsiuk et al., 2018)  area under p as the most salient pixels are replaced by
+                   the data-set mean (0 after normalisation), in `steps` equal steps; lower = more faithful
+    insertion AUC  the reverse: start from the mean image, insert the most salient pixels; higher = better
+    average drop   (Grad-CAM++, Chattopadhay et al., 2018) mean_i max(0, Y_i - O_i) / Y_i * 100, where
+                   Y = p(image) and O = p(image * map), the image masked by its own explanation
+    increase in confidence   % of images with O_i > Y_i
+    randomisation  (Adebayo et al., 2018) mean Spearman rank correlation between the maps of the trained
+                   model and of the same architecture with re-initialised weights; near 0 means the
+                   explanation depends on what the model learned
+    pointing game  (Zhang et al., 2016) % of images whose map peaks inside the object's box (synthetic
+                   data), next to the chance level of a uniformly random point (mean box area / image area)
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from seecam.explain.cam import cam_images
+from seecam.normalize import Normalizer
+
+
+@torch.no_grad()
+def _target_probability(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch: int) -> torch.Tensor:
+    probabilities = [torch.softmax(model(chunk), dim=1) for chunk in inputs.split(batch)]
+    return torch.cat(probabilities).gather(1, targets[:, None])[:, 0]
+
+
+def salience_ranks(maps: torch.Tensor) -> torch.Tensor:
+    """Rank of each pixel within its image, 0 = most salient (B, H*W)."""
+    order = maps.flatten(1).argsort(dim=1, descending=True, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(order.shape[1], device=maps.device).expand_as(order))
+    return ranks
+
+
+def deletion_insertion_auc(
+    model: nn.Module, inputs: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, steps: int, batch: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image deletion and insertion AUC (trapezoid over the fraction of pixels changed)."""
+    model.eval()
+    ranks = salience_ranks(maps).view(len(maps), 1, *maps.shape[1:])
+    pixels = maps[0].numel()
+    deletion, insertion = [], []
+    for step in range(steps + 1):
+        changed = (ranks < round(step * pixels / steps)).to(inputs.dtype)
+        deletion.append(_target_probability(model, inputs * (1 - changed), targets, batch))
+        insertion.append(_target_probability(model, inputs * changed, targets, batch))
+    fractions = torch.linspace(0, 1, steps + 1, device=inputs.device)
+    return (torch.trapezoid(torch.stack(deletion, 1), fractions, dim=1),
+            torch.trapezoid(torch.stack(insertion, 1), fractions, dim=1))
+
+
+def average_drop_and_increase(
+    model: nn.Module, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, batch: int
+) -> tuple[float, float]:
+    """Average drop (%) and increase in confidence (%) when the image is masked by its map."""
+    normalize = Normalizer(images.device)
+    unit = images.float() / 255
+    full = _target_probability(model, normalize(unit), targets, batch)
+    masked = _target_probability(model, normalize(unit * maps[:, None]), targets, batch)
+    drop = ((full - masked).clamp(min=0) / full.clamp(min=1e-12)).mean().item() * 100
+    increase = (masked > full).float().mean().item() * 100
+    return drop, increase
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise Spearman rank correlation of (B, ...) tensors."""
+    def ranks(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).argsort(dim=1, stable=True).argsort(dim=1, stable=True).float()
+
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(dim=1, keepdim=True), rb - rb.mean(dim=1, keepdim=True)
+    return (ra * rb).sum(dim=1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
+
+
+def randomized_copy(model: nn.Module, seed: int) -> nn.Module:
+    """The same architecture with every layer re-initialised (cascading randomisation, all layers)."""
+    clone = copy.deepcopy(model)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        for module in clone.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            if hasattr(module, "reset_running_stats"):
+                module.reset_running_stats()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return clone.eval()
+
+
+def pointing_game(maps: torch.Tensor, boxes: np.ndarray) -> tuple[float, float]:
+    """% of maps whose maximum lies in the box, and the % a uniformly random point would score."""
+    height, width = maps.shape[1:]
+    peak = maps.flatten(1).argmax(dim=1).cpu().numpy()
+    y, x = peak // width, peak % width
+    x0, y0, x1, y1 = boxes.T
+    hits = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
+    chance = ((x1 - x0) * (y1 - y0) / (height * width)).mean()
+    return float(hits.mean() * 100), float(chance * 100)
+
+
+def faithfulness(
+    model: nn.Module, images: torch.Tensor, layer: str, steps: int, batch: int,
+    boxes: np.ndarray | None = None, seed: int = 0,
+) -> dict[str, float]:
+    """All faithfulness metrics of Grad-CAM for `model` on uint8 `images` (explaining its predictions)."""
+    cams = cam_images(model, images, layer, "gradcam", batch_size=batch)
+    inputs = Normalizer(images.device)(images)
+    deletion, insertion = deletion_insertion_auc(model, inputs, cams.maps, cams.targets, steps, batch)
+    drop, increase = average_drop_and_increase(model, images, cams.maps, cams.targets, batch)
+    random_cams = cam_images(randomized_copy(model, seed), images, layer, "gradcam", cams.targets, batch)
+    out = {
+        "deletion_auc": deletion.mean().item(), "insertion_auc": insertion.mean().item(),
+        "average_drop": drop, "increase_in_confidence": increase,
+        "randomization_spearman": spearman(cams.maps, random_cams.maps).mean().item(),
+    }
+    if boxes is not None:
+        out["pointing_game"], out["pointing_game_random"] = pointing_game(cams.maps, boxes)
+    return out

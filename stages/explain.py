@@ -1,0 +1,27 @@
+"""DVC stage `explain`: Grad-CAM family, feature maps, SE excitation and faithfulness; writes reports/explain/."""
+
+import sys
+from pathlib import Path
+
+# Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from seecam.dataset import load_dataset  # noqa: E402
+from seecam.device import resolve_device  # noqa: E402
+from seecam.errors import run  # noqa: E402
+from seecam.explain.run import run_explain  # noqa: E402
+from seecam.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    params = load_params()
+    device = resolve_device(params.explain.device, "explain.device")
+    report = run_explain(params.explain, load_dataset(), device)
+    for name in ("cnn", "se"):
+        values = report[name]
+        print(f"{name}: deletion AUC {values['deletion_auc']:.3f}, insertion AUC {values['insertion_auc']:.3f}, "
+              f"average drop {values['average_drop']:.1f}%, randomisation rho {values['randomization_spearman']:.2f}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,37 @@
+"""`dvc repro` through explain on tiny synthetic data: every figure and metric, logged to both MLflow runs."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.e2e
+
+FIGURES = ("gradcam_side_by_side.png", "cam_methods.png", "feature_maps_cnn.png", "feature_maps_se.png",
+           "top_channels_cnn.png", "top_channels_se.png", "se_excitation.png", "se_mistakes.png")
+FAITHFULNESS = {"deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence",
+                "randomization_spearman", "pointing_game", "pointing_game_random"}
+
+
+def test_explain_writes_every_figure_and_metric(pipeline_repo):
+    root = pipeline_repo.root
+    for figure in FIGURES:
+        assert (root / "reports/explain" / figure).read_bytes()[:4] == b"\x89PNG", figure
+    report = json.loads((root / "reports/explain/metrics.json").read_text())
+    assert set(report["cnn"]) >= FAITHFULNESS and set(report["se"]) >= FAITHFULNESS
+    assert "se_excitation/block3/between_class_std" in report["se"]
+    assert report["layer"] == "block3" and report["samples"] == 300
+
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    runs = {name: client.get_run(json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"])
+            for name in ("cnn", "se")}
+    for name, run in runs.items():
+        assert run.data.metrics["explain/deletion_auc"] == pytest.approx(report[name]["deletion_auc"])
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "figures/explain")}
+        assert "figures/explain/gradcam_side_by_side.png" in artifacts
+    assert {f"explain/{k}" for k in FAITHFULNESS} <= set(runs["cnn"].data.metrics)
+    assert {f"explain/{k}" for k in FAITHFULNESS} <= set(runs["se"].data.metrics)
+
+
+def test_nothing_reruns_after_a_full_repro(pipeline_repo):
+    assert "Running stage" not in pipeline_repo.dvc("repro").stdout

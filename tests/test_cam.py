@@ -1,0 +1,66 @@
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from seecam.explain.cam import METHODS, cam_batch, cam_images
+from seecam.explain.hooks import hook_count
+from seecam.models import build_model
+from seecam.params import CnnParams, SeParams
+
+
+@pytest.fixture(params=["cnn", "se"])
+def model(request):
+    torch.manual_seed(1)
+    params = SeParams() if request.param == "se" else CnnParams()
+    return build_model(request.param, params).eval()
+
+
+def reference_grad_cam(model, x, target, layer_index):
+    """Selvaraju et al., written out with plain autograd on the model's own pieces (no hooks)."""
+    blocks = [getattr(model, name) for name in model.block_names]
+    a = x
+    for block in blocks[:layer_index + 1]:
+        a = block(a)
+    a = a.detach().requires_grad_()
+    out = a
+    for block in blocks[layer_index + 1:]:
+        out = block(out)
+    score = model.head(out)[0, target]
+    (g,) = torch.autograd.grad(score, a)
+    weights = g.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * a).sum(dim=1, keepdim=True))
+    cam = F.interpolate(cam, size=(32, 32), mode="bilinear", align_corners=False)[0, 0]
+    return (cam - cam.min()) / (cam.max() - cam.min() + 1e-8)
+
+
+@pytest.mark.parametrize("layer_index", [1, 2])
+def test_grad_cam_agrees_with_the_reference_definition(model, layer_index):
+    x = torch.randn(4, 3, 32, 32)
+    result = cam_batch(model, x, f"block{layer_index + 1}")
+    for i in range(4):
+        expected = reference_grad_cam(model, x[i:i + 1], result.targets[i].item(), layer_index)
+        torch.testing.assert_close(result.maps[i], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_batch_equals_one_image_at_a_time(model, method):
+    x = torch.randn(5, 3, 32, 32)
+    targets = torch.tensor([0, 3, 3, 9, 1])
+    batch = cam_batch(model, x, "block3", method, targets)
+    assert batch.raw.shape == (5, 4, 4) and batch.maps.shape == (5, 32, 32)
+    assert batch.maps.min() >= 0 and batch.maps.max() <= 1
+    for i in range(5):
+        single = cam_batch(model, x[i:i + 1], "block3", method, targets[i:i + 1])
+        torch.testing.assert_close(batch.raw[i], single.raw[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(batch.maps[i], single.maps[0], atol=1e-4, rtol=0)
+
+
+def test_default_target_is_the_prediction_and_nothing_leaks(model):
+    images = torch.randint(0, 256, (7, 3, 32, 32), dtype=torch.uint8)
+    before = hook_count(model)
+    with torch.no_grad():
+        result = cam_images(model, images, "block2", batch_size=3)
+    assert result.maps.shape == (7, 32, 32) and result.raw.shape == (7, 8, 8)
+    assert torch.equal(result.targets, result.probabilities.argmax(1))
+    assert hook_count(model) == before and not model.training
+    assert all(p.grad is None for p in model.parameters())

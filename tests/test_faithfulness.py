@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+from seecam.dataset import attach_meta
+from seecam.errors import SeecamError
+from seecam.explain.cam import cam_images
+from seecam.explain.excitation import excitation_by_class, se_gates
+from seecam.explain.faithfulness import (
+    faithfulness,
+    pointing_game,
+    randomized_copy,
+    salience_ranks,
+    spearman,
+)
+from seecam.explain.run import check_inputs
+from seecam.inference import predict_logits, to_device
+from seecam.models import build_model
+from seecam.params import ExplainParams, parse_params
+from seecam.synthetic import make_synthetic
+from seecam.train import fit, seed_everything, training_splits
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """An SE model trained a few epochs on synthetic data (objects with known boxes)."""
+    params = parse_params({"data": {"source": "synthetic", "val_size": 300,
+                                    "synthetic": {"train_size": 3000, "test_size": 400}}, "train": {"epochs": 5}})
+    data = attach_meta(make_synthetic(3000, 400, seed=0), {"kind": "synthetic"})
+    seed_everything(0)
+    model = build_model("se", params.models.se)
+    fit(model, training_splits(data, params.data, 0, CPU), params.train, 0, CPU)
+    return model.eval(), data
+
+
+def test_grad_cam_points_at_the_object_far_above_chance(trained):
+    model, data = trained
+    images = to_device(data.test.images, CPU)
+    correct = (predict_logits(model, images).argmax(1).numpy() == data.test.labels).nonzero()[0]
+    assert len(correct) > 200
+    cams = cam_images(model, images[correct], "block3")
+    hit, chance = pointing_game(cams.maps, data.test.boxes[correct])
+    assert hit > 60 and chance < 25, (hit, chance)
+
+
+def test_randomisation_check_separates_trained_from_random_weights(trained):
+    model, data = trained
+    images = to_device(data.test.images[:100], CPU)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    random_model = randomized_copy(model, seed=0)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # original untouched
+    assert not torch.equal(random_model.block1.conv.weight, model.block1.conv.weight)
+    trained_maps = cam_images(model, images, "block3")
+    random_maps = cam_images(random_model, images, "block3", targets=trained_maps.targets)
+    assert spearman(trained_maps.maps, trained_maps.maps).mean().item() == pytest.approx(1.0, abs=1e-5)
+    assert spearman(trained_maps.maps, random_maps.maps).mean() < 0.5
+
+
+def test_faithfulness_metrics_of_a_trained_model(trained):
+    model, data = trained
+    images = to_device(data.test.images[:200], CPU)
+    metrics = faithfulness(model, images, "block3", steps=8, batch=100, boxes=data.test.boxes[:200])
+    assert metrics["deletion_auc"] < metrics["insertion_auc"]
+    assert 0 <= metrics["average_drop"] <= 100 and 0 <= metrics["increase_in_confidence"] <= 100
+    assert metrics["pointing_game"] > 2 * metrics["pointing_game_random"]
+    assert abs(metrics["randomization_spearman"]) < 0.5
+
+
+def test_excitation_per_class_and_block(trained):
+    model, data = trained
+    assert se_gates(model) == ["block1.se.gate", "block2.se.gate", "block3.se.gate"]
+    excitation = excitation_by_class(model, to_device(data.test.images, CPU), data.test.labels, 10, batch=128)
+    assert excitation.mean["block3"].shape == (10, 128) and excitation.std["block1"].shape == (10, 32)
+    assert ((excitation.mean["block2"] > 0) & (excitation.mean["block2"] < 1)).all()
+    summary = excitation.summary()
+    assert set(summary) == {f"se_excitation/block{i}/{k}" for i in (1, 2, 3)
+                            for k in ("within_class_std", "between_class_std")}
+
+
+def test_salience_ranks_and_spearman_by_hand():
+    maps = torch.tensor([[[0.1, 0.9], [0.5, 0.0]]])
+    assert salience_ranks(maps).tolist() == [[2, 0, 1, 3]]
+    a = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert spearman(a, a).item() == pytest.approx(1.0)
+    assert spearman(a, -a).item() == pytest.approx(-1.0)
+
+
+def test_pointing_game_by_hand():
+    maps = torch.zeros(2, 32, 32)
+    maps[0, 5, 6] = 1  # inside its box
+    maps[1, 30, 30] = 1  # outside
+    boxes = np.array([[4, 4, 12, 12], [0, 0, 16, 16]])
+    hit, chance = pointing_game(maps, boxes)
+    assert hit == 50.0 and chance == pytest.approx((64 + 256) / 2 / 1024 * 100)
+
+
+def test_bad_explain_inputs_fail_before_work(trained):
+    model, _ = trained
+    with pytest.raises(SeecamError, match=r"explain.images has index 500, but the test set has 400 images"):
+        check_inputs(ExplainParams(images=[1, 500]), {"se": model}, 400)
+    with pytest.raises(SeecamError, match="explain.layer: no layer named 'block7'"):
+        check_inputs(ExplainParams(layer="block7"), {"se": model}, 400)
