@@ -28,8 +28,16 @@ $(VENV)/.test-deps: $(VENV)/.deps
 	$(PIP) install -c constraints.txt -e '.[test]'
 	touch $@
 
+# The MLflow UI on 127.0.0.1:$(PORT) against the project's store; prints the experiment and compare URLs.
+ui: $(VENV)/.deps
+	seecam ui --port $(PORT)
+
+demo: $(VENV)/.deps
+	dvc exp run -S data.source=synthetic -S data.val_size=1000 -S train.epochs=8
+
 bench: $(VENV)/.deps
 	python bench/train_throughput.py
+	python bench/gradcam_throughput.py
 
 # Refresh constraints.txt from the current venv after changing a pin in pyproject.toml.
 lock: $(VENV)/.test-deps

@@ -1,15 +1,20 @@
-"""Command line: `seecam check-data [DIR]` for CI."""
+"""Command line: `seecam check-data [DIR]` for CI, `seecam ui` for the MLflow UI."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 from seecam.atomic import write_json
 from seecam.checks import check_directory, summary_text
-from seecam.errors import run
-from seecam.paths import DATA_CHECKS, DATA_DIR
+from seecam.errors import SeecamError, run
+from seecam.params import MODEL_NAMES, load_params
+from seecam.paths import DATA_CHECKS, DATA_DIR, train_dir
+from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri
 
 
 def check_data(directory: Path, report: Path) -> None:
@@ -21,14 +26,47 @@ def check_data(directory: Path, report: Path) -> None:
         sys.exit(1)
 
 
+def ui_urls(base: str, experiment_id: str, run_ids: list[str]) -> list[str]:
+    """The experiment's runs table and the CNN-vs-SE compare view (MLflow 3 opens experiments elsewhere)."""
+    urls = [f"{base}/#/experiments/{experiment_id}/runs"]
+    if len(run_ids) == 2:
+        runs = urllib.parse.quote(json.dumps(run_ids, separators=(",", ":")))
+        experiments = urllib.parse.quote(json.dumps([experiment_id]))
+        urls.append(f"{base}/#/compare-runs?runs={runs}&experiments={experiments}")
+    return urls
+
+
+def ui(port: int) -> None:
+    """Print the experiment's URLs, then run `mlflow server` (one worker) on the project's store."""
+    params = load_params()
+    uri = tracking_uri(params.tracking)
+    if uri.startswith(("http://", "https://")):
+        raise SeecamError(f"the tracking store is already a server ({uri}); open it in a browser")
+    experiment_id = open_experiment(params.tracking)
+    run_ids = [info.run_id for name in MODEL_NAMES if (info := RunInfo.load(train_dir(name) / "run.json"))]
+    base = f"http://127.0.0.1:{port}"
+    print(f"MLflow UI for experiment '{params.tracking.experiment}' ({uri}):")
+    for url in ui_urls(base, experiment_id, run_ids):
+        print(f"  {url}")
+    sys.stdout.flush()
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    os.execv(mlflow, [mlflow, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                      "--backend-store-uri", uri, "--artifacts-destination", str(repo_root() / "mlartifacts")])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="seecam", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-data", help="check a data directory (counts, shapes, labels, leakage)")
     check.add_argument("directory", nargs="?", type=Path, default=DATA_DIR)
     check.add_argument("--report", type=Path, default=DATA_CHECKS)
+    serve = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs")
+    serve.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
-    run(lambda: check_data(args.directory, args.report))
+    if args.command == "ui":
+        run(lambda: ui(args.port))
+    else:
+        run(lambda: check_data(args.directory, args.report))
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
         shown = label
         if key == "test_acc":
             shown += " (95% CI)"
-        lines.append(f"| {shown} | {_cell(key, cnn)} | {_cell(key, se)} | {_number(se[key] - cnn[key], True)} "
+        lines.append(f"| {shown} | {_cell(key, cnn)} | {_cell(key, se)} | {format_number(se[key] - cnn[key], True)} "
                      f"| {better(key, cnn[key], se[key])} |")
     lines += ["", "## Per-class accuracy", "", "| class | cnn | se | se − cnn |", "|---|---:|---:|---:|"]
     for c in classes:
@@ -124,13 +124,14 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
 
 
 def _cell(key: str, values: dict[str, float]) -> str:
-    text = _number(values[key])
+    text = format_number(values[key])
     if key == "test_acc":
         text += f" [{values['test_acc_ci_low']:.4f}, {values['test_acc_ci_high']:.4f}]"
     return text
 
 
-def _number(value: float, signed: bool = False) -> str:
+def format_number(value: float, signed: bool = False) -> str:
+    """4 decimals for small values, thousands separators for large ones."""
     sign = "+" if signed else ""
     if float(value).is_integer() and abs(value) >= 100:
         return f"{value:{sign},.0f}"

@@ -1,0 +1,195 @@
+"""The report stage: one self-contained HTML page (images embedded) that opens offline and can be mailed.
+
+Sections, in order: verdict, metrics table, training curves, confusion and
+reliability, Grad-CAM gallery, SE excitation, faithfulness, data checks,
+provenance. Everything is read from the other stages' outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from seecam import paths, tracking
+from seecam.atomic import write_text
+from seecam.errors import SeecamError
+from seecam.evaluate import TABLE_ROWS, better, format_number
+from seecam.plots import close
+from seecam.plots.training import training_curves
+
+MODELS = ("cnn", "se")
+FAITHFULNESS_ROWS = {
+    "deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
+    "average_drop": ("average drop (%)", "lower"), "increase_in_confidence": ("increase in confidence (%)", "higher"),
+    "randomization_spearman": ("randomisation rank correlation", "lower"),
+    "pointing_game": ("pointing game (%)", "higher"), "pointing_game_random": ("pointing game, random point (%)", "-"),
+}
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 4px 10px; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; } th { background: #f4f4f4; }
+img { max-width: 100%; } .verdict { font-size: 1.15em; background: #f3f8ff; padding: 0.8em 1em; border-radius: 6px; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+"""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _history(name: str) -> list[dict[str, float]]:
+    path = paths.train_dir(name) / "history.csv"
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def image_tag(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def file_image(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return f"<p><em>{html.escape(str(path))} is missing; run <code>dvc repro</code>.</em></p>"
+    return image_tag(path.read_bytes(), alt)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return html.escape(str(value))
+    return format_number(value)
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{"num" if isinstance(c, int | float) and not isinstance(c, bool) else ""}">'
+                         f"{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def verdict(evaluation: dict[str, Any]) -> str:
+    """One paragraph: who wins on accuracy, is it beyond noise, and what SE costs."""
+    cnn, se, comparison = evaluation["cnn"], evaluation["se"], evaluation["comparison"]
+    diff = comparison["acc_diff"] * 100
+    winner = "SE" if diff > 0 else "CNN" if diff < 0 else "Neither model"
+    noise = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
+    costs = [f"{se['parameters'] - cnn['parameters']:+,} parameters",
+             f"{se['flops_per_image'] - cnn['flops_per_image']:+,} FLOPs per image",
+             f"latency {cnn['latency_ms']:.2f} → {se['latency_ms']:.2f} ms per image"]
+    if "train_seconds" in cnn and "train_seconds" in se:
+        costs.append(f"training time {cnn['train_seconds']:.0f} → {se['train_seconds']:.0f} s")
+    return (f'<p class="verdict"><strong>{winner} is more accurate</strong>: test accuracy CNN '
+            f"{cnn['test_acc']:.2%}, SE {se['test_acc']:.2%}; SE − CNN = {diff:+.2f} points, 95% paired bootstrap "
+            f"CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, {comparison['acc_diff_ci_high'] * 100:+.2f}], "
+            f"McNemar p = {comparison['mcnemar_p']:.3g}: <strong>{noise}</strong>. "
+            f"SE costs {', '.join(costs)}.</p>")
+
+
+def metrics_table(evaluation: dict[str, Any]) -> str:
+    rows = []
+    for key, label in TABLE_ROWS.items():
+        if key in evaluation["cnn"] and key in evaluation["se"]:
+            cnn, se = evaluation["cnn"][key], evaluation["se"][key]
+            rows.append([label, cnn, se, format_number(se - cnn, signed=True), better(key, cnn, se)])
+    return table(["metric", "cnn", "se", "se − cnn", "better"], rows)
+
+
+def faithfulness_table(explain: dict[str, Any]) -> str:
+    rows = [[label, explain["cnn"][key], explain["se"][key], direction]
+            for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in explain.get("cnn", {})]
+    return table(["metric", "cnn", "se", "better when"], rows)
+
+
+def curves_image() -> str:
+    histories = {name: _history(name) for name in MODELS}
+    if not all(histories.values()):
+        return "<p><em>training history missing; run <code>dvc repro train_cnn train_se</code>.</em></p>"
+    figure = training_curves(histories)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    close(figure)
+    return image_tag(buffer.getvalue(), "training curves of both models")
+
+
+def data_summary(checks: dict[str, Any]) -> str:
+    rows = [[split, s["count"], s["balance"], s.get("duplicates", "-"), f"{s['label_min']}..{s['label_max']}"]
+            for split, s in checks.get("splits", {}).items()]
+    notes = "".join(f"<li>warning: {html.escape(w)}</li>" for w in checks.get("warnings", []))
+    notes += "".join(f"<li>error: {html.escape(e)}</li>" for e in checks.get("errors", []))
+    status = "passed" if checks.get("ok") else "FAILED"
+    return (f"<p>Data checks {status}; test images also in train: {checks.get('cross_split_duplicates', '-')}.</p>"
+            + table(["split", "images", "balance (min/max class)", "exact duplicates", "labels"], rows)
+            + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def provenance(params_text: str, device: str) -> str:
+    runs = {name: tracking.RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
+    meta = _read_json(paths.DATA_DIR / "meta.json")
+    versions = {package: metadata.version(package) for package in ("torch", "torchvision", "mlflow", "dvc", "numpy")}
+    rows = [
+        ["git commit", tracking.git_commit()],
+        ["DVC experiment", os.environ.get("DVC_EXP_NAME", "(workspace)")],
+        ["data source", json.dumps(meta.get("source", {}))],
+        ["data sha256", meta.get("sha256", {}).get("all", "?")],
+        *[[f"MLflow run ({name})", f"{info.run_id} in {info.tracking_uri}" if info else "missing"]
+          for name, info in runs.items()],
+        ["device", device],
+        ["python", platform.python_version()],
+        *[[package, version] for package, version in versions.items()],
+    ]
+    return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(params_text)}</pre>"
+
+
+def build_report(params_text: str) -> str:
+    """The whole page as one HTML string."""
+    evaluation = _read_json(paths.EVALUATE_DIR / "metrics.json")
+    explain = _read_json(paths.EXPLAIN_DIR / "metrics.json")
+    checks = _read_json(paths.DATA_CHECKS)
+    sections = [
+        ("Verdict", verdict(evaluation)),
+        ("Metrics", metrics_table(evaluation)),
+        ("Training curves", curves_image()),
+        ("Confusion and calibration",
+         file_image(paths.EVALUATE_DIR / "confusion.png", "confusion matrices")
+         + file_image(paths.EVALUATE_DIR / "reliability.png", "reliability diagrams")
+         + file_image(paths.EVALUATE_DIR / "per_class_accuracy.png", "per-class accuracy")),
+        ("Grad-CAM: CNN vs SE", file_image(paths.EXPLAIN_DIR / "gradcam_side_by_side.png", "Grad-CAM gallery")
+         + file_image(paths.EXPLAIN_DIR / "cam_methods.png", "CAM methods")),
+        ("SE excitation", file_image(paths.EXPLAIN_DIR / "se_excitation.png", "SE excitation by class")
+         + file_image(paths.EXPLAIN_DIR / "se_mistakes.png", "SE's most confident mistakes")),
+        (f"Faithfulness of Grad-CAM at {html.escape(str(explain.get('layer', '?')))} "
+         f"({explain.get('samples', '?')} test images)", faithfulness_table(explain)),
+        ("Data checks", data_summary(checks)),
+        ("Provenance", provenance(params_text, str(evaluation.get("device", "?")))),
+    ]
+    body = "".join(f'<section id="{_anchor(title)}"><h2>{title}</h2>{content}</section>' for title, content in sections)
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>seecam: CNN vs SE</title>'
+            f"<style>{STYLE}</style></head><body><h1>seecam: CNN vs SE on CIFAR-10-format data</h1>{body}"
+            "</body></html>\n")
+
+
+def _anchor(title: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in title.lower().split("(")[0]).strip("-")
+
+
+def run_report(params_path: Path = paths.PARAMS) -> Path:
+    """Write reports/index.html and attach it to both models' MLflow runs."""
+    for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
+        if not (needed / "metrics.json").is_file():
+            raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
+    write_text(paths.REPORT_HTML, build_report(params_path.read_text()))
+    for name in MODELS:
+        with tracking.model_run(name, "report"):
+            tracking.log_artifact(paths.REPORT_HTML, "reports")
+    return paths.REPORT_HTML

@@ -1,0 +1,20 @@
+"""DVC stage `report`: reports/index.html, one self-contained page comparing and explaining both models."""
+
+import sys
+from pathlib import Path
+
+# Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from seecam.errors import run  # noqa: E402
+from seecam.params import load_params  # noqa: E402
+from seecam.report import run_report  # noqa: E402
+
+
+def main() -> None:
+    load_params()  # the page shows params.yaml: validate it first
+    print(f"wrote {run_report()}")
+
+
+if __name__ == "__main__":
+    run(main)

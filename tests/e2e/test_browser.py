@@ -1,0 +1,121 @@
+"""What a person looks at, in headless Chromium: the report page and the MLflow UI holding both runs.
+
+Screenshots go to test-artifacts/. Outside CI the tests skip when Chromium is missing; under CI they must run.
+"""
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, VENV_BIN, free_port, tool_env
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps calling out, which this network refuses.
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts"
+SECTIONS = ("Verdict", "Metrics", "Training curves", "Confusion and calibration", "Grad-CAM: CNN vs SE",
+            "SE excitation", "Faithfulness", "Data checks", "Provenance")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing under CI: .ci/run must install the Debian chromium package")
+        pytest.skip("Chromium not installed (apt-get install chromium); browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_report_page_renders_every_section_and_image(pipeline_repo, browser):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto((pipeline_repo.root / "reports/index.html").as_uri())
+    widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+    assert len(widths) >= 8 and all(w > 0 for w in widths), widths
+    text = page.inner_text("body")
+    for section in SECTIONS:
+        assert section in text, section
+    report = json.loads((pipeline_repo.root / "reports/evaluate/metrics.json").read_text())
+    assert "is more accurate" in text and "95% paired bootstrap CI" in text
+    assert f"CNN {report['cnn']['test_acc']:.2%}, SE {report['se']['test_acc']:.2%}" in text
+    assert f"{report['cnn']['parameters']:,}" in text and f"{report['se']['parameters']:,}" in text
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+    page.close()
+
+
+@pytest.fixture
+def mlflow_ui(pipeline_repo):
+    """`seecam ui` (what `make ui` runs) serving the pipeline's store; yields the URLs it printed."""
+    port = free_port()
+    process = subprocess.Popen([str(VENV_BIN / "seecam"), "ui", "--port", str(port)], cwd=pipeline_repo.root,
+                               env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               start_new_session=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        urls = [line.strip() for line in lines if line.strip().startswith("http://")]
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "mlflow UI did not start"
+                time.sleep(0.5)
+        yield urls
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+
+
+def test_mlflow_ui_lists_both_runs_and_compares_them(pipeline_repo, browser, mlflow_ui):
+    runs_url, compare_url = mlflow_ui
+    assert "/#/experiments/" in runs_url and "/#/compare-runs?runs=" in compare_url
+    page = browser.new_page(viewport={"width": 2200, "height": 900})  # wide: the grid renders visible columns only
+    page.goto(runs_url)
+    page.get_by_text("2 matching runs").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Columns", exact=True).click()
+    page.get_by_text("test_acc", exact=True).click()
+    page.keyboard.press("Escape")
+    page.get_by_role("columnheader", name="test_acc").first.wait_for(timeout=30_000)
+    table = page.inner_text("body")
+    report = json.loads((pipeline_repo.root / "reports/evaluate/metrics.json").read_text())
+    for name in ("cnn", "se"):
+        value = report[name]["test_acc"]
+        assert name in table and (f"{value:.3f}" in table or str(round(value, 3)) in table), (name, value)
+    page.screenshot(path=str(ARTIFACTS / "mlflow_runs.png"))
+
+    page.goto(compare_url)
+    page.get_by_text("Comparing 2 Runs").wait_for(timeout=60_000)
+    for shared_param in ("model.reduction", "train.lr", "seed"):
+        assert shared_param in page.inner_text("body"), shared_param
+    page.screenshot(path=str(ARTIFACTS / "mlflow_compare.png"), full_page=True)
+    shown = scroll_metrics_table(page)
+    for shared_metric in ("test_acc", "val_acc", "train_loss", "explain/deletion_auc"):
+        assert shared_metric in shown, shared_metric
+    page.close()
+
+
+def scroll_metrics_table(page) -> set[str]:
+    """The compare view's metrics table renders only its visible rows: scroll it and collect every row seen."""
+    page.evaluate("""() => { for (const el of document.querySelectorAll('*')) {
+        if (el.scrollHeight > el.clientHeight + 5 && (el.innerText || '').includes('epoch_seconds')
+            && getComputedStyle(el).overflowY !== 'visible') el.dataset.seecamScroll = '1'; } }""")
+    seen: set[str] = set()
+    for _ in range(40):
+        seen |= set(page.inner_text("body").split("\n"))
+        page.evaluate("document.querySelectorAll('[data-seecam-scroll]').forEach(el => el.scrollTop += 150)")
+        page.wait_for_timeout(200)
+    return seen

@@ -1,0 +1,28 @@
+from seecam.report import table, verdict
+
+EVALUATION = {
+    "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
+            "train_seconds": 100.0},
+    "se": {"test_acc": 0.82, "parameters": 1_150_602, "flops_per_image": 22_756_608, "latency_ms": 1.4,
+           "train_seconds": 130.0},
+    "comparison": {"acc_diff": 0.02, "acc_diff_ci_low": 0.01, "acc_diff_ci_high": 0.03,
+                   "acc_diff_significant": True, "mcnemar_p": 0.001},
+}
+
+
+def test_verdict_names_the_winner_the_interval_and_the_cost():
+    text = verdict(EVALUATION)
+    assert "SE is more accurate" in text and "CNN 80.00%, SE 82.00%" in text
+    assert "CI [+1.00, +3.00]" in text and "beyond noise" in text
+    assert "+2,688 parameters" in text and "+5,376 FLOPs per image" in text and "0.90 → 1.40 ms" in text
+
+
+def test_verdict_within_noise():
+    evaluation = {**EVALUATION, "comparison": {**EVALUATION["comparison"], "acc_diff_significant": False,
+                                               "acc_diff_ci_low": -0.01}}
+    assert "within noise" in verdict(evaluation)
+
+
+def test_table_escapes_and_aligns_numbers():
+    html = table(["a", "b"], [["<x>", 1234567], ["y", 0.5]])
+    assert "&lt;x&gt;" in html and '<td class="num">1,234,567</td>' in html and "0.5000" in html
