@@ -20,6 +20,3 @@ class Normalizer:
             images = images.float() / 255.0
         return (images - self.mean) / self.std
 
-    def undo(self, images: torch.Tensor) -> torch.Tensor:
-        """Back to [0, 1] for display."""
-        return (images * self.std + self.mean).clamp(0, 1)

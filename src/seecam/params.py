@@ -25,6 +25,12 @@ CIFAR10_TRAIN_SIZE = 50_000
 MODEL_NAMES = ("cnn", "se")
 
 
+def _positive(obj: Any, *names: str) -> Iterator[tuple[str, str]]:
+    for name in names:
+        if getattr(obj, name) < 1:
+            yield name, f"must be >= 1, got {getattr(obj, name)}"
+
+
 @dataclass(frozen=True)
 class SyntheticParams:
     """Size and seed of the offline, CIFAR-format synthetic data set."""
@@ -181,9 +187,7 @@ class EvaluateParams:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        for name in ("batch_size", "bootstrap_samples", "ece_bins", "latency_repeats", "throughput_batch"):
-            if getattr(self, name) < 1:
-                yield name, f"must be >= 1, got {getattr(self, name)}"
+        yield from _positive(self, "batch_size", "bootstrap_samples", "ece_bins", "latency_repeats", "throughput_batch")
 
 
 @dataclass(frozen=True)
@@ -203,10 +207,8 @@ class ExplainParams:
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.images or min(self.images) < 0:
             yield "images", f"must be a non-empty list of test indices >= 0, got {self.images}"
-        for name in ("batch_size", "faithfulness_samples", "deletion_steps", "feature_map_channels",
-                     "top_channels", "mistakes"):
-            if getattr(self, name) < 1:
-                yield name, f"must be >= 1, got {getattr(self, name)}"
+        yield from _positive(self, "batch_size", "faithfulness_samples", "deletion_steps", "feature_map_channels",
+                             "top_channels", "mistakes")
 
 
 @dataclass(frozen=True)

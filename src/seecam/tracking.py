@@ -146,6 +146,16 @@ def log_epoch(row: dict[str, float]) -> None:
     mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
 
 
+def log_missing_epochs(run_id: str, history: list[dict[str, float]]) -> None:
+    """Log the checkpoint's epochs that the run has no metrics for (resume after a kill)."""
+    import mlflow
+
+    logged = {m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "val_acc")}
+    for row in history:
+        if int(row["epoch"]) not in logged:
+            log_epoch(row)
+
+
 def log_dataset(images: Any, labels: Any, source: dict[str, Any], digest: str) -> None:
     """Record the training data as an MLflow input (digest = our sha256 of the arrays)."""
     import mlflow

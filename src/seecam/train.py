@@ -226,6 +226,8 @@ def train_model(name: str, params: Params, dataset: Dataset, device: torch.devic
             mlflow.log_params(tracking.run_params(name, params, count_parameters(model)))
             mlflow.set_tags(tracking.run_tags(name, dataset.sha256, device.type, splits.scheduled_on))
             tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"], dataset.sha256)
+        else:  # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
+            tracking.log_missing_epochs(run.info.run_id, resume["history"])
 
         def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
             checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
