@@ -13,7 +13,7 @@ from seecam.explain.faithfulness import (
     salience_ranks,
     spearman,
 )
-from seecam.explain.run import check_inputs
+from seecam.explain.run import check_inputs, confident_mistakes
 from seecam.inference import predict_logits, to_device
 from seecam.models import build_model
 from seecam.params import ExplainParams, parse_params
@@ -102,3 +102,11 @@ def test_bad_explain_inputs_fail_before_work(trained):
         check_inputs(ExplainParams(images=[1, 500]), {"se": model}, 400)
     with pytest.raises(SeecamError, match="explain.layer: no layer named 'block7'"):
         check_inputs(ExplainParams(layer="block7"), {"se": model}, 400)
+
+
+def test_mistake_gallery_of_a_model_without_mistakes(trained):
+    model, data = trained
+    images = to_device(data.test.images[:50], CPU)
+    predicted = predict_logits(model, images).argmax(1).numpy()  # labels = predictions: no mistakes
+    figure = confident_mistakes(model, images, predicted, list(data.classes), ExplainParams())
+    assert figure._suptitle.get_text() == "SE: no mistakes on the test set"

@@ -84,6 +84,8 @@ def confident_mistakes(model: nn.Module, images: torch.Tensor, labels: np.ndarra
     confidence, predicted = probabilities.max(dim=1)
     wrong = (predicted.cpu().numpy() != labels).nonzero()[0]
     worst = wrong[np.argsort(-confidence[wrong].cpu().numpy(), kind="stable")[: ex.mistakes]]
+    if len(worst) == 0:
+        return figures.mistakes(np.empty((0, 32, 32, 3)), np.empty((0, 32, 32)), [], "SE: no mistakes on the test set")
     chosen = images[torch.from_numpy(worst).to(images.device)]
     cams = cam_images(model, chosen, ex.layer, targets=predicted[worst], batch_size=ex.batch_size)
     titles = [f"#{i} true {classes[labels[i]]}\nsaid {classes[predicted[i]]} ({confidence[i]:.0%})" for i in worst]
