@@ -28,7 +28,7 @@ def test_repo_params_are_the_tutorial_defaults():
         ({"data": {"val_size": 50000}}, "data.val_size must be smaller than the 50000 train images"),
         ({"data": {"source": "synthetic", "val_size": 10, "synthetic": {"train_size": 10}}},
          "data.val_size must be smaller than the 10 train images"),
-        ({"data": {"subset": 1000, "val_size": 1000}}, "data.val_size must be smaller than the 1000 train images"),
+        ({"data": {"subset": 49500, "val_size": 1000}}, "data.subset must be <= the 49000 train images left"),
         ({"data": {"md5": "xyz"}}, "data.md5 must be 32 hex digits"),
         ({"models": {"se": {"reduction": 64}}}, "models.se.reduction must be <= the narrowest block (32)"),
         ({"models": {"cnn": {"channels": [32, "x"]}}}, "models.cnn.channels[1] must be an integer"),

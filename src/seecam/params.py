@@ -73,9 +73,11 @@ class DataParams:
             yield "val_size", f"must be >= 0 (0 = schedule on test loss, as the tutorial), got {self.val_size}"
         if self.subset < 0:
             yield "subset", f"must be >= 0 (0 = all train images), got {self.subset}"
-        usable = self.subset or self.train_size
-        if self.val_size >= usable:
-            yield "val_size", f"must be smaller than the {usable} train images available, got {self.val_size}"
+        if self.val_size >= self.train_size:
+            yield "val_size", f"must be smaller than the {self.train_size} train images available, got {self.val_size}"
+        elif self.subset > self.train_size - self.val_size:
+            yield "subset", (f"must be <= the {self.train_size - self.val_size} train images left after "
+                             f"data.val_size (0 = all), got {self.subset}")
         if self.timeout_seconds <= 0:
             yield "timeout_seconds", f"must be > 0, got {self.timeout_seconds}"
         if self.retries < 0:
