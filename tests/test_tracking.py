@@ -38,3 +38,28 @@ def test_both_models_log_the_same_param_keys():
     assert cnn.keys() == se.keys()
     assert cnn["model.reduction"] == "none" and se["model.reduction"] == "16"
     assert cnn["train.lr"] == "0.001" and cnn["seed"] == "42"
+
+
+def test_later_stage_reopens_the_training_run_or_says_it_is_gone(monkeypatch, tmp_path, capsys):
+    import mlflow
+
+    from seecam.tracking import RunInfo, model_run, open_experiment
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    tracking = TrackingParams(experiment="t")
+    experiment_id = open_experiment(tracking)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        pass
+    info = RunInfo(run.info.run_id, experiment_id, "t", tracking_uri(tracking))
+    info.save(tmp_path / "reports/train/se/run.json")
+
+    with model_run("se", "evaluate") as reopened:
+        assert reopened == run.info.run_id
+
+    mlflow.MlflowClient().delete_run(run.info.run_id)
+    with model_run("se", "evaluate") as replacement:
+        assert replacement != run.info.run_id
+    assert f"training run {run.info.run_id} not found" in capsys.readouterr().err
+    assert mlflow.get_run(replacement).data.tags["model"] == "se"
