@@ -131,10 +131,10 @@ def color_jitter(
     for position in range(4):
         op = order[:, position]
         f = torch.where((op < 3) & enabled[op], factors.gather(1, op.clamp(max=2)[:, None]).squeeze(1), 1.0)
-        f, contrast, saturation = (t.view(-1, 1, 1, 1).float() for t in (f, op == 1, op == 2))
+        contrast, saturation = ((op == k).view(-1, 1, 1, 1).float() for k in (1, 2))
         gray = grayscale(images)
         reference = saturation * gray + contrast * gray.mean(dim=(1, 2, 3), keepdim=True)  # 0 for brightness
-        images = (f * images).add_((1.0 - f) * reference).clamp_(0.0, 1.0)
+        images = _blend(images, reference, f)
         chosen = ((op == 3) & enabled[3]).nonzero().squeeze(1)
         if chosen.numel():
             images[chosen] = adjust_hue(images[chosen], factors[chosen, 3])

@@ -138,13 +138,19 @@ def format_number(value: float, signed: bool = False) -> str:
     return f"{value:{sign}.4f}" if abs(value) < 100 else f"{value:{sign},.1f}"
 
 
-def training_seconds(name: str) -> float | None:
-    """Wall time of the training epochs, from the train stage's history.csv."""
+def read_history(name: str) -> list[dict[str, float]]:
+    """The train stage's per-epoch rows (reports/train/<name>/history.csv); empty if it has not run."""
     path = paths.train_dir(name) / "history.csv"
     if not path.is_file():
-        return None
+        return []
     with path.open() as f:
-        return float(sum(float(row["epoch_seconds"]) for row in csv.DictReader(f)))
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def training_seconds(name: str) -> float | None:
+    """Wall time of the training epochs."""
+    history = read_history(name)
+    return sum(row["epoch_seconds"] for row in history) if history else None
 
 
 def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> dict:

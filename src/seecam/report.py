@@ -8,7 +8,6 @@ provenance. Everything is read from the other stages' outputs.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -21,8 +20,8 @@ from typing import Any
 from seecam import paths, tracking
 from seecam.atomic import write_text
 from seecam.errors import SeecamError
-from seecam.evaluate import TABLE_ROWS, better, format_number
-from seecam.plots import close
+from seecam.evaluate import TABLE_ROWS, better, format_number, read_history
+from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 
 MODELS = ("cnn", "se")
@@ -44,14 +43,6 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _history(name: str) -> list[dict[str, float]]:
-    path = paths.train_dir(name) / "history.csv"
-    if not path.is_file():
-        return []
-    with path.open() as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def image_tag(png: bytes, alt: str) -> str:
@@ -112,12 +103,12 @@ def faithfulness_table(explain: dict[str, Any]) -> str:
 
 
 def curves_image() -> str:
-    histories = {name: _history(name) for name in MODELS}
+    histories = {name: read_history(name) for name in MODELS}
     if not all(histories.values()):
         return "<p><em>training history missing; run <code>dvc repro train_cnn train_se</code>.</em></p>"
     figure = training_curves(histories)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=DPI)
     close(figure)
     return image_tag(buffer.getvalue(), "training curves of both models")
 

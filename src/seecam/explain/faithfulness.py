@@ -59,13 +59,14 @@ def deletion_insertion_auc(
 
 
 def average_drop_and_increase(
-    model: nn.Module, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, batch: int
+    model: nn.Module, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, full: torch.Tensor, batch: int
 ) -> tuple[float, float]:
-    """Average drop (%) and increase in confidence (%) when the image is masked by its map."""
-    normalize = Normalizer(images.device)
-    unit = images.float() / 255
-    full = _target_probability(model, normalize(unit), targets, batch)
-    masked = _target_probability(model, normalize(unit * maps[:, None]), targets, batch)
+    """Average drop (%) and increase in confidence (%) when the image is masked by its map.
+
+    `full` is Y, the target probability on the whole image (the CAM pass already computed it).
+    """
+    masked = _target_probability(model, Normalizer(images.device)(images.float() / 255 * maps[:, None]), targets,
+                                 batch)
     drop = ((full - masked).clamp(min=0) / full.clamp(min=1e-12)).mean().item() * 100
     increase = (masked > full).float().mean().item() * 100
     return drop, increase
@@ -116,7 +117,8 @@ def faithfulness(
     cams = cam_images(model, images, layer, "gradcam", batch_size=batch)
     inputs = Normalizer(images.device)(images)
     deletion, insertion = deletion_insertion_auc(model, inputs, cams.maps, cams.targets, steps, batch)
-    drop, increase = average_drop_and_increase(model, images, cams.maps, cams.targets, batch)
+    full = cams.probabilities.gather(1, cams.targets[:, None])[:, 0]
+    drop, increase = average_drop_and_increase(model, images, cams.maps, cams.targets, full, batch)
     random_cams = cam_images(randomized_copy(model, seed), images, layer, "gradcam", cams.targets, batch)
     out = {
         "deletion_auc": deletion.mean().item(), "insertion_auc": insertion.mean().item(),
