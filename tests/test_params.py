@@ -1,11 +1,29 @@
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from conftest import REPO
+from seecam.augment import Augmenter
 from seecam.errors import SeecamError
-from seecam.params import Params, flatten, load_params, parse_params
+from seecam.models import build_model, count_parameters
+from seecam.params import (
+    IMAGE_SIDE,
+    MAX_HIDDEN,
+    SEED_MAX,
+    Params,
+    check_tracking_uri,
+    explainable_layers,
+    flatten,
+    load_params,
+    parse_params,
+)
+from seecam.train import seed_everything
+
+CPU = torch.device("cpu")
 
 
 def test_repo_params_are_the_tutorial_defaults():
@@ -63,3 +81,137 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "error: params.yaml: train.lr must be > 0, got -1.0\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+# Issue #9: each of these validated and then crashed (or ran for ever) in a stage.
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"seed": -1}, "seed must be >= 0, got -1"),
+        ({"seed": 10**20}, "seed must be <= 4,294,967,295 (numpy seeds are 0..2**32-1)"),
+        ({"train": {"lr": float("nan")}}, "train.lr must be a finite number, got nan"),
+        ({"train": {"lr": "nan"}}, "train.lr must be a finite number, got nan"),
+        ({"train": {"weight_decay": float("nan")}}, "train.weight_decay must be a finite number, got nan"),
+        ({"train": {"lr": 10**400}}, "train.lr must be a finite number, got 1000"),
+        ({"data": {"timeout_seconds": float("inf")}}, "data.timeout_seconds must be a finite number, got inf"),
+        ({"data": {"timeout_seconds": 86400}}, "data.timeout_seconds must be <= 3,600.0 (a server silent"),
+        ({"data": {"retries": 1000}}, "data.retries must be <= 10 (the wait doubles per retry"),
+        ({"data": {"url": "ftp://example.org/c.tar.gz"}}, "data.url must be an http(s)://host/... or file:// URL"),
+        ({"data": {"url": "https:///c.tar.gz"}}, "data.url must be an http(s)://host/... or file:// URL"),
+        ({"train": {"augment": {"crop_padding": 100000}}},
+         "train.augment.crop_padding must be <= 32 (the 32x32 image's side"),
+        ({"models": {"cnn": {"hidden": 10**9}}}, "models.cnn.hidden must be <= 16,384"),
+        ({"models": {"se": {"channels": [10**6]}}}, "models.se.channels must be widths <= 4,096"),
+        ({"models": {"cnn": {"channels": [4096], "hidden": 16384}}},
+         "models.cnn must have <= 100,000,000 weights (400 MB of float32"),
+        ({"tracking": {"uri": "notascheme"}}, "tracking.uri must be '' (the project's store) or a URI MLflow"),
+        ({"tracking": {"uri": "ftp://host/x"}}, "http(s)://, sqlite:///, postgresql[+driver]://"),
+        ({"tracking": {"experiment": "a\nb"}}, "tracking.experiment must be a non-empty name on one line"),
+        ({"tracking": {"experiment": "x" * 501}}, "tracking.experiment must be <= 500 characters (MLflow's limit)"),
+        ({"data": {"synthetic": {"train_size": 10**9}}}, "data.synthetic.train_size must be <= 100,000"),
+        ({"data": {"synthetic": {"seed": -3}}}, "data.synthetic.seed must be >= 0"),
+        ({"explain": {"layer": "head.fc2"}}, "explain.layer 'head.fc2' must be a feature-map (4-D) layer of both"),
+        ({"explain": {"layer": "block3.se"}}, "explain.layer 'block3.se' exists only in the SE model"),
+        ({"explain": {"layer": "block3"}, "models": {"cnn": {"channels": [32, 64]}}},
+         "layer of both models: block1, block1.conv, block1.bn, block1.relu, block1.pool, block2, "),
+        ({"explain": {"images": list(range(65))}}, "explain.images must list <= 64 images"),
+        ({"evaluate": {"bootstrap_samples": 10**12}}, "evaluate.bootstrap_samples must be <= 100,000"),
+        ({"evaluate": {"bootstrap_seed": 2**32}}, "evaluate.bootstrap_seed must be <= 4,294,967,295"),
+        ({"explain": {"deletion_steps": 10**6}}, "explain.deletion_steps must be <= 1,024 (one step per pixel"),
+        ({"train": {"epochs": 10**12}}, "train.epochs must be <= 10,000"),
+        ({"train": {"batch_size": 10**7}}, "train.batch_size must be <= 10,000 (the whole CIFAR-10 test set"),
+        ({1: {}}, "unknown key '1' (allowed: seed, data,"),
+        ({"train": {None: 1, "x\ny": 2}}, "unknown key 'train.None'"),
+        ({"data": {"url": "ftp://" + "x" * 10_000}}, "... (10008 characters)"),
+    ],
+)
+def test_params_that_used_to_crash_are_refused_naming_the_key(raw, message):
+    with pytest.raises(SeecamError) as info:
+        parse_params(raw, source="params.yaml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("params.yaml: ")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("uri", [
+    "", "http://127.0.0.1:5000", "https://mlflow.example.org", "sqlite:////tmp/mlflow.db", "sqlite:///mlflow.db",
+    "postgresql://user:pw@db/mlflow", "postgresql+psycopg2://db/mlflow", "mysql+pymysql://db/m", "mssql://db/m",
+    "file:///tmp/mlruns", "databricks", "databricks://profile",
+])
+def test_tracking_uris_mlflow_can_use_are_accepted(uri):
+    check_tracking_uri(uri, "MLFLOW_TRACKING_URI")
+    assert parse_params({"tracking": {"uri": uri}}).tracking.uri == uri
+
+
+@pytest.mark.parametrize("uri", ["notascheme", "ftp://host/x", "http://", "sqlite://", "mlruns", "s3://bucket/x",
+                                 "http://host/\n", "databricksfoo", " http://host"])
+def test_other_tracking_uris_are_refused_with_the_allowed_list(uri):
+    with pytest.raises(SeecamError, match=r"^MLFLOW_TRACKING_URI must be '' \(the project's store\) or a URI MLflow "
+                                          r"can track to: http\(s\)://, sqlite:///, .*databricks; got "):
+        check_tracking_uri(uri, "MLFLOW_TRACKING_URI")
+
+
+def feature_map_layers(model: torch.nn.Module) -> set[str]:
+    """Names of the modules whose forward output is 4-D, found by running the model with hooks."""
+    found: set[str] = set()
+    handles = [module.register_forward_hook(lambda _m, _i, out, name=name: found.add(name) if out.dim() == 4 else None)
+               for name, module in model.named_modules() if name]
+    with torch.no_grad():
+        model.eval()(torch.zeros(2, 3, 32, 32))
+    for handle in handles:
+        handle.remove()
+    return found
+
+
+@pytest.mark.parametrize(("cnn_channels", "se_channels"), [([32, 64, 128], [32, 64, 128]), ([16, 32], [16, 32, 64]),
+                                                           ([16, 16, 16, 16, 16], [32])])
+def test_explainable_layers_are_the_4d_layers_of_both_models(cnn_channels, se_channels):
+    raw = {"models": {"cnn": {"channels": cnn_channels}, "se": {"channels": se_channels, "reduction": 4}}}
+    params = parse_params({**raw, "explain": {"layer": "block1"}})
+    both = feature_map_layers(build_model("cnn", params.models.cnn)) & feature_map_layers(
+        build_model("se", params.models.se))
+    expected = explainable_layers(min(len(cnn_channels), len(se_channels)))
+    assert set(expected) == both and len(expected) == len(both)
+    for layer in expected:
+        assert parse_params({**raw, "explain": {"layer": layer}}).explain.layer == layer
+
+
+def test_values_at_the_upper_bounds_work():
+    top = parse_params({"seed": SEED_MAX, "models": {"cnn": {"hidden": MAX_HIDDEN}},
+                        "train": {"augment": {"crop_padding": IMAGE_SIDE}}})
+    seed_everything(top.seed)  # numpy and torch both take the largest seed
+    assert np.random.default_rng(top.seed).integers(10) >= 0
+    model = build_model("cnn", top.models.cnn)
+    assert model.head.fc1.out_features == MAX_HIDDEN and count_parameters(model) == top.models.cnn.weights()
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    out = Augmenter(top.train.augment, CPU)(images, torch.Generator().manual_seed(top.seed))
+    assert out.shape == (8, 3, 32, 32) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["cnn", "se"])
+def test_weight_count_matches_the_built_model(name):
+    extra = {"reduction": 4} if name == "se" else {}
+    params = parse_params({"models": {name: {"channels": [8, 24, 40, 16], "hidden": 33, **extra}},
+                           "explain": {"layer": "block1"}}).model(name)
+    assert params.weights() == count_parameters(build_model(name, params))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"seed: 1\ntrain:\n  device: caf\xe9\n", "params.yaml: not UTF-8 text (b'\\xe9' on line 3); save it as UTF-8"),
+        (b"", "params.yaml: has no keys; restore it (git checkout params.yaml) or set the keys you want"),
+        (b"# only a comment\n", "params.yaml: has no keys"),
+        (b"- seed\n- 1\n", "params.yaml: the top level must be a mapping of keys, got list"),
+        (b"just text\n", "params.yaml: the top level must be a mapping of keys, got str"),
+        (b"seed: [1\n", "params.yaml: not valid YAML (while parsing a flow sequence)"),
+        (b"seed: \x00\n", "params.yaml: not valid YAML (unacceptable character #x0000"),
+        (b"seed: " + b"[" * 5000 + b"]" * 5000 + b"\n", "params.yaml: nested too deeply to be params"),
+    ],
+)
+def test_unreadable_params_files_are_one_line(tmp_path, monkeypatch, content, message):
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_bytes(content)
+    with pytest.raises(SeecamError) as info:
+        load_params("params.yaml")
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)

@@ -8,8 +8,11 @@ stops with one line naming the key and what is allowed, before work starts.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +25,81 @@ from seecam.errors import SeecamError
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_TRAIN_SIZE = 50_000
+CIFAR10_TEST_SIZE = 10_000
 MODEL_NAMES = ("cnn", "se")
 
+# Upper bounds, each with the reason a user reads when they hit it.
+SEED_MAX = 2**32 - 1
+SEED_WHY = "numpy seeds are 0..2**32-1"
+MAX_SYNTHETIC_IMAGES = 100_000  # ~2,400 images/s to generate on 2 CPU cores
+MAX_BATCH = CIFAR10_TEST_SIZE
+BATCH_WHY = "the whole CIFAR-10 test set in one batch; more only costs memory"
+MAX_WIDTH = 4096
+MAX_HIDDEN = 16_384
+MAX_WEIGHTS = 100_000_000
+MAX_EPOCHS = 10_000
+MAX_PANELS = 64
+PANELS_WHY = "one figure panel each; more is unreadable and slow to draw"
+IMAGE_SIDE = 32
+MAX_TIMEOUT_SECONDS = 3600.0
+MAX_RETRIES = 10
+MLFLOW_MAX_EXPERIMENT_NAME = 500
+BLOCK_PARTS = ("conv", "bn", "relu", "pool")
+# MLflow's tracking-store schemes (mlflow/tracking/_tracking_service/utils.py); a database URI may name its driver.
+TRACKING_SCHEMES = ("http(s)://, sqlite:///, postgresql[+driver]://, mysql[+driver]://, mssql[+driver]://, "
+                    "file://, databricks")
+_TRACKING_URI = re.compile(r"https?://[^/]|sqlite:///.|(postgresql|mysql|mssql)(\+\w+)?://.|file://.|databricks(://.|$)")
 
-def _positive(obj: Any, *names: str) -> Iterator[tuple[str, str]]:
-    for name in names:
-        if getattr(obj, name) < 1:
-            yield name, f"must be >= 1, got {getattr(obj, name)}"
+
+def _in_range(obj: Any, name: str, low: int | float, high: int | float, why: str,
+              low_why: str = "") -> Iterator[tuple[str, str]]:
+    """`low <= value <= high`; the upper bound's message says why it exists, so a user knows what to change."""
+    value = getattr(obj, name)
+    if value < low:
+        yield name, f"must be >= {low}{low_why}, got {value}"
+    elif value > high:
+        yield name, f"must be <= {high:,} ({why}), got {value}"
+
+
+def _seed(obj: Any, name: str) -> Iterator[tuple[str, str]]:
+    yield from _in_range(obj, name, 0, SEED_MAX, SEED_WHY)
+
+
+def _one_line(text: str) -> bool:
+    """No newline or control character: names and URIs end up in one-line messages, logs and MLflow's UI."""
+    return text.isprintable()
+
+
+def _archive_url_ok(url: str) -> bool:
+    """What download.fetch_archive serves: http(s) with a host, file://, or a plain path (scheme of <= 1 letter)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6] host
+        return False
+    remote = parts.scheme in ("http", "https") and bool(parts.hostname)
+    return bool(url) and _one_line(url) and (remote or parts.scheme == "file" or len(parts.scheme) <= 1)
+
+
+def tracking_uri_problem(uri: str) -> str | None:
+    """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store."""
+    if uri == "" or (_one_line(uri) and " " not in uri and _TRACKING_URI.match(uri)):
+        return None
+    return f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; got {_shown(uri)}"
+
+
+def check_tracking_uri(uri: str, key: str) -> None:
+    """Refuse, with one line naming `key`, a tracking URI MLflow would only fail on mid-run."""
+    problem = tracking_uri_problem(uri)
+    if problem:
+        raise SeecamError(f"{key} {problem}")
+
+
+def explainable_layers(blocks: int) -> list[str]:
+    """Feature-map (4-D) layers that both models have when the smaller one has `blocks` blocks.
+
+    Grad-CAM needs a B x C x h x w activation; `blockN.se` exists only in the SE model, and `head.*` is 2-D.
+    """
+    return [name for i in range(1, blocks + 1) for name in (f"block{i}", *(f"block{i}.{p}" for p in BLOCK_PARTS))]
 
 
 @dataclass(frozen=True)
@@ -40,10 +111,11 @@ class SyntheticParams:
     seed: int = 0
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if self.train_size < 10:
-            yield "train_size", f"must be >= 10 (one image per class), got {self.train_size}"
-        if self.test_size < 10:
-            yield "test_size", f"must be >= 10 (one image per class), got {self.test_size}"
+        for name in ("train_size", "test_size"):
+            yield from _in_range(self, name, 10, MAX_SYNTHETIC_IMAGES,
+                                 "twice CIFAR-10's 50,000 train images; ~40 s to generate, 300 MB in memory",
+                                 low_why=" (one image per class)")
+        yield from _seed(self, "seed")
 
 
 @dataclass(frozen=True)
@@ -65,10 +137,10 @@ class DataParams:
         return self.synthetic.train_size if self.source == "synthetic" else CIFAR10_TRAIN_SIZE
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if not self.url:
-            yield "url", "must be an http(s):// or file:// URL or a path, got ''"
+        if not _archive_url_ok(self.url):
+            yield "url", f"must be an http(s)://host/... or file:// URL or a path, got {_shown(self.url)}"
         if len(self.md5) != 32 or any(c not in "0123456789abcdef" for c in self.md5.lower()):
-            yield "md5", f"must be 32 hex digits, got {self.md5!r}"
+            yield "md5", f"must be 32 hex digits, got {_shown(self.md5)}"
         if self.val_size < 0:
             yield "val_size", f"must be >= 0 (0 = schedule on test loss, as the tutorial), got {self.val_size}"
         if self.subset < 0:
@@ -80,8 +152,11 @@ class DataParams:
                              f"data.val_size (0 = all), got {self.subset}")
         if self.timeout_seconds <= 0:
             yield "timeout_seconds", f"must be > 0, got {self.timeout_seconds}"
-        if self.retries < 0:
-            yield "retries", f"must be >= 0, got {self.retries}"
+        elif self.timeout_seconds > MAX_TIMEOUT_SECONDS:
+            yield "timeout_seconds", (f"must be <= {MAX_TIMEOUT_SECONDS:,} (a server silent for an hour is down; "
+                                      f"retries cover slow links), got {self.timeout_seconds}")
+        yield from _in_range(self, "retries", 0, MAX_RETRIES,
+                             "the wait doubles per retry: 10 retries already wait ~17 minutes")
 
 
 @dataclass(frozen=True)
@@ -97,8 +172,8 @@ class AugmentParams:
     rotation_degrees: float = 15.0
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if self.crop_padding < 0:
-            yield "crop_padding", f"must be >= 0, got {self.crop_padding}"
+        yield from _in_range(self, "crop_padding", 0, IMAGE_SIDE,
+                             "the 32x32 image's side; a larger offset crops only padding")
         for name in ("brightness", "contrast", "saturation"):
             if not 0 <= getattr(self, name) < 1:
                 yield name, f"must be in [0, 1), got {getattr(self, name)}"
@@ -123,16 +198,13 @@ class TrainParams:
     augment: AugmentParams = field(default_factory=AugmentParams)
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if self.epochs < 1:
-            yield "epochs", f"must be >= 1, got {self.epochs}"
-        if self.batch_size < 1:
-            yield "batch_size", f"must be >= 1, got {self.batch_size}"
+        yield from _in_range(self, "epochs", 1, MAX_EPOCHS, "the tutorial trains 50; 10,000 is weeks on a CPU")
+        yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
         if self.lr <= 0:
             yield "lr", f"must be > 0, got {self.lr}"
         if self.weight_decay < 0:
             yield "weight_decay", f"must be >= 0, got {self.weight_decay}"
-        if self.lr_patience < 0:
-            yield "lr_patience", f"must be >= 0, got {self.lr_patience}"
+        yield from _in_range(self, "lr_patience", 0, MAX_EPOCHS, "train.epochs can be at most 10,000")
         if not 0 < self.lr_factor < 1:
             yield "lr_factor", f"must be in (0, 1), got {self.lr_factor}"
 
@@ -145,11 +217,20 @@ class CnnParams:
     hidden: int = 512
     dropout: float = 0.5
 
+    def weights(self) -> int:
+        """Trainable parameters of the network these params build (models.py), to bound its memory."""
+        widths = [3, *self.channels]
+        convs = sum(9 * c_in * c_out + 3 * c_out for c_in, c_out in zip(widths, widths[1:], strict=False))
+        side = IMAGE_SIDE // 2 ** len(self.channels)
+        return convs + (self.channels[-1] * side * side + 1) * self.hidden + (self.hidden + 1) * 10
+
     def problems(self) -> Iterator[tuple[str, str]]:
         if not 1 <= len(self.channels) <= 5 or min(self.channels) < 1:
-            yield "channels", f"must be 1 to 5 positive widths (each block halves 32x32), got {self.channels}"
-        if self.hidden < 1:
-            yield "hidden", f"must be >= 1, got {self.hidden}"
+            yield "channels", f"must be 1 to 5 positive widths (each block halves 32x32), got {_shown(self.channels)}"
+        elif max(self.channels) > MAX_WIDTH:
+            yield "channels", (f"must be widths <= {MAX_WIDTH:,} (32x the tutorial's widest block), "
+                               f"got {_shown(self.channels)}")
+        yield from _in_range(self, "hidden", 1, MAX_HIDDEN, "32x the tutorial's 512")
         if not 0 <= self.dropout < 1:
             yield "dropout", f"must be in [0, 1), got {self.dropout}"
 
@@ -167,6 +248,9 @@ class SeParams(CnnParams):
         elif self.channels and min(self.channels) < self.reduction:
             yield "reduction", f"must be <= the narrowest block ({min(self.channels)}), got {self.reduction}"
 
+    def weights(self) -> int:
+        return super().weights() + sum(2 * c * max(c // self.reduction, 1) for c in self.channels)
+
 
 @dataclass(frozen=True)
 class ModelsParams:
@@ -174,6 +258,13 @@ class ModelsParams:
 
     cnn: CnnParams = field(default_factory=CnnParams)
     se: SeParams = field(default_factory=SeParams)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        for name in MODEL_NAMES:
+            weights = getattr(self, name).weights()
+            if weights > MAX_WEIGHTS:
+                yield name, (f"must have <= {MAX_WEIGHTS:,} weights (400 MB of float32, x4 with gradients and "
+                             f"Adam's moments), got {weights:,}: narrow channels or hidden")
 
 
 @dataclass(frozen=True)
@@ -189,7 +280,13 @@ class EvaluateParams:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        yield from _positive(self, "batch_size", "bootstrap_samples", "ece_bins", "latency_repeats", "throughput_batch")
+        yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
+        yield from _in_range(self, "throughput_batch", 1, MAX_BATCH, BATCH_WHY)
+        yield from _in_range(self, "bootstrap_samples", 1, 100_000,
+                             "each resample draws every test image; the CI's percentiles are stable by 10,000")
+        yield from _seed(self, "bootstrap_seed")
+        yield from _in_range(self, "ece_bins", 1, 1000, "more bins than ~1 per 10 test images are mostly empty")
+        yield from _in_range(self, "latency_repeats", 1, 1000, "the median of 1,000 timings is stable")
 
 
 @dataclass(frozen=True)
@@ -208,9 +305,16 @@ class ExplainParams:
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.images or min(self.images) < 0:
-            yield "images", f"must be a non-empty list of test indices >= 0, got {self.images}"
-        yield from _positive(self, "batch_size", "faithfulness_samples", "deletion_steps", "feature_map_channels",
-                             "top_channels", "mistakes")
+            yield "images", f"must be a non-empty list of test indices >= 0, got {_shown(self.images)}"
+        elif len(self.images) > MAX_PANELS:
+            yield "images", f"must list <= {MAX_PANELS} images ({PANELS_WHY}), got {len(self.images)}"
+        yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
+        yield from _in_range(self, "faithfulness_samples", 1, MAX_BATCH,
+                             "the CIFAR-10 test set; each sample costs deletion_steps forward passes")
+        yield from _in_range(self, "deletion_steps", 1, IMAGE_SIDE**2,
+                             "one step per pixel of the 32x32 = 1024 pixels of an image")
+        for name in ("feature_map_channels", "top_channels", "mistakes"):
+            yield from _in_range(self, name, 1, MAX_PANELS, PANELS_WHY)
 
 
 @dataclass(frozen=True)
@@ -221,8 +325,14 @@ class TrackingParams:
     experiment: str = "seecam"
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if not self.experiment:
-            yield "experiment", "must be a non-empty name"
+        problem = tracking_uri_problem(self.uri)
+        if problem:
+            yield "uri", problem
+        if not self.experiment or not _one_line(self.experiment):
+            yield "experiment", f"must be a non-empty name on one line, got {_shown(self.experiment)}"
+        elif len(self.experiment) > MLFLOW_MAX_EXPERIMENT_NAME:
+            yield "experiment", (f"must be <= {MLFLOW_MAX_EXPERIMENT_NAME} characters (MLflow's limit), "
+                                 f"got {len(self.experiment)}")
 
 
 @dataclass(frozen=True)
@@ -237,6 +347,15 @@ class Params:
     explain: ExplainParams = field(default_factory=ExplainParams)
     tracking: TrackingParams = field(default_factory=TrackingParams)
 
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from _seed(self, "seed")
+        blocks = min(len(self.models.cnn.channels), len(self.models.se.channels))
+        layers = explainable_layers(blocks)
+        if self.explain.layer not in layers:
+            only_se = " exists only in the SE model; it" if re.fullmatch(r"block\d+\.se", self.explain.layer) else ""
+            yield "explain.layer", (f"{self.explain.layer!r}{only_se} must be a feature-map (4-D) layer of both "
+                                    f"models: {', '.join(layers)}")
+
     def model(self, name: str) -> CnnParams:
         """The params of model `name` (cnn or se)."""
         if name not in MODEL_NAMES:
@@ -249,10 +368,21 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     if not path.is_file():
         raise SeecamError(f"{path}: not found; run from the repo root or pass the params file")
+    data = path.read_bytes()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise SeecamError(f"{path}: not UTF-8 text ({data[exc.start:exc.start + 1]!r} on line {line}); "
+                          "save it as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SeecamError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise SeecamError(f"{path}: not valid YAML ({next(iter(str(exc).splitlines()), 'parse error')})") from None
+    except RecursionError:
+        raise SeecamError(f"{path}: nested too deeply to be params") from None
+    if raw is None:  # an empty or all-comment file: running on silent defaults would hide a lost file
+        raise SeecamError(f"{path}: has no keys; restore it (git checkout {path.name}) or set the keys you want")
     return parse_params(raw, source=str(path))
 
 
@@ -280,9 +410,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
         raise SeecamError(f"{source}: {where} must be a mapping of keys, got {type(raw).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(str(key) for key in raw if key not in fields)  # YAML keys may be ints, bools, null...
     if unknown:
-        raise SeecamError(f"{source}: unknown key '{prefix}{unknown[0]}' (allowed: {', '.join(fields)})")
+        raise SeecamError(f"{source}: unknown key {_shown(prefix + unknown[0])} (allowed: {', '.join(fields)})")
     values = {name: _convert(hints[name], raw[name], f"{prefix}{name}", source) for name in raw}
     return cls(**values)
 
@@ -294,12 +424,12 @@ def _convert(hint: Any, value: Any, key: str, source: str) -> Any:
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
-            raise SeecamError(f"{source}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+            raise SeecamError(f"{source}: {key} must be one of {', '.join(map(str, allowed))}, got {_shown(value)}")
         return value
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise SeecamError(f"{source}: {key} must be a list, got {value!r}")
+            raise SeecamError(f"{source}: {key} must be a list, got {_shown(value)}")
         return [_convert(item, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported params type for {key}: {hint}")
@@ -317,8 +447,27 @@ def _scalar(hint: type, value: Any, key: str, source: str) -> Any:
     }[hint]
     if not ok:
         kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
-        raise SeecamError(f"{source}: {key} must be {kind}, got {value!r}")
+        raise SeecamError(f"{source}: {key} must be {kind}, got {_shown(value)}")
+    if hint is float:
+        return _finite(value, key, source)
     return hint(value)
+
+
+def _finite(value: int | float, key: str, source: str) -> float:
+    """No float param means anything as NaN or infinity, and NaN passes every `<` bound check."""
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise SeecamError(f"{source}: {key} must be a finite number, got {_shown(value)}")
+    return number
+
+
+def _shown(value: Any) -> str:
+    """repr cut to a readable length: the message stays one short line whatever was in the file."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def _yaml11_float(text: str) -> float | str:
@@ -330,10 +479,11 @@ def _yaml11_float(text: str) -> float | str:
 
 
 def _problems(obj: Any, prefix: str) -> Iterator[tuple[str, str]]:
-    if hasattr(obj, "problems"):
-        for name, problem in obj.problems():
-            yield f"{prefix}{name}", problem
+    # Children first: a parent's cross-key checks (model size, explain.layer) may assume valid children.
     for f in dataclasses.fields(obj):
         child = getattr(obj, f.name)
         if dataclasses.is_dataclass(child):
             yield from _problems(child, f"{prefix}{f.name}.")
+    if hasattr(obj, "problems"):
+        for name, problem in obj.problems():
+            yield f"{prefix}{name}", problem
