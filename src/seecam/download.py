@@ -90,13 +90,14 @@ def _stream(url: str, part: Path, timeout: float) -> None:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response, part.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
+            written = 0  # counted, not stat()ed: the file is still open and its tail may sit in the buffer
             with tqdm(total=total, unit="B", unit_scale=True, desc=Path(part.stem).name,
                       disable=not sys.stderr.isatty(), leave=False) as bar:
                 while chunk := response.read(CHUNK):
-                    out.write(chunk)
+                    written += out.write(chunk)
                     bar.update(len(chunk))
-            if total is not None and part.stat().st_size != total:
-                raise _Transient(f"connection closed after {part.stat().st_size} of {total} bytes")
+            if total is not None and written != total:
+                raise _Transient(f"connection closed after {written} of {total} bytes")
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code == 429:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
