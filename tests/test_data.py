@@ -1,3 +1,7 @@
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -35,3 +39,15 @@ def test_archive_download_and_failed_rerun_keeps_the_good_data(http_server, tmp_
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checks.json", "cifar10", "raw", "www"]
     assert list(raw.iterdir()) == []
+
+
+def test_check_data_command_writes_the_report_the_stage_wrote(tmp_path):
+    """CI runs `seecam check-data` after the stage: the same data must give the same bytes, or DVC sees a change."""
+    out, report = tmp_path / "cifar10", tmp_path / "checks.json"
+    download(data_params(source="synthetic", synthetic={"train_size": 100, "test_size": 30}), out, report)
+    written = report.read_bytes()
+    result = subprocess.run([sys.executable, "-m", "seecam.cli", "check-data", str(out), "--report", str(report)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert report.read_bytes() == written
+    assert json.loads(written)["sha256"] == load_dataset(out).sha256

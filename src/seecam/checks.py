@@ -1,5 +1,8 @@
 """Data checks for `data/cifar10/`, run after download and by `seecam check-data` in CI.
 
+Both build the report here, so the same data gives the same bytes in
+`reports/data_checks.json` (a CI check must not make DVC see a changed output).
+
 Errors (the data is wrong or unreadable; exit 1): unreadable or short files,
 wrong shape or dtype, labels out of range, image/label count mismatch,
 checksums that differ from meta. Warnings (worth knowing, not fatal): class
@@ -67,7 +70,9 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
         if cross:
             warnings.append(f"leakage: {cross} test images also appear in train")
     errors += _checksum_errors(dataset)
-    return _report(errors, warnings, splits, cross)
+    report = _report(errors, warnings, splits, cross)
+    report["sha256"] = dataset.meta.get("sha256", {}).get("all")
+    return report
 
 
 def _check_split(

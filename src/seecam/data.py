@@ -38,7 +38,6 @@ def download(data: DataParams, out_dir: Path, report_path: Path = DATA_CHECKS, r
     """Build, check and atomically publish the data set; raise (exit 1) if the checks fail."""
     dataset = build_dataset(data, raw_dir)
     report = check_dataset(dataset)
-    report["sha256"] = dataset.sha256
     write_json(report_path, report)
     print(summary_text(report))
     if not report["ok"]:

@@ -1,6 +1,7 @@
 """Real `dvc repro download` runs in a throwaway copy of the repo."""
 
 import json
+import sys
 
 import pytest
 
@@ -43,3 +44,11 @@ def test_served_archive_passes_checks_and_wrong_md5_keeps_data(repo_copy, http_s
     assert failed.returncode != 0
     assert f"expected {wrong}, got {built['md5']}" in failed.stderr
     assert snapshot(data) == before
+
+
+def test_ci_data_check_leaves_the_pipeline_clean(repo_copy):
+    repo_copy.set_params(data__source="synthetic", data__val_size=50,
+                         data__synthetic={"train_size": 300, "test_size": 100, "seed": 0})
+    repo_copy.dvc("repro", "download")
+    repo_copy.run(sys.executable, "-m", "seecam.cli", "check-data", PYTHONPATH=str(repo_copy.root / "src"))
+    assert "up to date" in repo_copy.dvc("status", "download").stdout
