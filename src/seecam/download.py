@@ -46,6 +46,7 @@ def fetch_archive(
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in ("http", "https"):
         target = cache_dir / (Path(parsed.path).name or "archive.tar.gz")
+        _part(target).unlink(missing_ok=True)  # what a killed download left
         if target.is_file() and file_md5(target) == md5.lower():
             return target
         return _download(url, target, md5, timeout, retries, backoff)
@@ -61,9 +62,13 @@ def fetch_archive(
     return local
 
 
+def _part(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
+
+
 def _download(url: str, target: Path, md5: str, timeout: float, retries: int, backoff: float) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+    part = _part(target)
     try:
         for attempt in range(retries + 1):
             try:
