@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from seecam.checks import check_dataset, check_directory
+from seecam.checks import check_dataset, check_directory, official_count_errors
 from seecam.dataset import attach_meta, load_dataset, save_dataset
 from seecam.synthetic import make_synthetic
 
@@ -82,3 +82,21 @@ def test_cli_writes_report_and_exits_1_on_error(data_dir, tmp_path):
     assert "error: test: 1 labels outside 0..9" in result.stdout
     assert "data checks: FAILED" in result.stdout
     assert json.loads(report.read_text())["error_count"] == 2  # the label and its checksum
+
+
+def test_cifar10_counts_are_the_format_definition_not_a_warning(data_dir):
+    dataset = load_dataset(data_dir)
+    dataset.meta["source"] = {"kind": "cifar10"}
+    report = check_dataset(dataset)
+    assert not report["ok"]
+    assert report["errors"][0].startswith("train: 200 images, CIFAR-10 has 50000 (5000 per class)")
+    assert report["errors"][1].startswith("test: 50 images, CIFAR-10 has 10000 (1000 per class)")
+
+
+def test_cifar10_class_counts_must_be_exact():
+    per_class = {str(c): 5000 for c in range(10)} | {"0": 5001, "3": 4999}
+    assert official_count_errors("train", per_class) == [
+        "train: classes 0, 3 have 5001, 4999 images, CIFAR-10 has 5000 each; data.url is not the CIFAR-10 "
+        "binary archive (or it was altered)"
+    ]
+    assert official_count_errors("test", {str(c): 1000 for c in range(10)}) == []

@@ -1,10 +1,19 @@
 import gzip
+import tarfile
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from cifar_archives import build_archive, records
-from seecam.cifar_archive import TEST_MEMBER, parse_records, read_archive
+from seecam.cifar_archive import (
+    BATCH_RECORDS,
+    RECORD_BYTES,
+    TEST_MEMBER,
+    TRAIN_MEMBERS,
+    parse_records,
+    read_archive,
+)
 from seecam.errors import SeecamError
 
 
@@ -52,3 +61,23 @@ def test_missing_member_names_it_and_the_right_archive(tmp_path):
     built = build_archive(tmp_path / "a.tar.gz", omit=(TEST_MEMBER,))
     with pytest.raises(SeecamError, match="archive lacks cifar-10-batches-bin/test_batch.bin; .* binary version"):
         read_archive(built["path"])
+
+
+def test_oversized_member_is_refused_from_its_header_before_it_is_read(tmp_path):
+    """A header claiming one record more than a CIFAR-10 batch: refused without reading 30 MB (sparse file)."""
+    claimed = (BATCH_RECORDS + 1) * RECORD_BYTES
+    info = tarfile.TarInfo(TRAIN_MEMBERS[0])
+    info.size = claimed
+    path = tmp_path / "huge.tar"
+    with path.open("wb") as f:
+        f.write(info.tobuf())
+        f.truncate(f.tell() + claimed + 2 * tarfile.BLOCKSIZE)  # a hole: the payload costs no disk or memory
+    tracemalloc.start()
+    try:
+        with pytest.raises(SeecamError, match=rf"data_batch_1.bin claims {claimed} bytes, more than a CIFAR-10 "
+                                              rf"batch \({BATCH_RECORDS * RECORD_BYTES} bytes\)"):
+            read_archive(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20

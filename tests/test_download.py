@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 
 from cifar_archives import build_archive
@@ -78,3 +80,21 @@ def test_missing_local_file_and_bad_scheme(tmp_path):
         fetch_archive(str(tmp_path / "nope.tar.gz"), "0" * 32, tmp_path / "raw")
     with pytest.raises(SeecamError, match="unsupported scheme 'ftp'"):
         fetch_archive("ftp://host/a.tar.gz", "0" * 32, tmp_path / "raw")
+
+
+@pytest.mark.parametrize("size", [(2 << 20) + 100, 5000])
+def test_archive_whose_tail_fits_the_write_buffer_is_not_called_truncated(http_server, tmp_path, size):
+    """Sizes just over a MiB multiple (or under 8 KiB) left bytes in the write buffer when the size was checked."""
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    (http_server.root / "a.tar.gz").write_bytes(payload)
+    path = fetch_archive(f"{http_server.url}/a.tar.gz", hashlib.md5(payload).hexdigest(), tmp_path / "raw", retries=0)
+    assert path.read_bytes() == payload and len(http_server.requests) == 1
+
+
+def test_a_killed_downloads_part_file_is_removed_even_when_the_archive_is_cached(served, tmp_path):
+    server, built, url = served
+    cache = tmp_path / "raw"
+    fetch_archive(url, built["md5"], cache, retries=0)
+    (cache / "cifar-10-binary.tar.gz.part").write_bytes(b"half")
+    fetch_archive(url, built["md5"], cache, retries=0)
+    assert sorted(p.name for p in cache.iterdir()) == ["cifar-10-binary.tar.gz"] and len(server.requests) == 1

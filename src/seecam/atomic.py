@@ -1,11 +1,15 @@
 """Atomic writes: readers see the old file or the new one, never half of one.
 
-Every output goes to a temporary sibling first and is renamed into place, so a
-failed or killed stage leaves the previous good output untouched.
+Every output goes to a temporary sibling `.<name>.<random>.tmp` first and is
+renamed into place, so a failed or killed stage leaves the previous good output
+untouched. What a SIGKILL leaves behind (the temp sibling, or a directory swap
+caught between its two renames) is cleaned up or undone by the next writer of
+the same target: DVC runs one writer per output, so a sibling is never live.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -22,12 +26,33 @@ def _umask() -> int:
     return mask
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def sweep_stale(path: Path) -> None:
+    """Remove temp siblings a killed writer of `path` left (a 177 MB data dir, a half-written figure).
+
+    Only `.<name>.<random>.tmp` with a dot-free random part (mkstemp's never has one) belongs to `path`;
+    `.<name>.b.<random>.tmp` belongs to the target `<name>.b`.
+    """
+    prefix = _temp_prefix(path)
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        if "." in stale.name[len(prefix):-len(".tmp")]:
+            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    sweep_stale(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_umask())  # mkstemp's 0600 is for secrets, not reports
@@ -49,20 +74,34 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _old_copy(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def recover_dir(path: str | Path) -> None:
+    """Undo a directory swap killed between its two renames: `path` is gone, its previous content is `.old`."""
+    path = Path(path)
+    old = _old_copy(path)
+    if not path.exists() and old.is_dir():
+        os.replace(old, path)
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield an empty temp dir beside `path`; swap it in for `path` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    recover_dir(path)
+    sweep_stale(path)
+    old = _old_copy(path)
+    shutil.rmtree(old, ignore_errors=True)  # a kill after the swap, before its cleanup
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"))
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
         if path.exists():
             os.replace(path, old)
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # a kill just before this leaves no `path`: recover_dir puts `old` back
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,8 +1,12 @@
 """Data checks for `data/cifar10/`, run after download and by `seecam check-data` in CI.
 
+Both build the report here, so the same data gives the same bytes in
+`reports/data_checks.json` (a CI check must not make DVC see a changed output).
+
 Errors (the data is wrong or unreadable; exit 1): unreadable or short files,
 wrong shape or dtype, labels out of range, image/label count mismatch,
-checksums that differ from meta. Warnings (worth knowing, not fatal): class
+checksums that differ from meta, and for `source: cifar10` any count other
+than the official ones. Warnings (worth knowing, not fatal): class
 imbalance, exact-duplicate images within a split, and test images that also
 appear in train (leakage), each with counts.
 """
@@ -23,6 +27,7 @@ from seecam.params import CIFAR10_TRAIN_SIZE
 OFFICIAL_COUNTS = {"train": CIFAR10_TRAIN_SIZE, "test": 10_000}
 IMAGE_SHAPE = (32, 32, 3)
 BALANCE_WARNING = 0.9
+NOT_CIFAR10 = "data.url is not the CIFAR-10 binary archive (or it was altered)"
 
 
 def check_directory(directory: str | Path) -> dict[str, Any]:
@@ -47,13 +52,13 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
         expected = dataset.meta.get("counts", {}).get(name)
         if expected is not None and expected != len(split.labels):
             split_errors.append(f"{name}: {len(split.labels)} labels, meta says {expected}")
-        if dataset.meta.get("source", {}).get("kind") == "cifar10" and len(split.labels) != OFFICIAL_COUNTS[name]:
-            split_warnings.append(f"{name}: {len(split.labels)} images, official CIFAR-10 has {OFFICIAL_COUNTS[name]}")
         if split.boxes is not None and not _boxes_valid(split.boxes, len(split.labels)):
             split_errors.append(f"{name}: object boxes missing or outside the 32x32 image")
         errors += split_errors
         warnings += split_warnings
         splits[name] = summary
+        if dataset.meta.get("source", {}).get("kind") == "cifar10":
+            errors += official_count_errors(name, summary["per_class"])
         if not split_errors:
             digests[name] = _image_digests(split.images)
             dupes = len(digests[name]) - len(set(digests[name]))
@@ -67,7 +72,23 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
         if cross:
             warnings.append(f"leakage: {cross} test images also appear in train")
     errors += _checksum_errors(dataset)
-    return _report(errors, warnings, splits, cross)
+    report = _report(errors, warnings, splits, cross)
+    report["sha256"] = dataset.meta.get("sha256", {}).get("all")
+    return report
+
+
+def official_count_errors(name: str, per_class: dict[str, int]) -> list[str]:
+    """CIFAR-10's counts are its definition (50000 / 10000, 5000 / 1000 per class): any other is not CIFAR-10."""
+    expected = OFFICIAL_COUNTS[name]
+    each = expected // len(per_class)
+    count = sum(per_class.values())
+    if count != expected:
+        return [f"{name}: {count} images, CIFAR-10 has {expected} ({each} per class); {NOT_CIFAR10}"]
+    off = {c: n for c, n in per_class.items() if n != each}
+    if not off:
+        return []
+    return [f"{name}: classes {', '.join(off)} have {', '.join(map(str, off.values()))} images, "
+            f"CIFAR-10 has {each} each; {NOT_CIFAR10}"]
 
 
 def _check_split(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,8 @@ from seecam.dataset import CIFAR10_CLASSES, Dataset, Split
 from seecam.errors import SeecamError
 
 RECORD_BYTES = 1 + 3 * 32 * 32
+BATCH_RECORDS = 10_000  # every official batch file, train or test, holds exactly this many
+BATCH_BYTES = BATCH_RECORDS * RECORD_BYTES
 ROOT = "cifar-10-batches-bin"
 TRAIN_MEMBERS = tuple(f"{ROOT}/data_batch_{i}.bin" for i in range(1, 6))
 TEST_MEMBER = f"{ROOT}/test_batch.bin"
@@ -38,11 +41,11 @@ def parse_records(raw: bytes, name: str) -> Split:
 def read_archive(path: Path) -> Dataset:
     """Read train and test batches (and class names) from a cifar-10-binary.tar.gz."""
     members = _read_members(path, (*TRAIN_MEMBERS, TEST_MEMBER), optional=(CLASSES_MEMBER,))
-    train_parts = [parse_records(members[name], name) for name in TRAIN_MEMBERS]
+    train_parts = [members[name] for name in TRAIN_MEMBERS]
     train = Split(
         np.concatenate([p.images for p in train_parts]), np.concatenate([p.labels for p in train_parts])
     )
-    test = parse_records(members[TEST_MEMBER], TEST_MEMBER)
+    test = members[TEST_MEMBER]
     classes = CIFAR10_CLASSES
     if CLASSES_MEMBER in members:
         names = tuple(line.strip() for line in members[CLASSES_MEMBER].decode().splitlines() if line.strip())
@@ -50,16 +53,19 @@ def read_archive(path: Path) -> Dataset:
     return Dataset(train, test, classes)
 
 
-def _read_members(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, bytes]:
+def _read_members(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any]:
+    """Batch members parsed to Splits as they are read (one raw batch in memory at a time); others as bytes."""
     wanted = set(required) | set(optional)
-    found: dict[str, bytes] = {}
+    found: dict[str, Any] = {}
     try:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 if member.name in wanted and member.isfile():
+                    _refuse_oversized(member)
                     extracted = archive.extractfile(member)
                     assert extracted is not None
-                    found[member.name] = extracted.read()
+                    raw = extracted.read()
+                    found[member.name] = raw if member.name == CLASSES_MEMBER else parse_records(raw, member.name)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise SeecamError(
             f"{path}: not a readable tar.gz archive ({type(exc).__name__}: {exc}); "
@@ -72,3 +78,12 @@ def _read_members(path: Path, required: tuple[str, ...], optional: tuple[str, ..
             "binary version (cifar-10-binary.tar.gz), not the python or matlab one"
         )
     return found
+
+
+def _refuse_oversized(member: tarfile.TarInfo) -> None:
+    """Judge the size the header claims, so a huge member is never read into memory."""
+    if member.size > BATCH_BYTES:
+        raise SeecamError(
+            f"archive member {member.name} claims {member.size} bytes, more than a CIFAR-10 batch "
+            f"({BATCH_BYTES} bytes): data.url is not the CIFAR-10 binary archive"
+        )

@@ -1,7 +1,8 @@
 """The download stage: get the images (CIFAR-10 archive or synthetic), check them, publish them.
 
-Nothing is written to `data/cifar10/` until the new data set is complete and
-has passed the checks, so a failed run keeps the previous good data.
+Nothing is written to `data/cifar10/` or `reports/data_checks.json` until the
+new data set is complete and has passed the checks, so a failed run keeps the
+previous good data and the report that describes it.
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ def build_dataset(data: DataParams, raw_dir: Path = RAW_DIR) -> Dataset:
 
 
 def download(data: DataParams, out_dir: Path, report_path: Path = DATA_CHECKS, raw_dir: Path = RAW_DIR) -> dict:
-    """Build, check and atomically publish the data set; raise (exit 1) if the checks fail."""
+    """Build, check and atomically publish the data set; raise (exit 1) if the checks fail.
+
+    A failing report is printed, not written: `report_path` keeps describing the data still in `out_dir`.
+    """
     dataset = build_dataset(data, raw_dir)
     report = check_dataset(dataset)
-    report["sha256"] = dataset.sha256
-    write_json(report_path, report)
     print(summary_text(report))
     if not report["ok"]:
-        raise SeecamError(f"data checks failed: {report['errors'][0]} (see {report_path})", exit_code=1)
+        raise SeecamError(f"data checks failed: {report['errors'][0]} ({report_path} still describes "
+                          f"the previous data in {out_dir})", exit_code=1)
     save_dataset(dataset, out_dir)
+    write_json(report_path, report)
     return report

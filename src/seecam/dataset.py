@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from seecam.atomic import atomic_dir
+from seecam.atomic import atomic_dir, recover_dir
 from seecam.errors import SeecamError
 from seecam.paths import DATA_DIR
 
@@ -107,6 +107,7 @@ def write_arrays(dataset: Dataset, directory: Path) -> None:
 def load_dataset(directory: str | Path = DATA_DIR) -> Dataset:
     """Load `data/cifar10/`; a missing directory says which stage makes it."""
     directory = Path(directory)
+    recover_dir(directory)
     meta_path = directory / "meta.json"
     if not meta_path.is_file():
         raise SeecamError(f"{directory}: no data set here (meta.json missing); run `dvc repro download`")

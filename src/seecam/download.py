@@ -46,6 +46,7 @@ def fetch_archive(
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in ("http", "https"):
         target = cache_dir / (Path(parsed.path).name or "archive.tar.gz")
+        _part(target).unlink(missing_ok=True)  # what a killed download left
         if target.is_file() and file_md5(target) == md5.lower():
             return target
         return _download(url, target, md5, timeout, retries, backoff)
@@ -61,9 +62,13 @@ def fetch_archive(
     return local
 
 
+def _part(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
+
+
 def _download(url: str, target: Path, md5: str, timeout: float, retries: int, backoff: float) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+    part = _part(target)
     try:
         for attempt in range(retries + 1):
             try:
@@ -90,13 +95,14 @@ def _stream(url: str, part: Path, timeout: float) -> None:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response, part.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
+            written = 0  # counted, not stat()ed: the file is still open and its tail may sit in the buffer
             with tqdm(total=total, unit="B", unit_scale=True, desc=Path(part.stem).name,
                       disable=not sys.stderr.isatty(), leave=False) as bar:
                 while chunk := response.read(CHUNK):
-                    out.write(chunk)
+                    written += out.write(chunk)
                     bar.update(len(chunk))
-            if total is not None and part.stat().st_size != total:
-                raise _Transient(f"connection closed after {part.stat().st_size} of {total} bytes")
+            if total is not None and written != total:
+                raise _Transient(f"connection closed after {written} of {total} bytes")
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code == 429:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
