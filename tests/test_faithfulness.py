@@ -102,6 +102,8 @@ def test_bad_explain_inputs_fail_before_work(trained):
         check_inputs(ExplainParams(images=[1, 500]), {"se": model}, 400)
     with pytest.raises(SeecamError, match="explain.layer: no layer named 'block7'"):
         check_inputs(ExplainParams(layer="block7"), {"se": model}, 400)
+    with pytest.raises(SeecamError, match=r"explain.layer: layer 'head.fc1' has a 2-D output; .*block3.pool"):
+        check_inputs(ExplainParams(layer="head.fc1"), {"se": model}, 400)
 
 
 def test_mistake_gallery_of_a_model_without_mistakes(trained):

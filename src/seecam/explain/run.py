@@ -19,11 +19,12 @@ from seecam import paths, tracking
 from seecam.atomic import write_json
 from seecam.dataset import Dataset
 from seecam.errors import SeecamError
-from seecam.explain.cam import METHODS, cam_images, normalise
+from seecam.explain.cam import METHODS, cam_images, check_layer, normalise
 from seecam.explain.excitation import excitation_by_class
 from seecam.explain.faithfulness import faithfulness
-from seecam.explain.hooks import named_layer, record
+from seecam.explain.hooks import record
 from seecam.inference import load_model, predict_logits, to_device
+from seecam.models import IMAGE_SIZE
 from seecam.normalize import Normalizer
 from seecam.params import MODEL_NAMES, ExplainParams
 from seecam.plots import close, save_figure
@@ -31,14 +32,15 @@ from seecam.plots import explanation as figures
 
 
 def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int) -> None:
-    """Bad indices or layer names fail before any work."""
+    """Bad indices, unknown layers or layers without a spatial map fail before any work."""
     too_big = [i for i in ex.images if i >= test_size]
     if too_big:
         raise SeecamError(f"explain.images has index {too_big[0]}, but the test set has {test_size} images "
                           f"(0..{test_size - 1})")
     for model in models.values():
+        probe = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE, device=next(model.parameters()).device)
         try:
-            named_layer(model, ex.layer)
+            check_layer(model, ex.layer, probe)
         except SeecamError as exc:
             raise SeecamError(f"explain.layer: {exc}") from None
 
