@@ -1,4 +1,4 @@
-from seecam.report import table, verdict
+from seecam.report import faithfulness_table, table, verdict
 
 EVALUATION = {
     "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
@@ -26,3 +26,11 @@ def test_verdict_within_noise():
 def test_table_escapes_and_aligns_numbers():
     html = table(["a", "b"], [["<x>", 1234567], ["y", 0.5]])
     assert "&lt;x&gt;" in html and '<td class="num">1,234,567</td>' in html and "0.5000" in html
+
+
+def test_faithfulness_table_shows_an_undefined_randomisation_check():
+    explain = {"cnn": {"deletion_auc": 0.1, "randomization_spearman": 0.05, "randomization_undefined_pairs": 0},
+               "se": {"deletion_auc": 0.2, "randomization_undefined_pairs": 500}}
+    html = faithfulness_table(explain)
+    assert "randomisation rank correlation</td><td class=\"num\">0.0500</td><td class=\"\">undefined" in html
+    assert "constant map (left out)</td><td class=\"num\">0</td><td class=\"num\">500" in html

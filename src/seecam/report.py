@@ -29,6 +29,7 @@ FAITHFULNESS_ROWS = {
     "deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
     "average_drop": ("average drop (%)", "lower"), "increase_in_confidence": ("increase in confidence (%)", "higher"),
     "randomization_spearman": ("randomisation rank correlation", "lower"),
+    "randomization_undefined_pairs": ("randomisation pairs with a constant map (left out)", "-"),
     "pointing_game": ("pointing game (%)", "higher"), "pointing_game_random": ("pointing game, random point (%)", "-"),
 }
 STYLE = """
@@ -58,7 +59,7 @@ def file_image(path: Path, alt: str) -> str:
 def _fmt(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return html.escape(str(value))
-    return format_number(value)
+    return f"{value:,}" if isinstance(value, int) else format_number(value)  # counts are never "0.0000"
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -97,8 +98,9 @@ def metrics_table(evaluation: dict[str, Any]) -> str:
 
 
 def faithfulness_table(explain: dict[str, Any]) -> str:
-    rows = [[label, explain["cnn"][key], explain["se"][key], direction]
-            for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in explain.get("cnn", {})]
+    present = {key for name in MODELS for key in explain.get(name, {})}
+    rows = [[label, *(explain[name].get(key, "undefined") for name in MODELS), direction]
+            for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in present]
     return table(["metric", "cnn", "se", "better when"], rows)
 
 
