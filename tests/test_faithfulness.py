@@ -18,7 +18,7 @@ from seecam.explain.faithfulness import (
 from seecam.explain.run import check_inputs, confident_mistakes
 from seecam.inference import predict_logits, to_device
 from seecam.models import build_model
-from seecam.params import ExplainParams, parse_params
+from seecam.params import CnnParams, ExplainParams, parse_params
 from seecam.synthetic import make_synthetic
 from seecam.train import fit, seed_everything, training_splits
 
@@ -142,3 +142,14 @@ def test_spearman_is_undefined_for_a_constant_map_and_such_pairs_are_left_out():
     assert rho[:2].isnan().all() and rho[2].item() == pytest.approx(1.0)  # two all-zero maps are not "1.0"
     assert mean_defined(rho) == (pytest.approx(1.0), 2)
     assert mean_defined(torch.tensor([float("nan")])) == (None, 1)
+
+
+def test_randomized_copy_leaves_the_global_random_stream_where_it_was():
+    model = build_model("cnn", CnnParams(channels=[4, 8, 8], hidden=8))
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    first = randomized_copy(model, seed=1)
+    assert torch.equal(torch.rand(3), expected)
+    again = randomized_copy(model, seed=1)  # and the copy itself is reproducible
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in first.state_dict().items())

@@ -90,17 +90,26 @@ def better(key: str, cnn: float, se: float) -> str:
     return ("se" if se > cnn else "cnn") if key in HIGHER_IS_BETTER else ("se" if se < cnn else "cnn")
 
 
+def accuracy_headline(acc_diff: float) -> str:
+    """Who is more accurate, for evaluate's table and the report's verdict alike (one wording, one tie rule).
+
+    acc_diff = SE - CNN as a fraction; an exact tie (same number of test images right) names neither model.
+    """
+    if acc_diff == 0:
+        return "Neither model is more accurate (equal test accuracy)"
+    return f"{'SE' if acc_diff > 0 else 'CNN'} is more accurate by {abs(acc_diff) * 100:.2f} points"
+
+
 def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[str, Any], classes: list[str]) -> str:
     """The table a person reads: metric, cnn, se, difference, which is better."""
     cnn, se = results["cnn"].values, results["se"].values
     n = len(results["cnn"].probabilities)
     diff = comparison["acc_diff"] * 100
     verdict = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
-    winner = "SE" if diff > 0 else "CNN"
     lines = [
         f"# CNN vs SE on the test set ({n} images)",
         "",
-        f"**Accuracy:** {winner} is ahead by {abs(diff):.2f} points (SE − CNN = {diff:+.2f}, "
+        f"**Accuracy:** {accuracy_headline(comparison['acc_diff'])} (SE − CNN = {diff:+.2f}, "
         f"95% paired bootstrap CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, "
         f"{comparison['acc_diff_ci_high'] * 100:+.2f}], McNemar p = {comparison['mcnemar_p']:.3g}): "
         f"the difference is **{verdict}**.",

@@ -20,7 +20,7 @@ from typing import Any
 from seecam import paths, tracking
 from seecam.atomic import write_text
 from seecam.errors import SeecamError
-from seecam.evaluate import TABLE_ROWS, better, format_number, read_history
+from seecam.evaluate import TABLE_ROWS, accuracy_headline, better, format_number, read_history
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 
@@ -74,14 +74,13 @@ def verdict(evaluation: dict[str, Any]) -> str:
     """One paragraph: who wins on accuracy, is it beyond noise, and what SE costs."""
     cnn, se, comparison = evaluation["cnn"], evaluation["se"], evaluation["comparison"]
     diff = comparison["acc_diff"] * 100
-    winner = "SE" if diff > 0 else "CNN" if diff < 0 else "Neither model"
     noise = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
     costs = [f"{se['parameters'] - cnn['parameters']:+,} parameters",
              f"{se['flops_per_image'] - cnn['flops_per_image']:+,} FLOPs per image",
              f"latency {cnn['latency_ms']:.2f} → {se['latency_ms']:.2f} ms per image"]
     if "train_seconds" in cnn and "train_seconds" in se:
         costs.append(f"training time {cnn['train_seconds']:.0f} → {se['train_seconds']:.0f} s")
-    return (f'<p class="verdict"><strong>{winner} is more accurate</strong>: test accuracy CNN '
+    return (f'<p class="verdict"><strong>{accuracy_headline(comparison["acc_diff"])}</strong>: test accuracy CNN '
             f"{cnn['test_acc']:.2%}, SE {se['test_acc']:.2%}; SE − CNN = {diff:+.2f} points, 95% paired bootstrap "
             f"CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, {comparison['acc_diff_ci_high'] * 100:+.2f}], "
             f"McNemar p = {comparison['mcnemar_p']:.3g}: <strong>{noise}</strong>. "

@@ -108,18 +108,19 @@ def mean_defined(values: torch.Tensor) -> tuple[float | None, int]:
 
 
 def randomized_copy(model: nn.Module, seed: int) -> nn.Module:
-    """The same architecture with every layer re-initialised (cascading randomisation, all layers)."""
+    """The same architecture with every layer re-initialised (cascading randomisation, all layers).
+
+    The caller's random streams are left where they were: `torch.manual_seed` reseeds the CPU and every
+    CUDA device, so all of them are forked and restored (a model on cuda:1 still reseeds cuda:0).
+    """
     clone = copy.deepcopy(model)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        torch.manual_seed(seed)
         for module in clone.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
             if hasattr(module, "reset_running_stats"):
                 module.reset_running_stats()
-    finally:
-        torch.random.set_rng_state(generator_state)
     return clone.eval()
 
 
