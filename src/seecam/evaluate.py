@@ -22,7 +22,10 @@ from seecam.inference import load_model, predict_logits, to_device
 from seecam.params import MODEL_NAMES, EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
+from seecam.preflight import check_tracking, check_writable
 
+FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
+OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
 HIGHER_IS_BETTER = {
     "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
     "throughput_images_per_s",
@@ -165,6 +168,8 @@ def training_seconds(name: str) -> float | None:
 def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> dict:
     """Evaluate both models, write reports/evaluate/*, log to each model's MLflow run."""
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODEL_NAMES}
+    check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
+    check_tracking(MODEL_NAMES)
     classes = list(dataset.classes)
     labels = dataset.test.labels
     images = to_device(dataset.test.images, device)
@@ -183,11 +188,12 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
     write_json(out / "metrics.json", report)
     write_json(out / "confusion.json", {"classes": classes} | {n: r.confusion.tolist() for n, r in results.items()})
     write_text(out / "comparison.md", comparison_markdown(results, comparison, classes))
+    confusion_png, reliability_png, per_class_png = FIGURES
     figures = {
-        "confusion.png": confusion_matrices({n: r.confusion for n, r in results.items()}, classes),
-        "reliability.png": reliability_diagrams({n: r.reliability for n, r in results.items()}),
-        "per_class_accuracy.png": per_class_bars(
-            {n: metrics.per_class_accuracy(r.confusion) for n, r in results.items()}, classes),
+        confusion_png: confusion_matrices({n: r.confusion for n, r in results.items()}, classes),
+        reliability_png: reliability_diagrams({n: r.reliability for n, r in results.items()}),
+        per_class_png: per_class_bars({n: metrics.per_class_accuracy(r.confusion) for n, r in results.items()},
+                                      classes),
     }
     for filename, figure in figures.items():
         save_figure(figure, out / filename)

@@ -23,6 +23,7 @@ from seecam.errors import SeecamError
 from seecam.evaluate import TABLE_ROWS, accuracy_headline, better, format_number, read_history
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
+from seecam.preflight import check_tracking, check_writable
 
 MODELS = ("cnn", "se")
 FAITHFULNESS_ROWS = {
@@ -180,6 +181,8 @@ def run_report(params_path: Path = paths.PARAMS) -> Path:
     for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
         if not (needed / "metrics.json").is_file():
             raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
+    check_writable([paths.REPORT_HTML])
+    check_tracking(MODELS)
     write_text(paths.REPORT_HTML, build_report(params_path.read_text()))
     for name in MODELS:
         with tracking.model_run(name, "report"):

@@ -29,6 +29,7 @@ from seecam.normalize import Normalizer
 from seecam.params import MODEL_NAMES, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
+from seecam.preflight import check_tracking, check_writable
 
 
 def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int) -> None:
@@ -94,10 +95,19 @@ def confident_mistakes(model: nn.Module, images: torch.Tensor, labels: np.ndarra
     return figures.mistakes(_rgb(chosen), cams.maps.cpu().numpy(), titles, "SE: most confident mistakes")
 
 
+def outputs() -> list[str]:
+    """Every file the stage writes under reports/explain/ (dvc.yaml's outs and metrics)."""
+    per_model = [f"{kind}_{name}.png" for name in MODEL_NAMES for kind in ("feature_maps", "top_channels")]
+    return ["metrics.json", "gradcam_side_by_side.png", "cam_methods.png", *per_model, "se_excitation.png",
+            "se_mistakes.png"]
+
+
 def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> dict[str, Any]:
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODEL_NAMES}
     test = dataset.test
     check_inputs(ex, models, len(test.labels))
+    check_writable(paths.EXPLAIN_DIR / name for name in outputs())
+    check_tracking(MODEL_NAMES)
     classes = list(dataset.classes)
     images = to_device(test.images, device)
     chosen = images[ex.images]
