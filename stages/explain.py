@@ -19,8 +19,10 @@ def main() -> None:
     report = run_explain(params.explain, load_dataset(), device)
     for name in ("cnn", "se"):
         values = report[name]
+        rho = values.get("randomization_spearman")
         print(f"{name}: deletion AUC {values['deletion_auc']:.3f}, insertion AUC {values['insertion_auc']:.3f}, "
-              f"average drop {values['average_drop']:.1f}%, randomisation rho {values['randomization_spearman']:.2f}")
+              f"average drop {values['average_drop']:.1f}%, randomisation rho "
+              f"{'undefined (constant maps)' if rho is None else f'{rho:.2f}'}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from seecam.explain.cam import METHODS, cam_batch, cam_images
+from seecam.errors import SeecamError
+from seecam.explain.cam import METHODS, cam_batch, cam_images, normalise, upsample
 from seecam.explain.hooks import hook_count
 from seecam.models import build_model
 from seecam.params import CnnParams, SeParams
@@ -64,3 +65,72 @@ def test_default_target_is_the_prediction_and_nothing_leaks(model):
     assert torch.equal(result.targets, result.probabilities.argmax(1))
     assert hook_count(model) == before and not model.training
     assert all(p.grad is None for p in model.parameters())
+
+
+SMALL = {"cnn": CnnParams(channels=[8, 16, 16], hidden=32),
+         "se": SeParams(channels=[8, 16, 16], hidden=32, reduction=4)}
+
+
+def small_model(name):
+    torch.manual_seed(2)
+    model = build_model(name, SMALL[name]).eval()
+    for module in model.modules():  # BN statistics that are not the identity, so bn != conv
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def hand_forward_steps(model):
+    """The network as (name, function) steps written out by hand: no hooks, no in-place ReLU."""
+    steps = []
+    for name in model.block_names:
+        block = getattr(model, name)
+        steps += [(f"{name}.conv", block.conv), (f"{name}.bn", block.bn), (f"{name}.relu", F.relu)]
+        if block.se is not None:
+            steps.append((f"{name}.se", block.se))
+        steps += [(f"{name}.pool", block.pool), (name, lambda x: x)]
+    head = model.head
+    return steps + [("head.fc1", lambda x: head.fc1(x.flatten(1))), ("head.relu", F.relu), ("head.fc2", head.fc2)]
+
+
+def hand_grad_cam(model, x, layer):
+    """Grad-CAM of each image's predicted class at `layer`, from the hand-written forward and autograd.grad."""
+    steps = hand_forward_steps(model)
+    names = [n for n, _ in steps]
+    a = x
+    with torch.no_grad():
+        for _, step in steps[: names.index(layer) + 1]:
+            a = step(a)
+    a = a.detach().requires_grad_()
+    out = a
+    for _, step in steps[names.index(layer) + 1:]:
+        out = step(out)
+    targets = out.argmax(dim=1)
+    (g,) = torch.autograd.grad(out.gather(1, targets[:, None]).sum(), a)
+    return torch.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1)).detach(), targets
+
+
+def spatial_layer_names(name):
+    blocks = ["block1", "block2", "block3"]
+    parts = ["", ".conv", ".bn", ".relu", ".pool"] + ([".se"] if name == "se" else [])
+    return [f"{b}{p}" for b in blocks for p in parts]
+
+
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in SMALL for layer in spatial_layer_names(n)])
+def test_every_4d_layer_matches_a_hook_free_reference(name, layer):
+    model = small_model(name)
+    x = torch.randn(3, 3, 32, 32)
+    expected_raw, expected_targets = hand_grad_cam(model, x, layer)
+    result = cam_batch(model, x, layer)
+    assert torch.equal(result.targets, expected_targets)
+    torch.testing.assert_close(result.raw, expected_raw, atol=1e-5, rtol=0)
+    torch.testing.assert_close(result.maps, normalise(upsample(expected_raw, (32, 32))), atol=1e-5, rtol=0)
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("layer", ["head.fc1", "head.fc2", "block1.se.fc1", "block2.se.gate"])
+def test_a_layer_without_a_spatial_map_is_refused_by_name(layer):
+    model = small_model("se")
+    with pytest.raises(SeecamError, match=rf"layer '{layer}' has a 2-D output.*4-D.*block1, block1.conv.*block3.pool"):
+        cam_batch(model, torch.randn(2, 3, 32, 32), layer)

@@ -1,10 +1,15 @@
 import numpy as np
 import pytest
+import torch
 
-from seecam.evaluate import better, compare, comparison_markdown, evaluate_model
-from seecam.params import EvaluateParams
+from seecam.cost import measure_cost
+from seecam.evaluate import accuracy_headline, better, compare, comparison_markdown, evaluate_model
+from seecam.models import build_model, count_parameters
+from seecam.params import CnnParams, EvaluateParams
+from seecam.report import verdict
 
 CLASSES = [f"c{i}" for i in range(10)]
+COST = {"parameters": 10, "flops_per_image": 20, "latency_ms": 1.0}
 
 
 def toy(accuracy: float, seed: int, n: int = 2000):
@@ -45,3 +50,36 @@ def test_better_knows_the_direction_of_each_metric():
     assert better("test_loss", 0.7, 0.8) == "cnn"
     assert better("latency_ms", 2.0, 1.0) == "se"
     assert better("parameters", 10, 10) == "tie"
+
+
+def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
+    # Same accuracy, different images right: the difference is exactly 0 and nobody is ahead.
+    ev = EvaluateParams(bootstrap_samples=200)
+    labels = np.arange(1000) % 10
+    right = np.arange(1000) < 700
+    cnn_probabilities, se_probabilities = np.full((2, 1000, 10), 0.02)
+    cnn_probabilities[np.arange(1000), np.where(right, labels, (labels + 1) % 10)] = 0.82
+    se_probabilities[np.arange(1000), np.where(right[::-1], labels, (labels + 1) % 10)] = 0.82
+    cnn = evaluate_model(cnn_probabilities, labels, CLASSES, ev)
+    se = evaluate_model(se_probabilities, labels, CLASSES, ev)
+    comparison = compare(cnn, se, ev)
+    assert comparison["acc_diff"] == 0
+    markdown = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES)
+    page = verdict({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison})
+    assert "Neither model is more accurate" in markdown and "Neither model is more accurate" in page
+    assert "ahead" not in markdown and "CNN is" not in markdown and "CNN is" not in page
+
+
+@pytest.mark.parametrize("diff,headline", [(0.0123, "SE is more accurate by 1.23 points"),
+                                           (-0.005, "CNN is more accurate by 0.50 points"),
+                                           (0.0, "Neither model is more accurate (equal test accuracy)")])
+def test_accuracy_headline(diff, headline):
+    assert accuracy_headline(diff) == headline
+
+
+def test_cost_of_a_model_on_cpu():
+    model = build_model("cnn", CnnParams(channels=[4, 8, 8], hidden=8))
+    cost = measure_cost(model, torch.device("cpu"), repeats=3, batch=4)
+    assert cost["parameters"] == count_parameters(model) and cost["flops_per_image"] > 0
+    assert cost["latency_ms"] > 0 and cost["throughput_images_per_s"] > 0
+    assert "peak_memory_mb" not in cost  # the CPU has no allocator statistics to read

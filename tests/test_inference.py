@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -39,3 +40,29 @@ def test_predict_restores_training_mode():
     model = build_model("cnn", CnnParams()).train()
     predict_logits(model, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
     assert model.training
+
+
+def damaged_model_files(tmp_path):
+    """A good model file cut, overwritten or emptied, and torch files that are not model files."""
+    good = tmp_path / "good.pt"
+    save_model(good, build_model("cnn", CnnParams()), model_config("cnn", CnnParams()), [])
+    data = good.read_bytes()
+    yield "truncated", data[: len(data) // 2]
+    yield "random bytes", bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8))
+    yield "empty", b""
+    for name, payload in (("not a dict", [1, 2]), ("no state_dict", {"config": {"name": "cnn"}}),
+                          ("bad config", {"config": {"name": "cnn", "params": {"depth": 3}}, "state_dict": {}})):
+        torch.save(payload, good)
+        yield name, good.read_bytes()
+
+
+def test_a_damaged_model_file_is_one_line_naming_the_stage_to_rerun(tmp_path):
+    (tmp_path / "models").mkdir()
+    path = tmp_path / "models" / "cnn.pt"
+    for kind, content in damaged_model_files(tmp_path):
+        path.write_bytes(content)
+        with pytest.raises(SeecamError) as caught:
+            load_model(path, "cnn")
+        message = str(caught.value)
+        assert message.startswith(f"{path}: ") and message.endswith("; rerun `dvc repro train_cnn`"), kind
+        assert "\n" not in message, kind

@@ -1,4 +1,8 @@
-from seecam.report import table, verdict
+import pytest
+
+from conftest import free_port
+from seecam.errors import SeecamError
+from seecam.report import faithfulness_table, run_report, table, verdict
 
 EVALUATION = {
     "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
@@ -26,3 +30,35 @@ def test_verdict_within_noise():
 def test_table_escapes_and_aligns_numbers():
     html = table(["a", "b"], [["<x>", 1234567], ["y", 0.5]])
     assert "&lt;x&gt;" in html and '<td class="num">1,234,567</td>' in html and "0.5000" in html
+
+
+def test_faithfulness_table_shows_an_undefined_randomisation_check():
+    explain = {"cnn": {"deletion_auc": 0.1, "randomization_spearman": 0.05, "randomization_undefined_pairs": 0},
+               "se": {"deletion_auc": 0.2, "randomization_undefined_pairs": 500}}
+    html = faithfulness_table(explain)
+    assert "randomisation rank correlation</td><td class=\"num\">0.0500</td><td class=\"\">undefined" in html
+    assert "constant map (left out)</td><td class=\"num\">0</td><td class=\"num\">500" in html
+
+
+@pytest.fixture
+def stage_outputs(tmp_path, monkeypatch):
+    """A working directory where evaluate and explain have run (their metrics files exist)."""
+    monkeypatch.chdir(tmp_path)
+    for stage in ("evaluate", "explain"):
+        (tmp_path / "reports" / stage).mkdir(parents=True)
+        (tmp_path / "reports" / stage / "metrics.json").write_text("{}\n")
+    return tmp_path
+
+
+def test_report_refuses_an_unwritable_page_before_building_it(stage_outputs):
+    (stage_outputs / "reports/index.html").mkdir()
+    with pytest.raises(SeecamError, match="reports/index.html: a directory is in the way of this output file"):
+        run_report()
+
+
+def test_report_checks_the_tracking_server_before_writing_the_page(stage_outputs, monkeypatch):
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    with pytest.raises(SeecamError, match=f"MLflow tracking server {url} is unreachable"):
+        run_report()
+    assert not (stage_outputs / "reports/index.html").exists()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -39,20 +40,34 @@ def median_seconds(run: Callable[[], object], repeats: int, device: torch.device
     return statistics.median(times)
 
 
+@contextmanager
+def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
+    """`peak_memory_mb` of the work in the block alone (CUDA only; filled in on exit).
+
+    Peak allocated minus what was allocated on entry: the test set and anything else already on the
+    device are not the model's cost. CPU and MPS have no such allocator statistics: the dict stays empty.
+    """
+    found: dict[str, float] = {}
+    if device.type != "cuda":
+        yield found
+        return
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    yield found
+    found["peak_memory_mb"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+
+
 @torch.no_grad()
 def measure_cost(model: torch.nn.Module, device: torch.device, repeats: int, batch: int) -> dict[str, float]:
     """Parameters, FLOPs/image, batch-1 latency (ms), large-batch throughput (images/s), CUDA peak memory (MB)."""
     model = model.to(device).eval()
-    one = torch.randn(1, 3, 32, 32, device=device)
-    many = torch.randn(batch, 3, 32, 32, device=device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    cost = {
-        "parameters": count_parameters(model),
-        "flops_per_image": flops_per_image(model, device),
-        "latency_ms": 1000 * median_seconds(lambda: model(one), repeats, device),
-        "throughput_images_per_s": batch / median_seconds(lambda: model(many), max(3, repeats // 5), device),
-    }
-    if device.type == "cuda":
-        cost["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return cost
+    with peak_memory(device) as peak:
+        one = torch.randn(1, 3, 32, 32, device=device)
+        many = torch.randn(batch, 3, 32, 32, device=device)
+        cost = {
+            "parameters": count_parameters(model),
+            "flops_per_image": flops_per_image(model, device),
+            "latency_ms": 1000 * median_seconds(lambda: model(one), repeats, device),
+            "throughput_images_per_s": batch / median_seconds(lambda: model(many), max(3, repeats // 5), device),
+        }
+    return cost | peak

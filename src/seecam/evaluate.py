@@ -22,7 +22,10 @@ from seecam.inference import load_model, predict_logits, to_device
 from seecam.params import MODEL_NAMES, EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
+from seecam.preflight import check_tracking, check_writable
 
+FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
+OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
 HIGHER_IS_BETTER = {
     "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
     "throughput_images_per_s",
@@ -90,17 +93,26 @@ def better(key: str, cnn: float, se: float) -> str:
     return ("se" if se > cnn else "cnn") if key in HIGHER_IS_BETTER else ("se" if se < cnn else "cnn")
 
 
+def accuracy_headline(acc_diff: float) -> str:
+    """Who is more accurate, for evaluate's table and the report's verdict alike (one wording, one tie rule).
+
+    acc_diff = SE - CNN as a fraction; an exact tie (same number of test images right) names neither model.
+    """
+    if acc_diff == 0:
+        return "Neither model is more accurate (equal test accuracy)"
+    return f"{'SE' if acc_diff > 0 else 'CNN'} is more accurate by {abs(acc_diff) * 100:.2f} points"
+
+
 def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[str, Any], classes: list[str]) -> str:
     """The table a person reads: metric, cnn, se, difference, which is better."""
     cnn, se = results["cnn"].values, results["se"].values
     n = len(results["cnn"].probabilities)
     diff = comparison["acc_diff"] * 100
     verdict = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
-    winner = "SE" if diff > 0 else "CNN"
     lines = [
         f"# CNN vs SE on the test set ({n} images)",
         "",
-        f"**Accuracy:** {winner} is ahead by {abs(diff):.2f} points (SE − CNN = {diff:+.2f}, "
+        f"**Accuracy:** {accuracy_headline(comparison['acc_diff'])} (SE − CNN = {diff:+.2f}, "
         f"95% paired bootstrap CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, "
         f"{comparison['acc_diff_ci_high'] * 100:+.2f}], McNemar p = {comparison['mcnemar_p']:.3g}): "
         f"the difference is **{verdict}**.",
@@ -156,6 +168,8 @@ def training_seconds(name: str) -> float | None:
 def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> dict:
     """Evaluate both models, write reports/evaluate/*, log to each model's MLflow run."""
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODEL_NAMES}
+    check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
+    check_tracking(MODEL_NAMES)
     classes = list(dataset.classes)
     labels = dataset.test.labels
     images = to_device(dataset.test.images, device)
@@ -174,11 +188,12 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
     write_json(out / "metrics.json", report)
     write_json(out / "confusion.json", {"classes": classes} | {n: r.confusion.tolist() for n, r in results.items()})
     write_text(out / "comparison.md", comparison_markdown(results, comparison, classes))
+    confusion_png, reliability_png, per_class_png = FIGURES
     figures = {
-        "confusion.png": confusion_matrices({n: r.confusion for n, r in results.items()}, classes),
-        "reliability.png": reliability_diagrams({n: r.reliability for n, r in results.items()}),
-        "per_class_accuracy.png": per_class_bars(
-            {n: metrics.per_class_accuracy(r.confusion) for n, r in results.items()}, classes),
+        confusion_png: confusion_matrices({n: r.confusion for n, r in results.items()}, classes),
+        reliability_png: reliability_diagrams({n: r.reliability for n, r in results.items()}),
+        per_class_png: per_class_bars({n: metrics.per_class_accuracy(r.confusion) for n, r in results.items()},
+                                      classes),
     }
     for filename, figure in figures.items():
         save_figure(figure, out / filename)

@@ -41,17 +41,33 @@ def save_model(path: Path, model: torch.nn.Module, config: dict[str, Any], class
         torch.save({"config": config, "classes": classes, "state_dict": state}, tmp)
 
 
+def _read_payload(path: Path, stage: str) -> dict[str, Any]:
+    """The model file's dict, or one line saying the file is damaged and which stage rewrites it."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (cut, empty or foreign bytes fail in many ways; all mean "damaged")
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SeecamError(f"{path}: not a readable model file ({reason}); rerun `dvc repro {stage}`") from None
+    if not (isinstance(payload, dict) and isinstance(payload.get("config"), dict)
+            and isinstance(payload.get("state_dict"), dict)):
+        raise SeecamError(f"{path}: not a seecam model file (no config and state_dict); rerun `dvc repro {stage}`")
+    return payload
+
+
 def load_model(path: Path, expected_name: str | None = None, device: torch.device | None = None) -> tuple[Net, dict]:
-    """Rebuild a model from its file; name the stage to run when it is missing."""
+    """Rebuild a model from its file; a missing or damaged file names the stage to (re)run."""
+    stage = f"train_{expected_name}" if expected_name else "train_cnn train_se"
     if not path.is_file():
-        stage = f"train_{expected_name}" if expected_name else "train_cnn train_se"
         raise SeecamError(f"{path}: model file missing; run `dvc repro {stage}`")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = _read_payload(path, stage)
     config = payload["config"]
-    if expected_name and config["name"] != expected_name:
-        raise SeecamError(f"{path}: holds a {config['name']!r} model, expected {expected_name!r}; "
-                          f"rerun `dvc repro train_{expected_name}`")
-    model = model_from_config(config)
+    if expected_name and config.get("name") != expected_name:
+        raise SeecamError(f"{path}: holds a {config.get('name')!r} model, expected {expected_name!r}; "
+                          f"rerun `dvc repro {stage}`")
+    try:
+        model = model_from_config(config)
+    except (KeyError, TypeError, SeecamError) as exc:
+        raise SeecamError(f"{path}: its config does not describe a model ({exc}); rerun `dvc repro {stage}`") from None
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:

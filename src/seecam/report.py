@@ -20,15 +20,17 @@ from typing import Any
 from seecam import paths, tracking
 from seecam.atomic import write_text
 from seecam.errors import SeecamError
-from seecam.evaluate import TABLE_ROWS, better, format_number, read_history
+from seecam.evaluate import TABLE_ROWS, accuracy_headline, better, format_number, read_history
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
+from seecam.preflight import check_tracking, check_writable
 
 MODELS = ("cnn", "se")
 FAITHFULNESS_ROWS = {
     "deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
     "average_drop": ("average drop (%)", "lower"), "increase_in_confidence": ("increase in confidence (%)", "higher"),
     "randomization_spearman": ("randomisation rank correlation", "lower"),
+    "randomization_undefined_pairs": ("randomisation pairs with a constant map (left out)", "-"),
     "pointing_game": ("pointing game (%)", "higher"), "pointing_game_random": ("pointing game, random point (%)", "-"),
 }
 STYLE = """
@@ -58,7 +60,7 @@ def file_image(path: Path, alt: str) -> str:
 def _fmt(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return html.escape(str(value))
-    return format_number(value)
+    return f"{value:,}" if isinstance(value, int) else format_number(value)  # counts are never "0.0000"
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -73,14 +75,13 @@ def verdict(evaluation: dict[str, Any]) -> str:
     """One paragraph: who wins on accuracy, is it beyond noise, and what SE costs."""
     cnn, se, comparison = evaluation["cnn"], evaluation["se"], evaluation["comparison"]
     diff = comparison["acc_diff"] * 100
-    winner = "SE" if diff > 0 else "CNN" if diff < 0 else "Neither model"
     noise = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
     costs = [f"{se['parameters'] - cnn['parameters']:+,} parameters",
              f"{se['flops_per_image'] - cnn['flops_per_image']:+,} FLOPs per image",
              f"latency {cnn['latency_ms']:.2f} → {se['latency_ms']:.2f} ms per image"]
     if "train_seconds" in cnn and "train_seconds" in se:
         costs.append(f"training time {cnn['train_seconds']:.0f} → {se['train_seconds']:.0f} s")
-    return (f'<p class="verdict"><strong>{winner} is more accurate</strong>: test accuracy CNN '
+    return (f'<p class="verdict"><strong>{accuracy_headline(comparison["acc_diff"])}</strong>: test accuracy CNN '
             f"{cnn['test_acc']:.2%}, SE {se['test_acc']:.2%}; SE − CNN = {diff:+.2f} points, 95% paired bootstrap "
             f"CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, {comparison['acc_diff_ci_high'] * 100:+.2f}], "
             f"McNemar p = {comparison['mcnemar_p']:.3g}: <strong>{noise}</strong>. "
@@ -97,8 +98,9 @@ def metrics_table(evaluation: dict[str, Any]) -> str:
 
 
 def faithfulness_table(explain: dict[str, Any]) -> str:
-    rows = [[label, explain["cnn"][key], explain["se"][key], direction]
-            for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in explain.get("cnn", {})]
+    present = {key for name in MODELS for key in explain.get(name, {})}
+    rows = [[label, *(explain[name].get(key, "undefined") for name in MODELS), direction]
+            for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in present]
     return table(["metric", "cnn", "se", "better when"], rows)
 
 
@@ -179,6 +181,8 @@ def run_report(params_path: Path = paths.PARAMS) -> Path:
     for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
         if not (needed / "metrics.json").is_file():
             raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
+    check_writable([paths.REPORT_HTML])
+    check_tracking(MODELS)
     write_text(paths.REPORT_HTML, build_report(params_path.read_text()))
     for name in MODELS:
         with tracking.model_run(name, "report"):

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from torch import nn
 
-from seecam.explain.hooks import record
+from seecam.errors import SeecamError
+from seecam.explain.hooks import named_layer, output_shapes, record
 from seecam.normalize import Normalizer
 
 CamMethod = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -75,6 +76,17 @@ def upsample(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
+def check_layer(model: nn.Module, layer: str, example: torch.Tensor) -> None:
+    """CAMs weigh the channels of a (B, C, H, W) map: refuse any other layer, naming the ones that work."""
+    named_layer(model, layer)  # an unknown name lists the known ones
+    shapes = output_shapes(model, example)
+    if layer in shapes and len(shapes[layer]) == 4:
+        return
+    valid = ", ".join(name for name, shape in shapes.items() if len(shape) == 4)
+    found = f"has a {len(shapes[layer])}-D output" if layer in shapes else "is not run by the model's forward"
+    raise SeecamError(f"layer {layer!r} {found}; CAMs need a 4-D (batch, channels, height, width) layer: {valid}")
+
+
 def cam_batch(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -83,6 +95,7 @@ def cam_batch(
     targets: torch.Tensor | None = None,
 ) -> CamResult:
     """CAMs of normalised float `inputs` for `targets` (default: the predicted class), batched."""
+    check_layer(model, layer, inputs[:1])
     with record(model, [layer], graph_from=layer) as recording:
         logits = model(inputs)
         if targets is None:

@@ -8,9 +8,12 @@ With p(x) the softmax probability of the explained class:
     average drop   (Grad-CAM++, Chattopadhay et al., 2018) mean_i max(0, Y_i - O_i) / Y_i * 100, where
                    Y = p(image) and O = p(image * map), the image masked by its own explanation
     increase in confidence   % of images with O_i > Y_i
-    randomisation  (Adebayo et al., 2018) mean Spearman rank correlation between the maps of the trained
-                   model and of the same architecture with re-initialised weights; near 0 means the
-                   explanation depends on what the model learned
+    randomisation  (Adebayo et al., 2018) mean Spearman rank correlation (average ranks for ties) between
+                   the maps of the trained model and of the same architecture with re-initialised weights;
+                   near 0 means the explanation depends on what the model learned. Where either map is
+                   constant (e.g. all zero) the correlation is undefined: such pairs are left out of the
+                   mean and counted in `randomization_undefined_pairs`; if none is defined, the mean is
+                   not reported at all
     pointing game  (Zhang et al., 2016) % of images whose map peaks inside the object's box (synthetic
                    data), next to the chance level of a uniformly random point (mean box area / image area)
 """
@@ -72,29 +75,52 @@ def average_drop_and_increase(
     return drop, increase
 
 
-def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise Spearman rank correlation of (B, ...) tensors."""
-    def ranks(x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(1).argsort(dim=1, stable=True).argsort(dim=1, stable=True).float()
+def average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Row-wise ranks of (B, ...) values, ties sharing the mean of their positions (B, N).
 
-    ra, rb = ranks(a), ranks(b)
+    CAMs after their ReLU tie at zero over much of the image: ranking ties by pixel order would invent
+    an ordering that is the same in both maps and bias the correlation upwards. A value's tied run spans
+    positions [low, high) of the sorted row, so its average rank is (low + high - 1) / 2.
+    """
+    flat = x.flatten(1).contiguous()
+    ordered = flat.sort(dim=1).values
+    low = torch.searchsorted(ordered, flat, right=False)
+    high = torch.searchsorted(ordered, flat, right=True)
+    return (low + high - 1).to(torch.float64) / 2
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise Spearman rank correlation of (B, ...) tensors: Pearson's r of their average ranks.
+
+    A constant row has no ranking, so its correlation is undefined: NaN (not 0, not 1).
+    """
+    ra, rb = average_ranks(a), average_ranks(b)
     ra, rb = ra - ra.mean(dim=1, keepdim=True), rb - rb.mean(dim=1, keepdim=True)
-    return (ra * rb).sum(dim=1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
+    scale = ra.norm(dim=1) * rb.norm(dim=1)
+    rho = (ra * rb).sum(dim=1) / torch.where(scale > 0, scale, 1.0)
+    return torch.where(scale > 0, rho, torch.nan).float()
+
+
+def mean_defined(values: torch.Tensor) -> tuple[float | None, int]:
+    """The mean of the defined (non-NaN) values, None if there are none, and how many were left out."""
+    defined = values[~values.isnan()]
+    return (defined.mean().item() if len(defined) else None), len(values) - len(defined)
 
 
 def randomized_copy(model: nn.Module, seed: int) -> nn.Module:
-    """The same architecture with every layer re-initialised (cascading randomisation, all layers)."""
+    """The same architecture with every layer re-initialised (cascading randomisation, all layers).
+
+    The caller's random streams are left where they were: `torch.manual_seed` reseeds the CPU and every
+    CUDA device, so all of them are forked and restored (a model on cuda:1 still reseeds cuda:0).
+    """
     clone = copy.deepcopy(model)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        torch.manual_seed(seed)
         for module in clone.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
             if hasattr(module, "reset_running_stats"):
                 module.reset_running_stats()
-    finally:
-        torch.random.set_rng_state(generator_state)
     return clone.eval()
 
 
@@ -120,11 +146,13 @@ def faithfulness(
     full = cams.probabilities.gather(1, cams.targets[:, None])[:, 0]
     drop, increase = average_drop_and_increase(model, images, cams.maps, cams.targets, full, batch)
     random_cams = cam_images(randomized_copy(model, seed), images, layer, "gradcam", cams.targets, batch)
+    rho, undefined = mean_defined(spearman(cams.maps, random_cams.maps))
     out = {
         "deletion_auc": deletion.mean().item(), "insertion_auc": insertion.mean().item(),
-        "average_drop": drop, "increase_in_confidence": increase,
-        "randomization_spearman": spearman(cams.maps, random_cams.maps).mean().item(),
+        "average_drop": drop, "increase_in_confidence": increase, "randomization_undefined_pairs": undefined,
     }
+    if rho is not None:
+        out["randomization_spearman"] = rho
     if boxes is not None:
         out["pointing_game"], out["pointing_game_random"] = pointing_game(cams.maps, boxes)
     return out

@@ -12,6 +12,10 @@ Why this shape:
   tensor hook may also return a modified gradient.
 * Activations are stored as clones: an in-place op after the hooked layer
   (ReLU(inplace=True)) would otherwise rewrite what we captured.
+* `graph_from` cuts the graph at a layer's output: the output becomes a leaf
+  that requires grad, and the rest of the model runs on a *clone* of it, so
+  the in-place ReLU after a conv or BN acts on the clone (autograd forbids
+  in-place ops on such a leaf) and every 4-D layer can be explained.
 * Everything is registered inside a context manager that removes every hook
   and restores the model's train/eval mode and the grad mode on exit, also on
   error, so repeated use leaks nothing.
@@ -87,7 +91,10 @@ def record(
             replaced = None
             if name == graph_from:
                 torch.set_grad_enabled(True)
-                output = replaced = output.detach().requires_grad_()
+                output = output.detach().requires_grad_()
+                # The model continues on a clone: a following in-place op (ReLU(inplace=True) after a BN)
+                # may not modify a leaf, and must not rewrite the output we differentiate with respect to.
+                replaced = output.clone()
             if name in layers:
                 recording.activations[name] = output.detach().clone()
                 recording.outputs[name] = output
@@ -120,6 +127,14 @@ def tensor_hook(tensor: torch.Tensor, hook: GradientHook) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+def output_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, torch.Size]:
+    """The output shape of every named module for `example` (one forward pass, no autograd graph)."""
+    names = [name for name, _ in model.named_modules() if name]
+    with record(model, names, gradients=False) as recording:
+        model(example)
+    return {name: recording.activations[name].shape for name in names if name in recording.activations}
 
 
 def hook_count(model: nn.Module) -> int:

@@ -19,26 +19,29 @@ from seecam import paths, tracking
 from seecam.atomic import write_json
 from seecam.dataset import Dataset
 from seecam.errors import SeecamError
-from seecam.explain.cam import METHODS, cam_images, normalise
+from seecam.explain.cam import METHODS, cam_images, check_layer, normalise
 from seecam.explain.excitation import excitation_by_class
 from seecam.explain.faithfulness import faithfulness
-from seecam.explain.hooks import named_layer, record
+from seecam.explain.hooks import record
 from seecam.inference import load_model, predict_logits, to_device
+from seecam.models import IMAGE_SIZE
 from seecam.normalize import Normalizer
 from seecam.params import MODEL_NAMES, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
+from seecam.preflight import check_tracking, check_writable
 
 
 def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int) -> None:
-    """Bad indices or layer names fail before any work."""
+    """Bad indices, unknown layers or layers without a spatial map fail before any work."""
     too_big = [i for i in ex.images if i >= test_size]
     if too_big:
         raise SeecamError(f"explain.images has index {too_big[0]}, but the test set has {test_size} images "
                           f"(0..{test_size - 1})")
     for model in models.values():
+        probe = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE, device=next(model.parameters()).device)
         try:
-            named_layer(model, ex.layer)
+            check_layer(model, ex.layer, probe)
         except SeecamError as exc:
             raise SeecamError(f"explain.layer: {exc}") from None
 
@@ -92,10 +95,19 @@ def confident_mistakes(model: nn.Module, images: torch.Tensor, labels: np.ndarra
     return figures.mistakes(_rgb(chosen), cams.maps.cpu().numpy(), titles, "SE: most confident mistakes")
 
 
+def outputs() -> list[str]:
+    """Every file the stage writes under reports/explain/ (dvc.yaml's outs and metrics)."""
+    per_model = [f"{kind}_{name}.png" for name in MODEL_NAMES for kind in ("feature_maps", "top_channels")]
+    return ["metrics.json", "gradcam_side_by_side.png", "cam_methods.png", *per_model, "se_excitation.png",
+            "se_mistakes.png"]
+
+
 def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> dict[str, Any]:
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODEL_NAMES}
     test = dataset.test
     check_inputs(ex, models, len(test.labels))
+    check_writable(paths.EXPLAIN_DIR / name for name in outputs())
+    check_tracking(MODEL_NAMES)
     classes = list(dataset.classes)
     images = to_device(test.images, device)
     chosen = images[ex.images]

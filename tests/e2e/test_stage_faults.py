@@ -1,0 +1,110 @@
+"""Faults injected for real into evaluate and explain: damaged model files, outputs that cannot be written,
+a tracking server that is down. Each is one `error:` line (exit 2) before any long work, and the previous
+outputs are left exactly as they were.
+
+Tests run as root, where chmod does not stop writes: unwritable outputs are made of paths in the way
+(a file where the output directory should be, a directory where an output file should be).
+"""
+
+import os
+
+import pytest
+
+from conftest import copy_repo, free_port
+from seecam.inference import save_model
+from seecam.models import build_model, model_config
+from seecam.params import CnnParams, SeParams
+
+pytestmark = pytest.mark.e2e
+STAGES = ("evaluate", "explain")
+
+
+@pytest.fixture(scope="module")
+def trained_repo(tmp_path_factory):
+    """Tiny synthetic data and two (untrained) model files: what evaluate and explain read, made in seconds."""
+    repo = copy_repo(tmp_path_factory.mktemp("faults"))
+    repo.use_tiny_synthetic_data(train_size=300, test_size=200)
+    repo.stage("download")
+    for name, params in (("cnn", CnnParams()), ("se", SeParams())):
+        save_model(repo.root / f"models/{name}.pt", build_model(name, params), model_config(name, params), [])
+    return repo
+
+
+@pytest.fixture
+def repo(trained_repo):
+    """The shared repo, with models/ and reports/<stage> put back as they were after each test."""
+    root = trained_repo.root
+    models = {p: p.read_bytes() for p in (root / "models").iterdir()}
+    yield trained_repo
+    for path, content in models.items():
+        path.write_bytes(content)
+    for stage in STAGES:
+        _remove(root / "reports" / stage)
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        for child in path.iterdir():
+            _remove(child)
+        path.rmdir()
+    elif path.exists():
+        path.unlink()
+
+
+def snapshot(root):
+    """Every file under reports/ with its bytes and mtime: what 'left untouched' means."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted((root / "reports").rglob("*")) if p.is_file()}
+
+
+def one_error_line(result):
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty"])
+def test_a_damaged_model_file_is_one_line_naming_the_stage_to_rerun(repo, stage, damage):
+    model = repo.root / "models/cnn.pt"
+    data = model.read_bytes()
+    model.write_bytes({"truncated": data[: len(data) // 3], "random bytes": os.urandom(4096), "empty": b""}[damage])
+    before = snapshot(repo.root)
+    line = one_error_line(repo.stage(stage, check=False))
+    assert line.startswith("error: models/cnn.pt: ") and line.endswith("rerun `dvc repro train_cnn`")
+    assert snapshot(repo.root) == before
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_file_in_place_of_the_output_directory_stops_before_any_work(repo, stage):
+    (repo.root / "reports" / stage).write_text("in the way\n")
+    before = snapshot(repo.root)
+    line = one_error_line(repo.stage(stage, check=False))
+    assert line.startswith(f"error: reports/{stage}: cannot write outputs there (")
+    assert snapshot(repo.root) == before
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_directory_in_place_of_an_output_file_stops_before_any_work(repo, stage):
+    outputs = repo.root / "reports" / stage
+    (outputs / "metrics.json").mkdir(parents=True)
+    (outputs / "comparison.md").write_text("old\n")  # a previous output that must survive
+    before = snapshot(repo.root)
+    line = one_error_line(repo.stage(stage, check=False))
+    assert line == f"error: reports/{stage}/metrics.json: a directory is in the way of this output file; " \
+                   "move it away and rerun"
+    assert snapshot(repo.root) == before and sorted(p.name for p in outputs.iterdir()) == ["comparison.md",
+                                                                                          "metrics.json"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_tracking_server_that_is_down_is_found_before_the_work_and_rewrites_nothing(repo, stage):
+    outputs = repo.root / "reports" / stage
+    outputs.mkdir(parents=True)
+    (outputs / "metrics.json").write_text('{"old": 1}\n')
+    before = snapshot(repo.root)
+    url = f"http://127.0.0.1:{free_port()}"
+    line = one_error_line(repo.stage(stage, check=False, MLFLOW_TRACKING_URI=url))
+    assert line.startswith(f"error: MLflow tracking server {url} is unreachable")
+    assert snapshot(repo.root) == before
