@@ -6,7 +6,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_clone_that_pulled_from_a_remote_is_up_to_date_and_reruns_nothing(repo_copy, tmp_path):
-    repo_copy.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=100)
+    repo_copy.use_tiny_synthetic_data(epochs=1, train_size=400)
     git = ("git", "-c", "user.name=t", "-c", "user.email=t@example.com")
     repo_copy.run(*git, "add", "-A")
     repo_copy.run(*git, "commit", "-qm", "project")
