@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import shutil
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,6 +88,29 @@ class RepoCopy:
     def dvc(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
         return self.run(str(VENV_BIN / "dvc"), *args, check=check, **env)
 
+    def spawn(self, *args: str, **env: str) -> subprocess.Popen:
+        """Start a command in its own process group, so a test can SIGKILL it with its children."""
+        return subprocess.Popen(args, cwd=self.root, env=tool_env(**env), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def checkpoint(self, name: str) -> dict | None:
+        """The state of `name`'s training checkpoint, None while there is none (or it is mid-replace)."""
+        for path in (self.root / "checkpoints").glob(f"{name}-*.ckpt"):
+            try:
+                return torch.load(path, weights_only=True) | {"path": path}
+            except (OSError, RuntimeError, EOFError):
+                pass
+        return None
+
+    def wait_for_checkpoint(self, name: str, epoch: int, process: subprocess.Popen, timeout: float = 300) -> dict:
+        """Block until `name`'s checkpoint is at `epoch` or later; fail if training ends first."""
+        deadline = time.monotonic() + timeout
+        while (state := self.checkpoint(name)) is None or state["epoch"] < epoch:
+            assert process.poll() is None, f"training ended before its epoch-{epoch} checkpoint"
+            assert time.monotonic() < deadline, f"no epoch-{epoch} checkpoint after {timeout} s"
+            time.sleep(0.05)
+        return state
+
     def stage(self, script: str, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
         """Run a stage script directly, as DVC would (cwd = repo root)."""
         return self.run(sys.executable, f"stages/{script}.py", *args, check=check, **env)
@@ -149,30 +174,39 @@ class MlflowServer:
     process: subprocess.Popen
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
-    """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts), shared by the session."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = (root / "server.log").open("w")
+def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
+    """`mlflow server` on 127.0.0.1:port with its SQLite store and artifacts under root; waits until healthy."""
+    log = (root / "server.log").open("a")
     process = subprocess.Popen(
         [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "art")],
         stdout=log, stderr=subprocess.STDOUT, env=tool_env(), start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    log.close()  # the child keeps its own descriptor
     deadline = time.monotonic() + 90
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                break
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
+                stop_process_group(process)
                 log_tail = (root / "server.log").read_text()[-2000:]
                 raise RuntimeError(f"mlflow server did not start: {log_tail}") from None
             time.sleep(0.5)
-    yield MlflowServer(url, process)
-    os.killpg(process.pid, 15)
+
+
+def stop_process_group(process: subprocess.Popen, sig: int = 15) -> None:
+    """Signal the process and its children (servers fork workers), then reap it."""
+    with contextlib.suppress(ProcessLookupError):  # workers may outlive a leader that already exited
+        os.killpg(process.pid, sig)
     process.wait(timeout=30)
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts), shared by the session."""
+    port = free_port()
+    process = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), port)
+    yield MlflowServer(f"http://127.0.0.1:{port}", process)
+    stop_process_group(process)

@@ -86,3 +86,13 @@ def test_val_size_zero_schedules_on_test(dataset):
     p = parse_params({"data": {"source": "synthetic", "val_size": 0, "synthetic": {"train_size": 3000}}})
     splits = training_splits(dataset, p.data, 0, CPU)
     assert splits.scheduled_on == "test" and len(splits.val_y) == 300 and len(splits.train_y) == 3000
+
+
+def test_without_a_tty_each_epoch_prints_one_summary_line(dataset, capsys):
+    _, result = train(dataset, epochs=2, subset=200)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train epoch ")]
+    assert len(lines) == 2, lines
+    assert lines[1].startswith("train epoch 2/2: train_loss ")
+    for key in ("train_acc", "val_loss", "val_acc", "lr"):
+        assert f" {key} " in lines[1]
+    assert lines[1].endswith("s")

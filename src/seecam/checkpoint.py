@@ -2,32 +2,62 @@
 
 A checkpoint holds everything the next epoch depends on: model, optimizer and
 scheduler state, both random generators, the history so far and the MLflow
-run id. Its `fingerprint` covers every input that changes training except the
-number of epochs, so a checkpoint from other params is never resumed, and a
-longer run can continue a shorter one.
+run id. It is scratch state, not a product: its `fingerprint` covers every
+input that changes training (params except the number of epochs, data,
+device, and the code the stage runs), the file name carries the fingerprint
+so parallel experiments never share one, and a finished run deletes it.
+So a checkpoint is only ever resumed by the same code on the same inputs,
+and a longer run can continue a shorter one that was killed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from seecam.atomic import atomic_path
+from seecam.errors import SeecamError
 from seecam.params import Params, flatten
 
+PIPELINE = Path("dvc.yaml")
+REQUIRED_KEYS = frozenset({"epoch", "fingerprint", "run_id", "model", "optimizer", "scheduler", "generator",
+                           "torch_rng", "cuda_rng", "history", "iterations"})
 
-def fingerprint(name: str, params: Params, data_sha256: str, device: torch.device) -> str:
+
+def code_files(stage: str, pipeline: Path = PIPELINE) -> list[Path]:
+    """The `.py` deps of `stage` in dvc.yaml: exactly the code it runs (tests/test_pipeline.py keeps it so)."""
+    try:
+        deps = yaml.safe_load(pipeline.read_text())["stages"][stage]["deps"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        raise SeecamError(f"{pipeline} has no stage {stage} with deps; run from the project root") from None
+    return [pipeline.parent / dep for dep in deps if dep.endswith(".py")]
+
+
+def code_digest(files: list[Path]) -> str:
+    """sha256 over the files' names and contents: any edit to the stage's code changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        content = path.read_bytes()
+        digest.update(f"{path.as_posix()}\0{len(content)}\0".encode() + content)
+    return digest.hexdigest()
+
+
+def fingerprint(name: str, params: Params, data_sha256: str, device: torch.device, code_sha256: str) -> str:
     """Digest of everything that shapes training, minus train.epochs."""
     train = {k: v for k, v in flatten(params.train).items() if k != "epochs"}
     inputs = {
         "model": name, "model_params": flatten(params.model(name)), "train": train, "seed": params.seed,
         "val_size": params.data.val_size, "subset": params.data.subset, "data": data_sha256,
-        "device": device.type,
+        "device": device.type, "code": code_sha256,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -38,21 +68,92 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: Path, expected_fingerprint: str, epochs: int) -> dict[str, Any] | None:
-    """The checkpoint to resume from, or None (saying why) to start fresh."""
-    if not path.is_file():
-        return None
+def read_checkpoint(path: Path, quiet: bool = False) -> dict[str, Any] | None:
+    """The checkpoint's state, or None (saying so) if it is torn, foreign or incomplete."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn or foreign file: never fatal, training just restarts
-        print(f"checkpoint {path} is unreadable ({type(exc).__name__}); starting fresh", file=sys.stderr)
-        return None
-    if state.get("fingerprint") != expected_fingerprint:
-        print(f"checkpoint {path} was made with other params or data; starting fresh", file=sys.stderr)
-        return None
-    if state["epoch"] > epochs:
-        print(f"checkpoint {path} is at epoch {state['epoch']} > train.epochs={epochs}; starting fresh",
-              file=sys.stderr)
-        return None
-    print(f"resuming from {path} after epoch {state['epoch']}", file=sys.stderr)
-    return state
+        reason = type(exc).__name__
+    else:
+        if isinstance(state, dict) and state.keys() >= REQUIRED_KEYS:
+            return state
+        reason = "not a seecam checkpoint"
+    if not quiet:
+        print(f"checkpoint {path} is unreadable ({reason}); starting fresh", file=sys.stderr)
+    return None
+
+
+@contextmanager
+def claim(path: Path) -> Iterator[None]:
+    """Hold `<checkpoint>.lock` while training: another run then knows this checkpoint is live, not stale."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path) as held:
+        if not held:
+            raise SeecamError(f"another process is training with the same params, data and code ({path}); "
+                              "wait for it to finish")
+        yield
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[bool]:
+    """Try to take the checkpoint's lock without waiting; yield whether we hold it."""
+    with path.with_suffix(".lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def remove(path: Path) -> None:
+    """Delete a checkpoint and its lock file (scratch state: nothing else refers to them)."""
+    path.unlink(missing_ok=True)
+    path.with_suffix(".lock").unlink(missing_ok=True)
+
+
+def discard_stale(path: Path) -> list[str]:
+    """Delete this model's checkpoints made with other params, data or code that no live run holds.
+
+    Return their MLflow run ids: nothing will resume those runs any more.
+    """
+    name = path.name.rsplit("-", 1)[0]
+    run_ids = []
+    for other in sorted(path.parent.glob(f"{name}-*.ckpt")):
+        if other == path:
+            continue
+        with _locked(other) as held:
+            if not held:  # a queued experiment with other params is training right now
+                continue
+            state = read_checkpoint(other, quiet=True)
+            print(f"checkpoint {other} was made with other params, data or code; deleted", file=sys.stderr)
+            remove(other)
+        if state is not None:
+            run_ids.append(state["run_id"])
+    return run_ids
+
+
+def load_checkpoint(path: Path, expected_fingerprint: str, epochs: int) -> tuple[dict[str, Any] | None, list[str]]:
+    """(state to resume from or None, run ids of discarded checkpoints), saying why on stderr.
+
+    The discarded run ids let the caller close those runs: nothing will ever resume them.
+    """
+    discarded = discard_stale(path)
+    if not path.is_file():
+        print(f"no checkpoint {path} for these params, data and code; starting fresh", file=sys.stderr)
+        return None, discarded
+    state = read_checkpoint(path)
+    if state is None:
+        return None, discarded
+    if state["fingerprint"] != expected_fingerprint:
+        reason = "was made with other params, data or code"
+    elif state["epoch"] > epochs:
+        reason = f"is at epoch {state['epoch']} > train.epochs={epochs}"
+    else:
+        print(f"resuming from {path} after epoch {state['epoch']}", file=sys.stderr)
+        return state, discarded
+    print(f"checkpoint {path} {reason}; starting fresh", file=sys.stderr)
+    return None, [*discarded, state["run_id"]]

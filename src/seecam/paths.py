@@ -27,6 +27,9 @@ def train_dir(name: str) -> Path:
     return TRAIN_REPORTS / name
 
 
-def checkpoint_file(name: str) -> Path:
-    """checkpoints/<name>.ckpt: the last finished epoch, kept across reruns (DVC persist)."""
-    return CHECKPOINTS_DIR / f"{name}.ckpt"
+def checkpoint_file(name: str, fingerprint: str) -> Path:
+    """checkpoints/<name>-<fingerprint[:16]>.ckpt: scratch state for resuming, outside every DVC output.
+
+    The fingerprint in the name keeps queued experiments with other inputs from clobbering each other.
+    """
+    return CHECKPOINTS_DIR / f"{name}-{fingerprint[:16]}.ckpt"

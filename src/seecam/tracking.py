@@ -29,6 +29,10 @@ from seecam.params import Params, TrackingParams, flatten
 from seecam.paths import train_dir
 
 HEALTH_TIMEOUT_SECONDS = 5.0
+# MLflow's own defaults (7 retries, backoff 2, 120 s timeout) hang ~500 s on a dead server; these give up
+# within ~10-40 s. Used only where the user has not set them.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def repo_root() -> Path:
@@ -57,6 +61,26 @@ def check_reachable(uri: str) -> None:
 
 
 @contextmanager
+def server_errors(uri: str) -> Iterator[None]:
+    """Turn a tracking server that dies mid-stage into one line instead of MLflow's tracebacks.
+
+    Only when the server no longer answers its health check: other MLflow errors are bugs and keep theirs.
+    """
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, requests.RequestException) as exc:
+        try:
+            check_reachable(uri)
+        except SeecamError as down:
+            raise SeecamError(f"{down}; it stopped answering mid-stage, the training checkpoint is kept: "
+                              "rerun once it is back to continue the same run") from exc
+        raise
+
+
+@contextmanager
 def _store_lock(uri: str) -> Iterator[None]:
     """Serialise SQLite store creation: parallel queue workers otherwise race on its schema."""
     if not uri.startswith("sqlite:///"):
@@ -78,6 +102,8 @@ def open_experiment(tracking: TrackingParams) -> str:
 
     uri = tracking_uri(tracking)
     check_reachable(uri)
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(uri)
     with _store_lock(uri):
         experiment = mlflow.get_experiment_by_name(tracking.experiment)
@@ -139,6 +165,48 @@ class RunInfo:
             return None
 
 
+def reopen_run(run_id: str | None, where: str, what: str, uri: str) -> str | None:
+    """`run_id` if that run is in the store and not deleted; else None, after a warning that `what` goes to a
+    new run (a wiped store, a changed tracking.uri or a deleted run must not stop the stage)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if run_id is not None:
+        try:
+            if mlflow.get_run(run_id).info.lifecycle_stage == "active":
+                return run_id
+        except MlflowException:
+            pass
+    print(f"warning: {where} not found in {uri}; logging {what} to a new run", file=sys.stderr)
+    return None
+
+
+def mark_killed(run_id: str) -> None:
+    """End a still-RUNNING run that nothing will resume (its checkpoint was discarded)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+    except MlflowException:
+        pass  # gone from this store: nothing to close
+
+
+def fail_pending_models(run_id: str, experiment_id: str) -> None:
+    """A kill during `log_model` leaves a PENDING logged model; mark the run's ones FAILED before resuming."""
+    import mlflow
+    from mlflow.entities import LoggedModelStatus
+
+    client = mlflow.MlflowClient()
+    # filtered here: MLflow 3.17's SQL store matches no model on `status = 'PENDING'` (checked)
+    for model in client.search_logged_models(experiment_ids=[experiment_id],
+                                             filter_string=f"source_run_id = '{run_id}'"):
+        if model.status == LoggedModelStatus.PENDING:
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+
+
 def log_epoch(row: dict[str, float]) -> None:
     """Per-epoch metrics of the active run, stepped by epoch."""
     import mlflow
@@ -193,22 +261,13 @@ def model_run(name: str, stage: str) -> Iterator[str]:
     say so and log to a new run tagged with the model instead of failing silently.
     """
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     info = RunInfo.load(train_dir(name) / "run.json")
     tracking = TrackingParams(uri=info.tracking_uri, experiment=info.experiment) if info else TrackingParams()
     experiment_id = open_experiment(tracking)
-    run_id = None
-    if info is not None:
-        try:
-            if mlflow.get_run(info.run_id).info.lifecycle_stage == "active":
-                run_id = info.run_id
-        except MlflowException:
-            pass
-    if run_id is None:
-        where = f"run {info.run_id}" if info else f"{train_dir(name) / 'run.json'}"
-        print(f"warning: {name}: training {where} not found in {tracking_uri(tracking)}; "
-              f"logging {stage} results to a new run", file=sys.stderr)
+    where = f"run {info.run_id}" if info else f"{train_dir(name) / 'run.json'}"
+    run_id = reopen_run(info.run_id if info else None, f"{name}: training {where}", f"{stage} results",
+                        tracking_uri(tracking))
     tags = {"model": name} if run_id is None else None
     with mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else name,
                           tags=tags) as run:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,8 +90,13 @@ def fit(
     resume: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float], dict[str, Any]], None] = lambda row, state: None,
     label: str = "train",
+    on_start: Callable[[dict[str, Any]], None] = lambda state: None,
 ) -> FitResult:
-    """Train for `train.epochs`, calling `on_epoch(history_row, checkpoint_state)` after each."""
+    """Train for `train.epochs`, calling `on_epoch(history_row, checkpoint_state)` after each.
+
+    `on_start(checkpoint_state)` sees the state before the first epoch this call runs (epoch 0 when fresh),
+    so a kill before the first epoch ends still has a checkpoint to resume from.
+    """
     memory_format = torch.channels_last  # measured faster on CPU too (mkldnn)
     model.to(device, memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
@@ -106,6 +112,8 @@ def fit(
     # Augment several batches per call: per-op overhead dominates at batch 64 on a CPU.
     chunk = train.batch_size * max(1, AUGMENT_CHUNK // train.batch_size)
     step = _make_step(model, optimizer, device, train.compile)
+    on_start(_state(start, model, optimizer, scheduler, generator, result))
+    summarise = not sys.stderr.isatty()  # the bar needs a TTY; a log gets one line per epoch instead
 
     for epoch in range(start + 1, train.epochs + 1):
         began = time.perf_counter()
@@ -141,8 +149,16 @@ def fit(
         result.history.append(row)
         result.iterations += [{"step": first_step + i + 1, "epoch": epoch, "loss": v}
                               for i, v in enumerate(losses.tolist())]
+        if summarise:
+            print(_summary(label, row, train.epochs), file=sys.stderr, flush=True)
         on_epoch(row, _state(epoch, model, optimizer, scheduler, generator, result))
     return result
+
+
+def _summary(label: str, row: dict[str, float], epochs: int) -> str:
+    return (f"{label} epoch {row['epoch']}/{epochs}: train_loss {row['train_loss']:.4f} "
+            f"train_acc {row['train_acc']:.4f} val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f} "
+            f"lr {row['lr']:.3g} {row['epoch_seconds']:.1f}s")
 
 
 def _make_step(
@@ -207,47 +223,83 @@ def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, resu
 
 
 def train_model(name: str, params: Params, dataset: Dataset, device: torch.device) -> RunInfo:
-    """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports."""
+    """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports.
+
+    The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
+    trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
+    """
     experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
+    uri = tracking.tracking_uri(params.tracking)
     splits = training_splits(dataset, params.data, params.seed, device)
     seed_everything(params.seed)
     model = build_model(name, params.model(name))
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
           f"LR scheduled on {splits.scheduled_on} loss, device {device}")
-    key = checkpoint.fingerprint(name, params, dataset.sha256, device)
-    ckpt_path = paths.checkpoint_file(name)
-    resume = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
-
-    import mlflow
-
-    run_id = resume.get("run_id") if resume else None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
-        if not run_id:
-            mlflow.log_params(tracking.run_params(name, params, count_parameters(model)))
-            mlflow.set_tags(tracking.run_tags(name, dataset.sha256, device.type, splits.scheduled_on))
-            tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"], dataset.sha256)
-        else:  # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
-            tracking.log_missing_epochs(run.info.run_id, resume["history"])
-
-        def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
-            checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
-            tracking.log_epoch(row)
-
-        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, label=name)
-        model = model.cpu().to(memory_format=torch.contiguous_format).eval()
-        save_model(paths.model_file(name), model, model_config(name, params.model(name)), list(dataset.classes))
-        out = paths.train_dir(name)
-        write_csv(out / "history.csv", result.history, HISTORY_COLUMNS)
-        write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
-        figure = training_curves({name: result.history})
-        mlflow.log_figure(figure, "figures/training_curves.png")
-        close(figure)
-        example = Normalizer(torch.device("cpu"))(torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2))
-        model_uri = tracking.log_torch_model(model, example)
-    info = RunInfo(run.info.run_id, experiment_id, params.tracking.experiment,
-                   tracking.tracking_uri(params.tracking), model_uri)
-    info.save(out / "run.json")
+    key = checkpoint.fingerprint(name, params, dataset.sha256, device,
+                                 checkpoint.code_digest(checkpoint.code_files(f"train_{name}")))
+    ckpt_path = tracking.repo_root() / paths.checkpoint_file(name, key)
+    with checkpoint.claim(ckpt_path):
+        resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
+        with tracking.server_errors(uri):
+            for run_id in discarded_runs:
+                tracking.mark_killed(run_id)
+            result, info = _train_in_run(name, params, dataset, device, splits, model, ckpt_path, key, resume,
+                                         experiment_id)
+        info.save(paths.train_dir(name) / "run.json")
+        checkpoint.remove(ckpt_path)
     last = result.history[-1]
     print(f"{name}: val_acc {last['val_acc']:.4f}, val_loss {last['val_loss']:.4f} after {last['epoch']} epochs; "
           f"MLflow run {info.run_id}")
     return info
+
+
+def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.device, splits: TrainSplits,
+                  model: torch.nn.Module, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
+                  experiment_id: str) -> tuple[FitResult, RunInfo]:
+    """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
+    import mlflow
+
+    uri = tracking.tracking_uri(params.tracking)
+    run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
+                                 "training", uri) if resume else None
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
+        if run_id:
+            tracking.fail_pending_models(run_id, experiment_id)
+
+        def save(state: dict[str, Any]) -> None:
+            checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
+
+        def started(state: dict[str, Any]) -> None:
+            """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
+            save(state)
+            if not mlflow.get_run(run.info.run_id).data.params:
+                mlflow.log_params(tracking.run_params(name, params, count_parameters(model)))
+                mlflow.set_tags(tracking.run_tags(name, dataset.sha256, device.type, splits.scheduled_on))
+                tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"],
+                                     dataset.sha256)
+            # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
+            tracking.log_missing_epochs(run.info.run_id, state["history"])
+
+        def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
+            save(state)
+            tracking.log_epoch(row)
+
+        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started)
+        model_uri = _write_outputs(name, params, dataset, model, result)
+    return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, uri, model_uri)
+
+
+def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult) -> str:
+    """Model file, history CSVs, curves and the MLflow model of the active run; return the model's URI."""
+    import mlflow
+
+    model = model.cpu().to(memory_format=torch.contiguous_format).eval()
+    save_model(paths.model_file(name), model, model_config(name, params.model(name)), list(dataset.classes))
+    out = paths.train_dir(name)
+    write_csv(out / "history.csv", result.history, HISTORY_COLUMNS)
+    write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
+    figure = training_curves({name: result.history})
+    mlflow.log_figure(figure, "figures/training_curves.png")
+    close(figure)
+    example = Normalizer(torch.device("cpu"))(torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2))
+    return tracking.log_torch_model(model, example)

@@ -1,19 +1,21 @@
-"""A training stage killed mid-run resumes from its checkpoint and ends exactly as an uninterrupted run."""
+"""Training checkpoints: a killed run resumes to the same result in the same MLflow run; a checkpoint is
+never resumed by other code, params or data, never outlives a finished run, and never names a lost run."""
 
 import csv
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
 
-from conftest import tool_env
+from conftest import VENV_BIN
 
 pytestmark = pytest.mark.e2e
+
+PYTHON = sys.executable
 
 
 def results(root):
@@ -22,36 +24,127 @@ def results(root):
     return history, torch.load(root / "models/cnn.pt", weights_only=True)["state_dict"]
 
 
-def test_killed_run_resumes_to_the_same_result(repo_copy):
-    root = repo_copy.root
-    repo_copy.use_tiny_synthetic_data(epochs=4, train_size=1200)
-    repo_copy.stage("download")
-    repo_copy.stage("train", "cnn")
-    expected_history, expected_weights = results(root)
-    for path in ("checkpoints/cnn.ckpt", "models/cnn.pt", "reports/train/cnn/history.csv"):
-        (root / path).unlink()
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
-    process = subprocess.Popen([sys.executable, "stages/train.py", "cnn"], cwd=root, env=tool_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not (root / "checkpoints/cnn.ckpt").exists():
-        assert process.poll() is None and time.monotonic() < deadline, "training ended before its first checkpoint"
-        time.sleep(0.05)
+
+def run_id(root):
+    return (root / "reports/train/cnn/run.json").read_text().split('"run_id": "')[1].split('"')[0]
+
+
+def store(root):
+    return MlflowClient(f"sqlite:///{root}/mlflow.db")
+
+
+def all_runs(client):
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def kill_at(repo_copy, epoch, *command):
+    """Start `command`, SIGKILL it (and its children) once the cnn checkpoint reaches `epoch`."""
+    process = repo_copy.spawn(*command)
+    state = repo_copy.wait_for_checkpoint("cnn", epoch, process)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    return state
+
+
+def leftovers(root):
+    return [p for p in root.rglob("*.tmp") if not {".dvc", ".git"} & set(p.parts)]
+
+
+def test_killed_dvc_repro_resumes_to_the_same_result_and_a_forced_rerun_makes_a_new_run(repo_copy):
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=4, train_size=1200)
+    repo_copy.dvc("repro", "train_cnn")
+    expected_history, expected_weights = results(root)
+    first_run = run_id(root)
+    assert not list((root / "checkpoints").iterdir())  # scratch state: gone once the run finished
+
+    kill_at(repo_copy, 1, str(VENV_BIN / "dvc"), "repro", "-f", "-s", "train_cnn")
     assert not (root / "models/cnn.pt").exists()  # killed mid-training
-
-    resumed = repo_copy.stage("train", "cnn")
-    assert "resuming from checkpoints/cnn.ckpt after epoch" in resumed.stderr
+    resumed = repo_copy.dvc("repro", "train_cnn")
+    assert "resuming from" in resumed.stdout + resumed.stderr
     history, weights = results(root)
-    assert history == expected_history
-    assert weights.keys() == expected_weights.keys()
-    assert all(torch.equal(weights[k], expected_weights[k]) for k in weights)
+    assert history == expected_history and same_weights(weights, expected_weights)
 
-    run_id = (root / "reports/train/cnn/run.json").read_text().split('"run_id": "')[1].split('"')[0]
-    steps = [m.step for m in MlflowClient(f"sqlite:///{root}/mlflow.db").get_metric_history(run_id, "val_acc")]
-    assert sorted(steps) == [1, 2, 3, 4]  # the resumed run continued the same MLflow run
+    client = store(root)
+    second_run = run_id(root)
+    assert second_run != first_run  # the forced rerun trained afresh instead of re-logging into the old run
+    assert sorted(m.step for m in client.get_metric_history(second_run, "val_acc")) == [1, 2, 3, 4]
+    experiment = client.get_run(first_run).info.experiment_id
+    for run in (first_run, second_run):
+        models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run}'")
+        assert [m.status for m in models] == [LoggedModelStatus.READY], run
+    assert not leftovers(root) and not list((root / "checkpoints").iterdir())
 
-    repo_copy.set_params(train__lr=0.002)
-    fresh = repo_copy.stage("train", "cnn")
-    assert "was made with other params or data; starting fresh" in fresh.stderr
+
+def test_kill_before_the_first_epoch_and_during_model_logging_leave_one_run(repo_copy):
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=2, train_size=1200)
+    repo_copy.stage("download")
+    state = kill_at(repo_copy, 0, PYTHON, "stages/train.py", "cnn")
+    assert state["epoch"] == 0  # killed before the first epoch ended
+    client = store(root)
+    [run] = all_runs(client)
+    assert run.info.run_id == state["run_id"] and run.info.status == "RUNNING"
+    # what a kill inside log_model leaves behind: a PENDING logged model of the run
+    pending = client.create_logged_model(run.info.experiment_id, source_run_id=run.info.run_id, name="model")
+
+    repo_copy.stage("train", "cnn")
+    [run] = all_runs(client)
+    assert run.info.run_id == state["run_id"] == run_id(root) and run.info.status == "FINISHED"
+    assert client.get_logged_model(pending.model_id).status == LoggedModelStatus.FAILED
+    assert run.data.params["seed"] == "42" and run.data.tags["model"] == "cnn"
+
+
+def test_code_change_after_a_finished_run_retrains(repo_copy):
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=1)
+    repo_copy.stage("download")
+    repo_copy.stage("train", "cnn")
+    _, before = results(root)
+    augment = root / "src/seecam/augment.py"
+    augment.write_text(augment.read_text() + "\nAugmenter.apply = lambda self, images, draw: "
+                       "torch.zeros(images.shape, device=images.device)\n")
+    rerun = repo_copy.stage("train", "cnn")
+    assert "starting fresh" in rerun.stderr and "resuming" not in rerun.stderr
+    _, after = results(root)
+    assert not same_weights(before, after)
+
+
+def test_model_code_change_with_a_checkpoint_starts_fresh_and_closes_the_old_run(repo_copy):
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=3, train_size=1200)
+    repo_copy.stage("download")
+    old = kill_at(repo_copy, 1, PYTHON, "stages/train.py", "cnn")
+    models = root / "src/seecam/models.py"
+    models.write_text(models.read_text().replace("3, padding=1)", "3, padding=1, bias=False)"))
+
+    rerun = repo_copy.stage("train", "cnn")
+    assert f"checkpoint {old['path']} was made with other params, data or code; deleted" in rerun.stderr
+    assert "starting fresh" in rerun.stderr and not old["path"].exists()
+    assert "block1.conv.bias" not in results(root)[1]
+    client = store(root)
+    assert client.get_run(old["run_id"]).info.status == "KILLED"  # no orphan RUNNING run
+    assert client.get_run(run_id(root)).info.status == "FINISHED" and run_id(root) != old["run_id"]
+
+
+@pytest.mark.parametrize("loss", ["run deleted", "store wiped"])
+def test_resume_into_a_lost_run_warns_and_logs_every_epoch_to_a_new_run(repo_copy, loss):
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=3, train_size=1200)
+    repo_copy.stage("download")
+    old = kill_at(repo_copy, 1, PYTHON, "stages/train.py", "cnn")
+    if loss == "run deleted":
+        store(root).delete_run(old["run_id"])
+    else:
+        (root / "mlflow.db").unlink()
+
+    rerun = repo_copy.stage("train", "cnn")
+    assert f"warning: cnn: the checkpoint's MLflow run {old['run_id']} not found in sqlite:///" in rerun.stderr
+    assert "resuming from" in rerun.stderr and "Traceback" not in rerun.stderr
+    new = run_id(root)
+    assert new != old["run_id"]
+    assert sorted(m.step for m in store(root).get_metric_history(new, "val_acc")) == [1, 2, 3]
+    assert store(root).get_run(new).data.params["seed"] == "42"
