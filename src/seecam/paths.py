@@ -27,6 +27,11 @@ def train_dir(name: str) -> Path:
     return TRAIN_REPORTS / name
 
 
+def train_outputs(name: str) -> list[Path]:
+    """Everything train_<name> writes (its outs in dvc.yaml): checked writable before the first epoch."""
+    return [model_file(name), *(train_dir(name) / f for f in ("history.csv", "iterations.csv", "run.json"))]
+
+
 def checkpoint_file(name: str, fingerprint: str) -> Path:
     """checkpoints/<name>-<fingerprint[:16]>.ckpt: scratch state for resuming, outside every DVC output.
 

@@ -13,8 +13,6 @@ from pathlib import Path
 
 from seecam import tracking
 from seecam.errors import SeecamError
-from seecam.params import TrackingParams
-from seecam.paths import train_dir
 
 
 def check_writable(outputs: Iterable[Path]) -> None:
@@ -42,6 +40,4 @@ def check_writable(outputs: Iterable[Path]) -> None:
 def check_tracking(names: Iterable[str]) -> None:
     """The tracking server each model's run lives on (run.json, else the default) answers its health check."""
     for name in names:
-        info = tracking.RunInfo.load(train_dir(name) / "run.json")
-        tracking.check_reachable(tracking.tracking_uri(TrackingParams(uri=info.tracking_uri) if info
-                                                       else TrackingParams()))
+        tracking.check_reachable(tracking.tracking_uri(tracking.stored_tracking(name)[1]))

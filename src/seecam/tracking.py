@@ -25,7 +25,7 @@ from typing import Any
 
 from seecam.atomic import write_json
 from seecam.errors import SeecamError
-from seecam.params import Params, TrackingParams, flatten
+from seecam.params import Params, TrackingParams, check_tracking_uri, flatten
 from seecam.paths import train_dir
 
 HEALTH_TIMEOUT_SECONDS = 5.0
@@ -41,8 +41,17 @@ def repo_root() -> Path:
 
 
 def tracking_uri(tracking: TrackingParams) -> str:
-    """MLFLOW_TRACKING_URI, else tracking.uri, else the project's SQLite store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri or f"sqlite:///{repo_root() / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI (checked like tracking.uri), else tracking.uri, else the project's SQLite store."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI")
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return tracking.uri or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def stored_tracking(name: str) -> tuple[RunInfo | None, TrackingParams]:
+    """The model's run.json (None if missing) and the tracking params of the store it names."""
+    info = RunInfo.load(train_dir(name) / "run.json")
+    return info, TrackingParams(uri=info.tracking_uri, experiment=info.experiment) if info else TrackingParams()
 
 
 def check_reachable(uri: str) -> None:
@@ -262,8 +271,7 @@ def model_run(name: str, stage: str) -> Iterator[str]:
     """
     import mlflow
 
-    info = RunInfo.load(train_dir(name) / "run.json")
-    tracking = TrackingParams(uri=info.tracking_uri, experiment=info.experiment) if info else TrackingParams()
+    info, tracking = stored_tracking(name)
     experiment_id = open_experiment(tracking)
     where = f"run {info.run_id}" if info else f"{train_dir(name) / 'run.json'}"
     run_id = reopen_run(info.run_id if info else None, f"{name}: training {where}", f"{stage} results",

@@ -31,6 +31,7 @@ from seecam.models import build_model, count_parameters, model_config
 from seecam.normalize import Normalizer
 from seecam.params import DataParams, Params, TrainParams
 from seecam.plots import close
+from seecam.preflight import check_writable
 from seecam.plots.training import training_curves
 from seecam.splits import train_val_indices
 from seecam.tracking import RunInfo
@@ -228,6 +229,7 @@ def train_model(name: str, params: Params, dataset: Dataset, device: torch.devic
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
     trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
     """
+    check_writable(paths.train_outputs(name))
     experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
     uri = tracking.tracking_uri(params.tracking)
     splits = training_splits(dataset, params.data, params.seed, device)

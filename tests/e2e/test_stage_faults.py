@@ -108,3 +108,19 @@ def test_a_tracking_server_that_is_down_is_found_before_the_work_and_rewrites_no
     line = one_error_line(repo.stage(stage, check=False, MLFLOW_TRACKING_URI=url))
     assert line.startswith(f"error: MLflow tracking server {url} is unreachable")
     assert snapshot(repo.root) == before
+
+
+def test_training_refuses_an_output_in_the_way_before_the_first_epoch(repo):
+    (repo.root / "reports/train/cnn/history.csv").mkdir(parents=True)
+    line = one_error_line(repo.stage("train", "cnn", check=False))
+    assert line == "error: reports/train/cnn/history.csv: a directory is in the way of this output file; " \
+                   "move it away and rerun"
+    assert not list((repo.root / "checkpoints").glob("cnn-*.ckpt"))  # stopped before any epoch
+    _remove(repo.root / "reports/train")
+
+
+@pytest.mark.parametrize("stage", ["train", *STAGES])
+def test_an_environment_tracking_uri_mlflow_cannot_use_is_one_line(repo, stage):
+    args = ("cnn",) if stage == "train" else ()
+    line = one_error_line(repo.stage(stage, *args, check=False, MLFLOW_TRACKING_URI="notascheme"))
+    assert line.startswith("error: MLFLOW_TRACKING_URI must be '' (the project's store) or a URI MLflow can track")
