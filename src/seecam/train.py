@@ -31,8 +31,8 @@ from seecam.models import build_model, count_parameters, model_config
 from seecam.normalize import Normalizer
 from seecam.params import DataParams, Params, TrainParams
 from seecam.plots import close
-from seecam.preflight import check_writable
 from seecam.plots.training import training_curves
+from seecam.preflight import check_writable
 from seecam.splits import train_val_indices
 from seecam.tracking import RunInfo
 
