@@ -1,4 +1,5 @@
 import gzip
+import io
 import tarfile
 import tracemalloc
 
@@ -8,6 +9,7 @@ import pytest
 from cifar_archives import build_archive, records
 from seecam.cifar_archive import (
     BATCH_RECORDS,
+    CLASSES_MEMBER,
     RECORD_BYTES,
     TEST_MEMBER,
     TRAIN_MEMBERS,
@@ -81,3 +83,36 @@ def test_oversized_member_is_refused_from_its_header_before_it_is_read(tmp_path)
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+def _with_hostile_members(path, outside):
+    """Append members that try to write outside the extraction root: `..`, absolute, symlink, hard link."""
+    with tarfile.open(path, "a") as tar:
+        for name in (f"../{outside.name}", str(outside), f"{TRAIN_MEMBERS[0]}/../../{outside.name}"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"evil"))
+        for kind, name in ((tarfile.SYMTYPE, CLASSES_MEMBER), (tarfile.LNKTYPE, "cifar-10-batches-bin/link")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, str(outside)
+            tar.addfile(info)
+
+
+def test_hostile_members_are_never_written_anywhere(tmp_path, monkeypatch):
+    built = build_archive(tmp_path / "a.tar", per_batch=12, test_size=10)
+    plain = tmp_path / "plain.tar"  # tarfile cannot append to a compressed archive
+    with tarfile.open(built["path"]) as src, tarfile.open(plain, "w") as dst:
+        for member in src:
+            dst.addfile(member, src.extractfile(member))
+    outside = tmp_path / "escaped.bin"
+    _with_hostile_members(plain, outside)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    before = sorted(tmp_path.rglob("*"))
+
+    dataset = read_archive(plain)
+
+    np.testing.assert_array_equal(dataset.train.images, built["train_images"])
+    assert dataset.classes[0] == "airplane"  # the symlinked class-name member was not followed
+    assert sorted(tmp_path.rglob("*")) == before and not outside.exists()
