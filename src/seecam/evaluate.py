@@ -17,7 +17,7 @@ import torch
 from seecam import metrics, paths, tracking
 from seecam.atomic import write_json, write_text
 from seecam.cost import measure_cost
-from seecam.dataset import Dataset
+from seecam.data.store import Dataset
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.params import MODEL_NAMES, EvaluateParams
 from seecam.plots import close, save_figure

@@ -71,7 +71,7 @@ def _one_line(text: str) -> bool:
 
 
 def _archive_url_ok(url: str) -> bool:
-    """What download.fetch_archive serves: http(s) with a host, file://, or a plain path (scheme of <= 1 letter)."""
+    """What data.fetch.fetch_archive serves: http(s) with a host, file://, or a plain path (scheme of <= 1 letter)."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:  # e.g. an unclosed [IPv6] host

@@ -24,7 +24,8 @@ from tqdm import tqdm
 from seecam import checkpoint, paths, tracking
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
-from seecam.dataset import Dataset
+from seecam.data.splits import train_val_indices
+from seecam.data.store import Dataset
 from seecam.errors import SeecamError
 from seecam.inference import predict_logits, save_model, to_device
 from seecam.models import build_model, count_parameters, model_config
@@ -33,7 +34,6 @@ from seecam.params import DataParams, Params, TrainParams
 from seecam.plots import close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_writable
-from seecam.splits import train_val_indices
 from seecam.tracking import RunInfo
 
 AUGMENT_CHUNK = 256
