@@ -10,14 +10,14 @@ from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.params import load_params  # noqa: E402
-from seecam.train import train_model  # noqa: E402
+from seecam.train import run_train  # noqa: E402
 
 
 def main(name: str) -> None:
     params = load_params()
     params.model(name)  # an unknown model name stops here, before any work
     device = resolve_device(params.train.device)
-    train_model(name, params, load_dataset(), device)
+    run_train(name, params, load_dataset(), device)
 
 
 if __name__ == "__main__":

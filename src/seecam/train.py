@@ -27,6 +27,7 @@ from seecam.augment import Augmenter
 from seecam.data.splits import train_val_indices
 from seecam.data.store import Dataset
 from seecam.errors import SeecamError
+from seecam.history import write_history
 from seecam.inference import predict_logits, save_model, to_device
 from seecam.models import build_model, count_parameters, model_config
 from seecam.normalize import Normalizer
@@ -37,7 +38,6 @@ from seecam.preflight import check_writable
 from seecam.tracking import RunInfo
 
 AUGMENT_CHUNK = 256
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds")
 
 
 @dataclass
@@ -223,7 +223,7 @@ def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, resu
     return int(state["epoch"])
 
 
-def train_model(name: str, params: Params, dataset: Dataset, device: torch.device) -> RunInfo:
+def run_train(name: str, params: Params, dataset: Dataset, device: torch.device) -> RunInfo:
     """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports.
 
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
@@ -298,7 +298,7 @@ def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     save_model(paths.model_file(name), model, model_config(name, params.model(name)), list(dataset.classes))
     out = paths.train_dir(name)
-    write_csv(out / "history.csv", result.history, HISTORY_COLUMNS)
+    write_history(name, result.history)
     write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
     figure = training_curves({name: result.history})
     mlflow.log_figure(figure, "figures/training_curves.png")
