@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from seecam.atomic import write_json
+from seecam.config_loader import flatten
 from seecam.errors import SeecamError
-from seecam.params import Params, TrackingParams, check_tracking_uri, flatten
+from seecam.params import Params, TrackingParams, check_tracking_uri
 from seecam.paths import train_dir
 
 HEALTH_TIMEOUT_SECONDS = 5.0
