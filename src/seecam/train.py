@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
@@ -58,13 +59,11 @@ class FitResult:
 
 
 def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch.device) -> TrainSplits:
-    """Hold out `data.val_size` stratified train images; use `data.subset` of the rest."""
+    """Hold out `data.val_size` stratified train images; use `data.subset` of the rest.
+
+    Both sizes were checked against the source's train images when params were loaded (DataParams).
+    """
     labels = dataset.train.labels
-    if data.val_size >= len(labels):
-        raise SeecamError(f"data.val_size={data.val_size} leaves no training images (train has {len(labels)})")
-    if data.subset > len(labels) - data.val_size:
-        raise SeecamError(f"data.subset={data.subset} exceeds the {len(labels) - data.val_size} train images "
-                          "left after data.val_size; lower it or use 0 for all")
     train_idx, val_idx = train_val_indices(labels, data.val_size, data.subset, seed)
     if data.val_size:
         val_images, val_labels, scheduled_on = dataset.train.images[val_idx], labels[val_idx], "val"
@@ -259,8 +258,6 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
                   model: torch.nn.Module, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
                   experiment_id: str) -> tuple[FitResult, RunInfo]:
     """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
-    import mlflow
-
     uri = tracking.tracking_uri(params.tracking)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
                                  "training", uri) if resume else None
@@ -293,8 +290,6 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
 
 def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult) -> str:
     """Model file, history CSVs, curves and the MLflow model of the active run; return the model's URI."""
-    import mlflow
-
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     save_model(paths.model_file(name), model, model_config(name, params.model(name)), list(dataset.classes))
     out = paths.train_dir(name)
