@@ -29,10 +29,10 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from seecam.data.synthetic import make_synthetic  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.normalize import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from seecam.params import Params  # noqa: E402
-from seecam.synthetic import make_synthetic  # noqa: E402
 from seecam.train import TrainSplits, fit  # noqa: E402
 
 TUTORIAL_TRANSFORM = transforms.Compose([

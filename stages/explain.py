@@ -6,7 +6,7 @@ from pathlib import Path
 # Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from seecam.dataset import load_dataset  # noqa: E402
+from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.explain.run import run_explain  # noqa: E402

@@ -6,18 +6,18 @@ from pathlib import Path
 # Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from seecam.dataset import load_dataset  # noqa: E402
+from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.params import load_params  # noqa: E402
-from seecam.train import train_model  # noqa: E402
+from seecam.train import run_train  # noqa: E402
 
 
 def main(name: str) -> None:
     params = load_params()
     params.model(name)  # an unknown model name stops here, before any work
     device = resolve_device(params.train.device)
-    train_model(name, params, load_dataset(), device)
+    run_train(name, params, load_dataset(), device)
 
 
 if __name__ == "__main__":

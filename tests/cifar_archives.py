@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seecam.cifar_archive import CLASSES_MEMBER, RECORD_BYTES, TEST_MEMBER, TRAIN_MEMBERS
-from seecam.dataset import CIFAR10_CLASSES
+from seecam.data.cifar_binary import CLASSES_MEMBER, RECORD_BYTES, TEST_MEMBER, TRAIN_MEMBERS
+from seecam.data.store import CIFAR10_CLASSES
 
 
 def records(labels: np.ndarray, images: np.ndarray) -> bytes:

@@ -210,3 +210,8 @@ def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
     process = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), port)
     yield MlflowServer(f"http://127.0.0.1:{port}", process)
     stop_process_group(process)
+
+
+def hook_count(model: torch.nn.Module) -> int:
+    """Forward and backward hooks currently registered on the model's modules (for leak checks)."""
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())

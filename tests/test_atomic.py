@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from seecam.atomic import atomic_dir, write_text
-from seecam.dataset import attach_meta, load_dataset, save_dataset
-from seecam.synthetic import make_synthetic
+from seecam.data.store import attach_meta, load_dataset, save_dataset
+from seecam.data.synthetic import make_synthetic
 
 
 def test_write_sweeps_temp_files_a_killed_writer_of_the_same_target_left(tmp_path):

@@ -2,9 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from conftest import hook_count
 from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_batch, cam_images, normalise, upsample
-from seecam.explain.hooks import hook_count
 from seecam.models import build_model
 from seecam.params import CnnParams, SeParams
 

@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from seecam.checks import check_dataset, check_directory, official_count_errors
-from seecam.dataset import attach_meta, load_dataset, save_dataset
-from seecam.synthetic import make_synthetic
+from seecam.data.checks import check_dataset, check_directory, official_count_errors
+from seecam.data.store import attach_meta, load_dataset, save_dataset
+from seecam.data.synthetic import make_synthetic
 
 
 @pytest.fixture

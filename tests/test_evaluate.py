@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from seecam.cost import measure_cost
-from seecam.evaluate import accuracy_headline, better, compare, comparison_markdown, evaluate_model
+from seecam.evaluate import compare, comparison_markdown, evaluate_model
 from seecam.models import build_model, count_parameters
 from seecam.params import CnnParams, EvaluateParams
 from seecam.report import verdict
@@ -45,13 +45,6 @@ def test_same_predictions_are_within_noise():
     assert comparison["acc_diff"] == 0 and not comparison["acc_diff_significant"]
 
 
-def test_better_knows_the_direction_of_each_metric():
-    assert better("test_acc", 0.7, 0.8) == "se"
-    assert better("test_loss", 0.7, 0.8) == "cnn"
-    assert better("latency_ms", 2.0, 1.0) == "se"
-    assert better("parameters", 10, 10) == "tie"
-
-
 def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
     # Same accuracy, different images right: the difference is exactly 0 and nobody is ahead.
     ev = EvaluateParams(bootstrap_samples=200)
@@ -68,13 +61,6 @@ def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
     page = verdict({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison})
     assert "Neither model is more accurate" in markdown and "Neither model is more accurate" in page
     assert "ahead" not in markdown and "CNN is" not in markdown and "CNN is" not in page
-
-
-@pytest.mark.parametrize("diff,headline", [(0.0123, "SE is more accurate by 1.23 points"),
-                                           (-0.005, "CNN is more accurate by 0.50 points"),
-                                           (0.0, "Neither model is more accurate (equal test accuracy)")])
-def test_accuracy_headline(diff, headline):
-    assert accuracy_headline(diff) == headline
 
 
 def test_cost_of_a_model_on_cpu():

@@ -3,7 +3,8 @@ import pytest
 import scipy.stats
 import torch
 
-from seecam.dataset import attach_meta
+from seecam.data.store import attach_meta
+from seecam.data.synthetic import make_synthetic
 from seecam.errors import SeecamError
 from seecam.explain.cam import cam_images
 from seecam.explain.excitation import excitation_by_class, se_gates
@@ -19,7 +20,6 @@ from seecam.explain.run import check_inputs, confident_mistakes
 from seecam.inference import predict_logits, to_device
 from seecam.models import build_model
 from seecam.params import CnnParams, ExplainParams, parse_params
-from seecam.synthetic import make_synthetic
 from seecam.train import fit, seed_everything, training_splits
 
 CPU = torch.device("cpu")

@@ -8,6 +8,7 @@ import torch
 
 from conftest import REPO
 from seecam.augment import Augmenter
+from seecam.config_loader import flatten
 from seecam.errors import SeecamError
 from seecam.models import build_model, count_parameters
 from seecam.params import (
@@ -17,7 +18,6 @@ from seecam.params import (
     Params,
     check_tracking_uri,
     explainable_layers,
-    flatten,
     load_params,
     parse_params,
 )

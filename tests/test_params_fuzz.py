@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
+from seecam.config_loader import flatten
 from seecam.errors import SeecamError
-from seecam.params import Params, flatten, load_params, parse_params
+from seecam.params import Params, load_params, parse_params
 
 BASE = yaml.safe_load((REPO / "params.yaml").read_text())
 FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

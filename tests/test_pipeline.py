@@ -43,3 +43,25 @@ def test_stage_deps_are_exactly_the_code_it_imports(stage):
 def test_stage_names_are_the_contract():
     assert list(STAGES)[: len(STAGES)] == [s for s in ["download", "train_cnn", "train_se", "evaluate", "explain",
                                                         "report"] if s in STAGES]
+
+
+STAGE_MODULES = {  # stage -> the library module with its run_<stage>; stages/<stage>.py is the thin entry point
+    "download": "src/seecam/download.py", "train": "src/seecam/train.py", "evaluate": "src/seecam/evaluate.py",
+    "explain": "src/seecam/explain/run.py", "report": "src/seecam/report.py",
+}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_no_stage_module_imports_another(stage):
+    # Shared code lives in small common modules; otherwise editing one stage's code reruns another stage.
+    module = STAGE_MODULES[stage]
+    assert seecam_imports(REPO / module) & set(STAGE_MODULES.values()) <= {module}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_each_stage_script_calls_its_run_function(stage):
+    module = STAGE_MODULES[stage].removeprefix("src/").removesuffix(".py").replace("/", ".")
+    tree = ast.parse((REPO / "stages" / f"{stage}.py").read_text())
+    imported = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    assert (module, f"run_{stage}") in imported

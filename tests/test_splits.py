@@ -1,6 +1,6 @@
 import numpy as np
 
-from seecam.splits import class_quotas, train_val_indices
+from seecam.data.splits import class_quotas, train_val_indices
 
 LABELS = np.random.default_rng(0).permutation(np.arange(1000) % 10)
 

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seecam.synthetic import make_synthetic
+from seecam.data.synthetic import make_synthetic
 
 
 def test_same_seed_same_bytes_and_other_seed_differs():

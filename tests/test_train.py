@@ -4,11 +4,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from seecam.dataset import attach_meta
+from seecam.data.store import attach_meta
+from seecam.data.synthetic import make_synthetic
 from seecam.errors import SeecamError
 from seecam.models import build_model
 from seecam.params import parse_params
-from seecam.synthetic import make_synthetic
 from seecam.train import fit, seed_everything, training_splits
 
 CPU = torch.device("cpu")

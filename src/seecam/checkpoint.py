@@ -25,8 +25,9 @@ import torch
 import yaml
 
 from seecam.atomic import atomic_path
+from seecam.config_loader import flatten
 from seecam.errors import SeecamError
-from seecam.params import Params, flatten
+from seecam.params import Params
 
 PIPELINE = Path("dvc.yaml")
 REQUIRED_KEYS = frozenset({"epoch", "fingerprint", "run_id", "model", "optimizer", "scheduler", "generator",

@@ -10,7 +10,7 @@ import urllib.parse
 from pathlib import Path
 
 from seecam.atomic import write_json
-from seecam.checks import check_directory, summary_text
+from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
 from seecam.params import MODEL_NAMES, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, train_dir

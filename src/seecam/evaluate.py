@@ -7,7 +7,6 @@ comparison says whether the difference is beyond noise.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,26 +16,17 @@ import torch
 from seecam import metrics, paths, tracking
 from seecam.atomic import write_json, write_text
 from seecam.cost import measure_cost
-from seecam.dataset import Dataset
+from seecam.data.store import Dataset
+from seecam.history import read_history
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.params import MODEL_NAMES, EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
 from seecam.preflight import check_tracking, check_writable
+from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
 OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
-HIGHER_IS_BETTER = {
-    "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
-    "throughput_images_per_s",
-}
-TABLE_ROWS = {  # metric key -> label in comparison.md
-    "test_acc": "accuracy", "test_top2_acc": "top-2 accuracy", "test_loss": "loss (cross-entropy)",
-    "test_macro_precision": "macro precision", "test_macro_recall": "macro recall", "test_macro_f1": "macro F1",
-    "test_ece": "expected calibration error", "parameters": "parameters", "flops_per_image": "FLOPs / image",
-    "latency_ms": "latency, batch 1 (ms)", "throughput_images_per_s": "throughput (images/s)",
-    "train_seconds": "training time (s)", "peak_memory_mb": "peak memory (MB)",
-}
 
 
 @dataclass
@@ -87,22 +77,6 @@ def compare(cnn: ModelEvaluation, se: ModelEvaluation, ev: EvaluateParams) -> di
     return out
 
 
-def better(key: str, cnn: float, se: float) -> str:
-    if np.isclose(cnn, se, rtol=1e-9, atol=1e-12):
-        return "tie"
-    return ("se" if se > cnn else "cnn") if key in HIGHER_IS_BETTER else ("se" if se < cnn else "cnn")
-
-
-def accuracy_headline(acc_diff: float) -> str:
-    """Who is more accurate, for evaluate's table and the report's verdict alike (one wording, one tie rule).
-
-    acc_diff = SE - CNN as a fraction; an exact tie (same number of test images right) names neither model.
-    """
-    if acc_diff == 0:
-        return "Neither model is more accurate (equal test accuracy)"
-    return f"{'SE' if acc_diff > 0 else 'CNN'} is more accurate by {abs(acc_diff) * 100:.2f} points"
-
-
 def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[str, Any], classes: list[str]) -> str:
     """The table a person reads: metric, cnn, se, difference, which is better."""
     cnn, se = results["cnn"].values, results["se"].values
@@ -140,23 +114,6 @@ def _cell(key: str, values: dict[str, float]) -> str:
     if key == "test_acc":
         text += f" [{values['test_acc_ci_low']:.4f}, {values['test_acc_ci_high']:.4f}]"
     return text
-
-
-def format_number(value: float, signed: bool = False) -> str:
-    """4 decimals for small values, thousands separators for large ones."""
-    sign = "+" if signed else ""
-    if float(value).is_integer() and abs(value) >= 100:
-        return f"{value:{sign},.0f}"
-    return f"{value:{sign}.4f}" if abs(value) < 100 else f"{value:{sign},.1f}"
-
-
-def read_history(name: str) -> list[dict[str, float]]:
-    """The train stage's per-epoch rows (reports/train/<name>/history.csv); empty if it has not run."""
-    path = paths.train_dir(name) / "history.csv"
-    if not path.is_file():
-        return []
-    with path.open() as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def training_seconds(name: str) -> float | None:

@@ -1,25 +1,21 @@
-"""Typed, validated view of `params.yaml`.
+"""Typed, validated view of `params.yaml`: the schema (dataclasses, bounds and their reasons).
 
 Every stage loads params through `load_params` and passes the typed object
-down, so no other module reads YAML. Any unknown key, wrong type or bad value
-stops with one line naming the key and what is allowed, before work starts.
+down, so no other module reads params.yaml. Any unknown key, wrong type or bad
+value stops with one line naming the key and what is allowed, before work
+starts (the generic YAML -> dataclass checks live in config_loader.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-import types
-import typing
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from seecam.config_loader import load_config, parse_config, shown
 from seecam.errors import SeecamError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -71,7 +67,7 @@ def _one_line(text: str) -> bool:
 
 
 def _archive_url_ok(url: str) -> bool:
-    """What download.fetch_archive serves: http(s) with a host, file://, or a plain path (scheme of <= 1 letter)."""
+    """What data.fetch.fetch_archive serves: http(s) with a host, file://, or a plain path (scheme of <= 1 letter)."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:  # e.g. an unclosed [IPv6] host
@@ -84,7 +80,7 @@ def tracking_uri_problem(uri: str) -> str | None:
     """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store."""
     if uri == "" or (_one_line(uri) and " " not in uri and _TRACKING_URI.match(uri)):
         return None
-    return f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; got {_shown(uri)}"
+    return f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; got {shown(uri)}"
 
 
 def check_tracking_uri(uri: str, key: str) -> None:
@@ -138,9 +134,9 @@ class DataParams:
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not _archive_url_ok(self.url):
-            yield "url", f"must be an http(s)://host/... or file:// URL or a path, got {_shown(self.url)}"
+            yield "url", f"must be an http(s)://host/... or file:// URL or a path, got {shown(self.url)}"
         if len(self.md5) != 32 or any(c not in "0123456789abcdef" for c in self.md5.lower()):
-            yield "md5", f"must be 32 hex digits, got {_shown(self.md5)}"
+            yield "md5", f"must be 32 hex digits, got {shown(self.md5)}"
         if self.val_size < 0:
             yield "val_size", f"must be >= 0 (0 = schedule on test loss, as the tutorial), got {self.val_size}"
         if self.subset < 0:
@@ -226,10 +222,10 @@ class CnnParams:
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not 1 <= len(self.channels) <= 5 or min(self.channels) < 1:
-            yield "channels", f"must be 1 to 5 positive widths (each block halves 32x32), got {_shown(self.channels)}"
+            yield "channels", f"must be 1 to 5 positive widths (each block halves 32x32), got {shown(self.channels)}"
         elif max(self.channels) > MAX_WIDTH:
             yield "channels", (f"must be widths <= {MAX_WIDTH:,} (32x the tutorial's widest block), "
-                               f"got {_shown(self.channels)}")
+                               f"got {shown(self.channels)}")
         yield from _in_range(self, "hidden", 1, MAX_HIDDEN, "32x the tutorial's 512")
         if not 0 <= self.dropout < 1:
             yield "dropout", f"must be in [0, 1), got {self.dropout}"
@@ -305,7 +301,7 @@ class ExplainParams:
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.images or min(self.images) < 0:
-            yield "images", f"must be a non-empty list of test indices >= 0, got {_shown(self.images)}"
+            yield "images", f"must be a non-empty list of test indices >= 0, got {shown(self.images)}"
         elif len(self.images) > MAX_PANELS:
             yield "images", f"must list <= {MAX_PANELS} images ({PANELS_WHY}), got {len(self.images)}"
         yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
@@ -329,7 +325,7 @@ class TrackingParams:
         if problem:
             yield "uri", problem
         if not self.experiment or not _one_line(self.experiment):
-            yield "experiment", f"must be a non-empty name on one line, got {_shown(self.experiment)}"
+            yield "experiment", f"must be a non-empty name on one line, got {shown(self.experiment)}"
         elif len(self.experiment) > MLFLOW_MAX_EXPERIMENT_NAME:
             yield "experiment", (f"must be <= {MLFLOW_MAX_EXPERIMENT_NAME} characters (MLflow's limit), "
                                  f"got {len(self.experiment)}")
@@ -365,125 +361,9 @@ class Params:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml; raise SeecamError naming the first bad key."""
-    path = Path(path)
-    if not path.is_file():
-        raise SeecamError(f"{path}: not found; run from the repo root or pass the params file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise SeecamError(f"{path}: not UTF-8 text ({data[exc.start:exc.start + 1]!r} on line {line}); "
-                          "save it as UTF-8") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SeecamError(f"{path}: not valid YAML ({next(iter(str(exc).splitlines()), 'parse error')})") from None
-    except RecursionError:
-        raise SeecamError(f"{path}: nested too deeply to be params") from None
-    if raw is None:  # an empty or all-comment file: running on silent defaults would hide a lost file
-        raise SeecamError(f"{path}: has no keys; restore it (git checkout {path.name}) or set the keys you want")
-    return parse_params(raw, source=str(path))
+    return load_config(Params, path)
 
 
 def parse_params(raw: Mapping[str, Any], source: str = "params") -> Params:
     """Build Params from a plain mapping, checking keys, types and values."""
-    params = _build(Params, raw, prefix="", source=source)
-    for key, problem in _problems(params, prefix=""):
-        raise SeecamError(f"{source}: {key} {problem}")
-    return params
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted keys -> values, e.g. {'train.lr': 0.001}, for MLflow params."""
-    if dataclasses.is_dataclass(obj):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            out.update(flatten(getattr(obj, f.name), f"{prefix}{f.name}."))
-        return out
-    return {prefix.rstrip("."): obj}
-
-
-def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
-    if not isinstance(raw, Mapping):
-        where = prefix.rstrip(".") or "the top level"
-        raise SeecamError(f"{source}: {where} must be a mapping of keys, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(str(key) for key in raw if key not in fields)  # YAML keys may be ints, bools, null...
-    if unknown:
-        raise SeecamError(f"{source}: unknown key {_shown(prefix + unknown[0])} (allowed: {', '.join(fields)})")
-    values = {name: _convert(hints[name], raw[name], f"{prefix}{name}", source) for name in raw}
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, key: str, source: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, f"{key}.", source)
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            raise SeecamError(f"{source}: {key} must be one of {', '.join(map(str, allowed))}, got {_shown(value)}")
-        return value
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise SeecamError(f"{source}: {key} must be a list, got {_shown(value)}")
-        return [_convert(item, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported params type for {key}: {hint}")
-    return _scalar(hint, value, key, source)
-
-
-def _scalar(hint: type, value: Any, key: str, source: str) -> Any:
-    if hint is float and isinstance(value, str):
-        value = _yaml11_float(value)
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, int | float) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }[hint]
-    if not ok:
-        kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
-        raise SeecamError(f"{source}: {key} must be {kind}, got {_shown(value)}")
-    if hint is float:
-        return _finite(value, key, source)
-    return hint(value)
-
-
-def _finite(value: int | float, key: str, source: str) -> float:
-    """No float param means anything as NaN or infinity, and NaN passes every `<` bound check."""
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond float range
-        number = math.inf
-    if not math.isfinite(number):
-        raise SeecamError(f"{source}: {key} must be a finite number, got {_shown(value)}")
-    return number
-
-
-def _shown(value: Any) -> str:
-    """repr cut to a readable length: the message stays one short line whatever was in the file."""
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
-
-
-def _yaml11_float(text: str) -> float | str:
-    """PyYAML (YAML 1.1) reads `1e-3` as a string; DVC's `-S train.lr=1e-3` writes it so."""
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _problems(obj: Any, prefix: str) -> Iterator[tuple[str, str]]:
-    # Children first: a parent's cross-key checks (model size, explain.layer) may assume valid children.
-    for f in dataclasses.fields(obj):
-        child = getattr(obj, f.name)
-        if dataclasses.is_dataclass(child):
-            yield from _problems(child, f"{prefix}{f.name}.")
-    if hasattr(obj, "problems"):
-        for name, problem in obj.problems():
-            yield f"{prefix}{name}", problem
+    return parse_config(Params, raw, source)

@@ -1,6 +1,7 @@
 """Every output path of the pipeline, relative to the repo root where DVC runs stages.
 
-These names are the contract in DESIGN.md: dvc.yaml, docs and checks rely on them.
+These names are the contract listed in README.md ("What the pipeline does" and "What it produces"):
+dvc.yaml, docs and checks rely on them.
 """
 
 from pathlib import Path

@@ -20,10 +20,11 @@ from typing import Any
 from seecam import paths, tracking
 from seecam.atomic import write_text
 from seecam.errors import SeecamError
-from seecam.evaluate import TABLE_ROWS, accuracy_headline, better, format_number, read_history
+from seecam.history import read_history
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_tracking, check_writable
+from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number
 
 MODELS = ("cnn", "se")
 FAITHFULNESS_ROWS = {

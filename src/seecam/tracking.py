@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from seecam.atomic import write_json
+from seecam.config_loader import flatten
 from seecam.errors import SeecamError
-from seecam.params import Params, TrackingParams, check_tracking_uri, flatten
+from seecam.params import Params, TrackingParams, check_tracking_uri
 from seecam.paths import train_dir
 
+# `import mlflow` stays inside the functions that call it: it takes ~2 s (python -X importtime, after torch),
+# which `seecam check-data` in CI (cli.py imports this module) need not pay.
 HEALTH_TIMEOUT_SECONDS = 5.0
 # MLflow's own defaults (7 retries, backoff 2, 120 s timeout) hang ~500 s on a dead server; these give up
 # within ~10-40 s. Used only where the user has not set them.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
@@ -24,8 +25,10 @@ from tqdm import tqdm
 from seecam import checkpoint, paths, tracking
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
-from seecam.dataset import Dataset
+from seecam.data.splits import train_val_indices
+from seecam.data.store import Dataset
 from seecam.errors import SeecamError
+from seecam.history import write_history
 from seecam.inference import predict_logits, save_model, to_device
 from seecam.models import build_model, count_parameters, model_config
 from seecam.normalize import Normalizer
@@ -33,11 +36,9 @@ from seecam.params import DataParams, Params, TrainParams
 from seecam.plots import close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_writable
-from seecam.splits import train_val_indices
 from seecam.tracking import RunInfo
 
 AUGMENT_CHUNK = 256
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds")
 
 
 @dataclass
@@ -58,13 +59,11 @@ class FitResult:
 
 
 def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch.device) -> TrainSplits:
-    """Hold out `data.val_size` stratified train images; use `data.subset` of the rest."""
+    """Hold out `data.val_size` stratified train images; use `data.subset` of the rest.
+
+    Both sizes were checked against the source's train images when params were loaded (DataParams).
+    """
     labels = dataset.train.labels
-    if data.val_size >= len(labels):
-        raise SeecamError(f"data.val_size={data.val_size} leaves no training images (train has {len(labels)})")
-    if data.subset > len(labels) - data.val_size:
-        raise SeecamError(f"data.subset={data.subset} exceeds the {len(labels) - data.val_size} train images "
-                          "left after data.val_size; lower it or use 0 for all")
     train_idx, val_idx = train_val_indices(labels, data.val_size, data.subset, seed)
     if data.val_size:
         val_images, val_labels, scheduled_on = dataset.train.images[val_idx], labels[val_idx], "val"
@@ -223,7 +222,7 @@ def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, resu
     return int(state["epoch"])
 
 
-def train_model(name: str, params: Params, dataset: Dataset, device: torch.device) -> RunInfo:
+def run_train(name: str, params: Params, dataset: Dataset, device: torch.device) -> RunInfo:
     """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports.
 
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
@@ -259,8 +258,6 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
                   model: torch.nn.Module, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
                   experiment_id: str) -> tuple[FitResult, RunInfo]:
     """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
-    import mlflow
-
     uri = tracking.tracking_uri(params.tracking)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
                                  "training", uri) if resume else None
@@ -293,12 +290,10 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
 
 def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult) -> str:
     """Model file, history CSVs, curves and the MLflow model of the active run; return the model's URI."""
-    import mlflow
-
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     save_model(paths.model_file(name), model, model_config(name, params.model(name)), list(dataset.classes))
     out = paths.train_dir(name)
-    write_csv(out / "history.csv", result.history, HISTORY_COLUMNS)
+    write_history(name, result.history)
     write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
     figure = training_curves({name: result.history})
     mlflow.log_figure(figure, "figures/training_curves.png")

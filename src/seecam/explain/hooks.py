@@ -1,4 +1,4 @@
-"""Capture activations and gradients of named layers with forward hooks and tensor hooks.
+"""Capture activations and outputs of named layers with forward hooks, for Grad-CAM and feature maps.
 
 Why this shape:
 
@@ -7,9 +7,10 @@ Why this shape:
   modules made of several ops (a block of conv -> BN -> ReLU -> pool, an SE
   block). `register_full_backward_hook` is correct, but breaks when the
   module's output is modified in place afterwards (our blocks are followed by
-  `ReLU(inplace=True)`). A forward hook that registers a *tensor* hook on the
-  module's output gets the exact gradient of that output in every case; the
-  tensor hook may also return a modified gradient.
+  `ReLU(inplace=True)`). A forward hook keeps the module's live output, and
+  `torch.autograd.grad` with respect to it (see explain/cam.py) gives the
+  exact gradient of that output in every case, without ever writing
+  parameters' `.grad`.
 * Activations are stored as clones: an in-place op after the hooked layer
   (ReLU(inplace=True)) would otherwise rewrite what we captured.
 * `graph_from` cuts the graph at a layer's output: the output becomes a leaf
@@ -19,8 +20,6 @@ Why this shape:
 * Everything is registered inside a context manager that removes every hook
   and restores the model's train/eval mode and the grad mode on exit, also on
   error, so repeated use leaks nothing.
-* Gradients are taken with `torch.autograd.grad` (see explain/cam.py), which
-  never writes parameters' `.grad`.
 """
 
 from __future__ import annotations
@@ -34,16 +33,13 @@ from torch import nn
 
 from seecam.errors import SeecamError
 
-GradientHook = Callable[[torch.Tensor], torch.Tensor | None]
-
 
 @dataclass
 class Recording:
-    """What the hooks saw during the forward (and backward) passes run inside `record`."""
+    """What the hooks saw during the forward passes run inside `record`."""
 
     activations: dict[str, torch.Tensor] = field(default_factory=dict)  # detached clones
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)  # live outputs, to differentiate w.r.t.
-    gradients: dict[str, torch.Tensor] = field(default_factory=dict)  # filled during backward
 
 
 def named_layer(model: nn.Module, name: str) -> nn.Module:
@@ -61,15 +57,12 @@ def record(
     layers: list[str],
     *,
     graph_from: str | None = None,
-    gradient_hook: GradientHook | None = None,
-    eval_mode: bool = True,
     gradients: bool = True,
 ) -> Iterator[Recording]:
-    """Record the outputs of `layers` (and their gradients) for forward passes run inside the block.
+    """Record the outputs of `layers` for forward passes run inside the block, in eval mode.
 
     graph_from: the autograd graph starts at this layer's output. The forward runs without a graph up
         to it, so a backward from the class score touches only the layers after it: what Grad-CAM needs.
-    gradient_hook: applied to each recorded output's gradient; may return a replacement gradient.
     gradients: False records activations only, without building an autograd graph.
     Grad is enabled locally (also under an outer `torch.no_grad()`); on exit hooks are removed and the
     model's mode and the grad mode are restored.
@@ -77,14 +70,6 @@ def record(
     modules = {name: named_layer(model, name) for name in {*layers, *([graph_from] if graph_from else [])}}
     recording = Recording()
     handles: list[torch.utils.hooks.RemovableHandle] = []
-
-    def on_gradient(name: str) -> Callable[[torch.Tensor], torch.Tensor | None]:
-        def hook(grad: torch.Tensor) -> torch.Tensor | None:
-            replaced = gradient_hook(grad) if gradient_hook else None
-            recording.gradients[name] = (grad if replaced is None else replaced).detach()
-            return replaced
-
-        return hook
 
     def on_forward(name: str) -> Callable:
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
@@ -98,8 +83,6 @@ def record(
             if name in layers:
                 recording.activations[name] = output.detach().clone()
                 recording.outputs[name] = output
-                if output.requires_grad:
-                    handles.append(output.register_hook(on_gradient(name)))
             return replaced
 
         return hook
@@ -108,8 +91,7 @@ def record(
     try:
         for name, module in modules.items():
             handles.append(module.register_forward_hook(on_forward(name)))
-        if eval_mode:
-            model.eval()
+        model.eval()
         torch.set_grad_enabled(gradients and graph_from is None)
         yield recording
     finally:
@@ -119,16 +101,6 @@ def record(
         torch.set_grad_enabled(grad_was_enabled)
 
 
-@contextmanager
-def tensor_hook(tensor: torch.Tensor, hook: GradientHook) -> Iterator[None]:
-    """A gradient hook on one tensor for the duration of the block (it may modify the gradient)."""
-    handle = tensor.register_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
 def output_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, torch.Size]:
     """The output shape of every named module for `example` (one forward pass, no autograd graph)."""
     names = [name for name, _ in model.named_modules() if name]
@@ -136,7 +108,3 @@ def output_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, torch.Si
         model(example)
     return {name: recording.activations[name].shape for name in names if name in recording.activations}
 
-
-def hook_count(model: nn.Module) -> int:
-    """Forward and backward hooks currently registered on the model's modules (for leak checks)."""
-    return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())

@@ -17,7 +17,7 @@ from torch import nn
 
 from seecam import paths, tracking
 from seecam.atomic import write_json
-from seecam.dataset import Dataset
+from seecam.data.store import Dataset
 from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_images, check_layer, normalise
 from seecam.explain.excitation import excitation_by_class

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cifar_archives import build_archive, records
-from seecam.cifar_archive import (
+from seecam.data.cifar_binary import (
     BATCH_RECORDS,
     CLASSES_MEMBER,
     RECORD_BYTES,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from seecam.dataset import SPLITS, Dataset, array_sha256, load_dataset
+from seecam.data.store import SPLITS, Dataset, array_sha256, load_dataset
 from seecam.errors import SeecamError
 from seecam.params import CIFAR10_TRAIN_SIZE
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from seecam.dataset import CIFAR10_CLASSES, Dataset, Split
+from seecam.data.store import CIFAR10_CLASSES, Dataset, Split
 from seecam.errors import SeecamError
 
 RECORD_BYTES = 1 + 3 * 32 * 32

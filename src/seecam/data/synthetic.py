@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seecam.dataset import Dataset, Split
+from seecam.data.store import Dataset, Split
 
 SYNTHETIC_CLASSES = (
     "disc", "square", "triangle", "plus", "ring", "diamond", "h_stripes", "v_stripes", "checker", "cross",

@@ -1,0 +1,125 @@
+"""Fetch an archive by http(s):// or file:// URL or plain path, and verify its md5.
+
+Downloads go to `<name>.part` and are renamed only once the md5 matches, so a
+cached archive is always a good one and is never fetched twice. Transient
+failures (timeouts, refused connections, HTTP 5xx/429) are retried with
+exponential backoff; permanent ones (DNS failure, HTTP 4xx, md5 mismatch) fail
+at once with one line that says how to fix them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from seecam.errors import SeecamError
+
+CHUNK = 1 << 20
+MIRROR_HINT = "set data.url to a mirror or a local file (file:///path/cifar-10-binary.tar.gz or a plain path)"
+
+
+def file_md5(path: Path) -> str:
+    """md5 of a file, read in chunks."""
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_archive(
+    url: str, md5: str, cache_dir: Path, timeout: float = 60.0, retries: int = 3, backoff: float = 1.0
+) -> Path:
+    """Return a local path to the archive at `url` whose md5 is `md5`.
+
+    Local files are used in place; remote ones are cached in `cache_dir`.
+    """
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("http", "https"):
+        target = cache_dir / (Path(parsed.path).name or "archive.tar.gz")
+        _part(target).unlink(missing_ok=True)  # what a killed download left
+        if target.is_file() and file_md5(target) == md5.lower():
+            return target
+        return _download(url, target, md5, timeout, retries, backoff)
+    if parsed.scheme == "file":
+        local = Path(urllib.request.url2pathname(parsed.path))
+    elif len(parsed.scheme) <= 1:  # a plain path (or a Windows drive letter)
+        local = Path(url)
+    else:
+        raise SeecamError(f"data.url: unsupported scheme {parsed.scheme!r} in {url}; use http(s)://, file:// or a path")
+    if not local.is_file():
+        raise SeecamError(f"data.url: no file at {local}; {MIRROR_HINT}")
+    _verify_md5(local, md5, url)
+    return local
+
+
+def _part(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
+
+
+def _download(url: str, target: Path, md5: str, timeout: float, retries: int, backoff: float) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = _part(target)
+    try:
+        for attempt in range(retries + 1):
+            try:
+                _stream(url, part, timeout)
+                break
+            except _Transient as exc:
+                if attempt == retries:
+                    tries = retries + 1
+                    raise SeecamError(f"download of {url} failed after {tries} tries ({exc}); {MIRROR_HINT}") from None
+                time.sleep(backoff * 2**attempt)
+        _verify_md5(part, md5, url)
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
+    return target
+
+
+class _Transient(Exception):
+    """A failure worth retrying."""
+
+
+def _stream(url: str, part: Path, timeout: float) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "seecam"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response, part.open("wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            written = 0  # counted, not stat()ed: the file is still open and its tail may sit in the buffer
+            with tqdm(total=total, unit="B", unit_scale=True, desc=Path(part.stem).name,
+                      disable=not sys.stderr.isatty(), leave=False) as bar:
+                while chunk := response.read(CHUNK):
+                    written += out.write(chunk)
+                    bar.update(len(chunk))
+            if total is not None and written != total:
+                raise _Transient(f"connection closed after {written} of {total} bytes")
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500 or exc.code == 429:
+            raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
+        raise SeecamError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; check data.url") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, socket.gaierror):
+            host = urllib.parse.urlparse(url).hostname
+            raise SeecamError(f"cannot resolve host {host!r} (no network or DNS?); {MIRROR_HINT}") from None
+        raise _Transient(str(exc.reason)) from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc}") from None
+
+
+def _verify_md5(path: Path, expected: str, url: str) -> None:
+    actual = file_md5(path)
+    if actual != expected.lower():
+        raise SeecamError(
+            f"md5 mismatch for {url}: expected {expected.lower()}, got {actual}; "
+            "fix data.md5 or data.url (the archive may be corrupt or a different file)"
+        )

@@ -1,0 +1,46 @@
+"""The metric rows both comparison tables show, which side is better, and how numbers are written.
+
+evaluate's comparison.md and the report's page share them, so the two tables
+always agree, and the report does not depend on the evaluation code (a new
+FLOP counter must not rerun the report).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HIGHER_IS_BETTER = {
+    "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
+    "throughput_images_per_s",
+}
+TABLE_ROWS = {  # metric key -> label in comparison.md and the report
+    "test_acc": "accuracy", "test_top2_acc": "top-2 accuracy", "test_loss": "loss (cross-entropy)",
+    "test_macro_precision": "macro precision", "test_macro_recall": "macro recall", "test_macro_f1": "macro F1",
+    "test_ece": "expected calibration error", "parameters": "parameters", "flops_per_image": "FLOPs / image",
+    "latency_ms": "latency, batch 1 (ms)", "throughput_images_per_s": "throughput (images/s)",
+    "train_seconds": "training time (s)", "peak_memory_mb": "peak memory (MB)",
+}
+
+
+def better(key: str, cnn: float, se: float) -> str:
+    if np.isclose(cnn, se, rtol=1e-9, atol=1e-12):
+        return "tie"
+    return ("se" if se > cnn else "cnn") if key in HIGHER_IS_BETTER else ("se" if se < cnn else "cnn")
+
+
+def accuracy_headline(acc_diff: float) -> str:
+    """Who is more accurate, for evaluate's table and the report's verdict alike (one wording, one tie rule).
+
+    acc_diff = SE - CNN as a fraction; an exact tie (same number of test images right) names neither model.
+    """
+    if acc_diff == 0:
+        return "Neither model is more accurate (equal test accuracy)"
+    return f"{'SE' if acc_diff > 0 else 'CNN'} is more accurate by {abs(acc_diff) * 100:.2f} points"
+
+
+def format_number(value: float, signed: bool = False) -> str:
+    """4 decimals for small values, thousands separators for large ones."""
+    sign = "+" if signed else ""
+    if float(value).is_integer() and abs(value) >= 100:
+        return f"{value:{sign},.0f}"
+    return f"{value:{sign}.4f}" if abs(value) < 100 else f"{value:{sign},.1f}"

@@ -1,0 +1,100 @@
+import hashlib
+
+import pytest
+
+from cifar_archives import build_archive
+from seecam.data.fetch import fetch_archive
+from seecam.errors import SeecamError
+
+
+@pytest.fixture
+def served(http_server):
+    built = build_archive(http_server.root / "cifar-10-binary.tar.gz")
+    return http_server, built, f"{http_server.url}/cifar-10-binary.tar.gz"
+
+
+def test_http_download_is_verified_and_cached(served, tmp_path):
+    server, built, url = served
+    cache = tmp_path / "raw"
+    path = fetch_archive(url, built["md5"], cache, retries=0)
+    assert path == cache / "cifar-10-binary.tar.gz"
+    assert path.read_bytes() == built["path"].read_bytes()
+    assert fetch_archive(url, built["md5"], cache, retries=0) == path
+    assert server.requests == ["/cifar-10-binary.tar.gz"]  # the second call did not fetch again
+
+
+def test_transient_errors_are_retried_with_backoff(served, tmp_path):
+    server, built, url = served
+    server.fail_next = 2
+    fetch_archive(url, built["md5"], tmp_path / "raw", retries=2, backoff=0.01)
+    assert len(server.requests) == 3
+
+
+def test_persistent_server_error_gives_up_after_retries(served, tmp_path):
+    server, built, url = served
+    server.fail_next = 10
+    with pytest.raises(SeecamError, match=r"failed after 3 tries \(HTTP 503 .*\); set data.url to a mirror"):
+        fetch_archive(url, built["md5"], tmp_path / "raw", retries=2, backoff=0.01)
+    assert not any((tmp_path / "raw").iterdir())
+
+
+def test_md5_mismatch_names_both_sums_and_keeps_nothing(served, tmp_path):
+    _, built, url = served
+    wrong = "0" * 32
+    with pytest.raises(SeecamError) as info:
+        fetch_archive(url, wrong, tmp_path / "raw", retries=0)
+    assert f"expected {wrong}, got {built['md5']}" in str(info.value)
+    assert not any((tmp_path / "raw").iterdir())
+
+
+def test_http_404_is_not_retried(http_server, tmp_path):
+    with pytest.raises(SeecamError, match="HTTP 404 .*; check data.url"):
+        fetch_archive(f"{http_server.url}/missing.tar.gz", "0" * 32, tmp_path / "raw", retries=3)
+    assert len(http_server.requests) == 1
+
+
+def test_dns_failure_says_how_to_work_offline(tmp_path):
+    with pytest.raises(SeecamError, match="cannot resolve host 'cifar.invalid' .*file://"):
+        fetch_archive("http://cifar.invalid/cifar-10-binary.tar.gz", "0" * 32, tmp_path / "raw", retries=0)
+
+
+def test_refused_connection_is_retried_then_reported(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SeecamError, match="failed after 2 tries .*refused"):
+        fetch_archive(f"http://127.0.0.1:{port}/a.tar.gz", "0" * 32, tmp_path / "raw", retries=1, backoff=0.01)
+
+
+def test_file_url_and_plain_path_are_used_in_place(tmp_path):
+    built = build_archive(tmp_path / "mirror" / "cifar-10-binary.tar.gz")
+    assert fetch_archive(built["path"].as_uri(), built["md5"], tmp_path / "raw") == built["path"]
+    assert fetch_archive(str(built["path"]), built["md5"], tmp_path / "raw") == built["path"]
+    assert not (tmp_path / "raw").exists()
+
+
+def test_missing_local_file_and_bad_scheme(tmp_path):
+    with pytest.raises(SeecamError, match="no file at .*nope.tar.gz"):
+        fetch_archive(str(tmp_path / "nope.tar.gz"), "0" * 32, tmp_path / "raw")
+    with pytest.raises(SeecamError, match="unsupported scheme 'ftp'"):
+        fetch_archive("ftp://host/a.tar.gz", "0" * 32, tmp_path / "raw")
+
+
+@pytest.mark.parametrize("size", [(2 << 20) + 100, 5000])
+def test_archive_whose_tail_fits_the_write_buffer_is_not_called_truncated(http_server, tmp_path, size):
+    """Sizes just over a MiB multiple (or under 8 KiB) left bytes in the write buffer when the size was checked."""
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    (http_server.root / "a.tar.gz").write_bytes(payload)
+    path = fetch_archive(f"{http_server.url}/a.tar.gz", hashlib.md5(payload).hexdigest(), tmp_path / "raw", retries=0)
+    assert path.read_bytes() == payload and len(http_server.requests) == 1
+
+
+def test_a_killed_downloads_part_file_is_removed_even_when_the_archive_is_cached(served, tmp_path):
+    server, built, url = served
+    cache = tmp_path / "raw"
+    fetch_archive(url, built["md5"], cache, retries=0)
+    (cache / "cifar-10-binary.tar.gz.part").write_bytes(b"half")
+    fetch_archive(url, built["md5"], cache, retries=0)
+    assert sorted(p.name for p in cache.iterdir()) == ["cifar-10-binary.tar.gz"] and len(server.requests) == 1

@@ -1,0 +1,24 @@
+import pytest
+
+from seecam.tables import accuracy_headline, better, format_number
+
+
+def test_better_knows_the_direction_of_each_metric():
+    assert better("test_acc", 0.7, 0.8) == "se"
+    assert better("test_loss", 0.7, 0.8) == "cnn"
+    assert better("latency_ms", 2.0, 1.0) == "se"
+    assert better("parameters", 10, 10) == "tie"
+
+
+@pytest.mark.parametrize("diff,headline", [(0.0123, "SE is more accurate by 1.23 points"),
+                                           (-0.005, "CNN is more accurate by 0.50 points"),
+                                           (0.0, "Neither model is more accurate (equal test accuracy)")])
+def test_accuracy_headline(diff, headline):
+    assert accuracy_headline(diff) == headline
+
+
+@pytest.mark.parametrize("value,signed,shown", [(0.12345, False, "0.1235"), (-0.5, True, "-0.5000"),
+                                                (0.25, True, "+0.2500"), (1234567, False, "1,234,567"),
+                                                (2048.0, True, "+2,048"), (123.456, False, "123.5")])
+def test_format_number(value, signed, shown):
+    assert format_number(value, signed) == shown
