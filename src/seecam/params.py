@@ -26,7 +26,6 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_TRAIN_SIZE = 50_000
 CIFAR10_TEST_SIZE = 10_000
-MODEL_NAMES = ("cnn", "se")
 
 # Upper bounds, each with the reason a user reads when they hit it.
 SEED_MAX = 2**32 - 1
@@ -252,19 +251,26 @@ class SeParams(CnnParams):
         return super().weights() + sum(2 * c * max(c // self.reduction, 1) for c in self.channels)
 
 
-@dataclass(frozen=True)
-class ModelsParams:
-    """One entry per model; the names are fixed: cnn and se."""
+# The model registry: name -> the params class that describes it (models.NETWORKS says what each class
+# builds). It lives here, not in models.py, so validating params.yaml never imports torch or the network
+# code (every stage reads params; only training, evaluate and explain build networks). A new variant is one
+# entry here, a `models.<name>` block in params.yaml and a `train_<name>` stage in dvc.yaml.
+MODELS: dict[str, type[CnnParams]] = {"cnn": CnnParams, "se": SeParams}
 
-    cnn: CnnParams = field(default_factory=CnnParams)
-    se: SeParams = field(default_factory=SeParams)
 
-    def problems(self) -> Iterator[tuple[str, str]]:
-        for name in MODEL_NAMES:
-            weights = getattr(self, name).weights()
-            if weights > MAX_WEIGHTS:
-                yield name, (f"must have <= {MAX_WEIGHTS:,} weights (400 MB of float32, x4 with gradients and "
-                             f"Adam's moments), got {weights:,}: narrow channels or hidden")
+def _models_problems(self: Any) -> Iterator[tuple[str, str]]:
+    for name in MODELS:
+        weights = getattr(self, name).weights()
+        if weights > MAX_WEIGHTS:
+            yield name, (f"must have <= {MAX_WEIGHTS:,} weights (400 MB of float32, x4 with gradients and "
+                         f"Adam's moments), got {weights:,}: narrow channels or hidden")
+
+
+# One field per registered model (`models.cnn`, `models.se`, ...), so the loader checks each block with its
+# own params class and refuses unknown model names like any unknown key.
+ModelsParams = dataclasses.make_dataclass(
+    "ModelsParams", [(name, cls, field(default_factory=cls)) for name, cls in MODELS.items()], frozen=True,
+    namespace={"__doc__": "One entry per registered model (MODELS).", "problems": _models_problems})
 
 
 @dataclass(frozen=True)
@@ -278,10 +284,17 @@ class EvaluateParams:
     latency_repeats: int = 30
     throughput_batch: int = 256
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    baseline: str = "cnn"  # the comparison is candidate - baseline
+    candidate: str = "se"
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
         yield from _in_range(self, "throughput_batch", 1, MAX_BATCH, BATCH_WHY)
+        for name in ("baseline", "candidate"):
+            if getattr(self, name) not in MODELS:
+                yield name, f"must be one of {', '.join(MODELS)}, got {_shown(getattr(self, name))}"
+        if self.baseline == self.candidate:
+            yield "candidate", f"must differ from evaluate.baseline (both are {self.baseline!r})"
         yield from _in_range(self, "bootstrap_samples", 1, 100_000,
                              "each resample draws every test image; the CI's percentiles are stable by 10,000")
         yield from _seed(self, "bootstrap_seed")
@@ -349,17 +362,17 @@ class Params:
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _seed(self, "seed")
-        blocks = min(len(self.models.cnn.channels), len(self.models.se.channels))
-        layers = explainable_layers(blocks)
+        layers = explainable_layers(min(len(self.model(name).channels) for name in MODELS))
         if self.explain.layer not in layers:
             only_se = " exists only in the SE model; it" if re.fullmatch(r"block\d+\.se", self.explain.layer) else ""
-            yield "explain.layer", (f"{self.explain.layer!r}{only_se} must be a feature-map (4-D) layer of both "
+            every = "both" if len(MODELS) == 2 else "all"
+            yield "explain.layer", (f"{self.explain.layer!r}{only_se} must be a feature-map (4-D) layer of {every} "
                                     f"models: {', '.join(layers)}")
 
     def model(self, name: str) -> CnnParams:
-        """The params of model `name` (cnn or se)."""
-        if name not in MODEL_NAMES:
-            raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODEL_NAMES)}")
+        """The params of registered model `name` (MODELS)."""
+        if name not in MODELS:
+            raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
         return getattr(self.models, name)
 
 
