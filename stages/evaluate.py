@@ -1,4 +1,4 @@
-"""DVC stage `evaluate`: both models on the test set; writes reports/evaluate/."""
+"""DVC stage `evaluate`: every trained model on the test set; writes reports/evaluate/."""
 
 import sys
 from pathlib import Path
@@ -9,17 +9,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
-from seecam.evaluate import run_evaluate  # noqa: E402
-from seecam.params import load_params  # noqa: E402
+from seecam.evaluate import run_evaluate, title  # noqa: E402
+from seecam.params import MODELS, load_params  # noqa: E402
 
 
 def main() -> None:
     params = load_params()
     device = resolve_device(params.evaluate.device, "evaluate.device")
-    report = run_evaluate(params.evaluate, load_dataset(), device)
+    ev = params.evaluate
+    report = run_evaluate(ev, load_dataset(), device)
     comparison = report["comparison"]
-    print(f"test_acc cnn {report['cnn']['test_acc']:.4f}, se {report['se']['test_acc']:.4f}; "
-          f"SE - CNN {comparison['acc_diff']:+.4f} [{comparison['acc_diff_ci_low']:+.4f}, "
+    accuracies = ", ".join(f"{name} {report[name]['test_acc']:.4f}" for name in MODELS)
+    print(f"test_acc {accuracies}; {title(ev.candidate)} - {title(ev.baseline)} {comparison['acc_diff']:+.4f} "
+          f"[{comparison['acc_diff_ci_low']:+.4f}, "
           f"{comparison['acc_diff_ci_high']:+.4f}] (see reports/evaluate/comparison.md)")
 
 

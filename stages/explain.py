@@ -10,14 +10,14 @@ from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.explain.run import run_explain  # noqa: E402
-from seecam.params import load_params  # noqa: E402
+from seecam.params import MODELS, load_params  # noqa: E402
 
 
 def main() -> None:
     params = load_params()
     device = resolve_device(params.explain.device, "explain.device")
     report = run_explain(params.explain, load_dataset(), device)
-    for name in ("cnn", "se"):
+    for name in MODELS:
         values = report[name]
         rho = values.get("randomization_spearman")
         print(f"{name}: deletion AUC {values['deletion_auc']:.3f}, insertion AUC {values['insertion_auc']:.3f}, "

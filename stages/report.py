@@ -1,4 +1,4 @@
-"""DVC stage `report`: reports/index.html, one self-contained page comparing and explaining both models."""
+"""DVC stage `report`: reports/index.html, one self-contained page comparing and explaining every model."""
 
 import sys
 from pathlib import Path
@@ -12,8 +12,8 @@ from seecam.report import run_report  # noqa: E402
 
 
 def main() -> None:
-    load_params()  # the page shows params.yaml: validate it first
-    print(f"wrote {run_report()}")
+    params = load_params()  # the page shows params.yaml: validate it first
+    print(f"wrote {run_report(params.evaluate)}")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,23 @@ def test_evaluation_and_paired_comparison():
     assert comparison["acc_diff"] == pytest.approx(se.values["test_acc"] - cnn.values["test_acc"])
     assert comparison["acc_diff_ci_low"] < comparison["acc_diff"] < comparison["acc_diff_ci_high"]
     assert comparison["acc_diff_significant"] and comparison["mcnemar_p"] < 1e-6
-    text = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES)
+    text = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se")
     assert "the difference is **beyond noise**" in text
     assert "| accuracy (95% CI) |" in text and "| se |" in text and "| c9 |" in text
+    assert text.startswith("# CNN vs SE on the test set (2000 images)")
+    assert "| metric | cnn | se | se − cnn | better |\n|---|---:|---:|---:|---|" in text
+
+
+def test_the_comparison_is_candidate_minus_baseline_among_any_number_of_models():
+    ev = EvaluateParams(bootstrap_samples=200)
+    results = {name: evaluate_model(*toy(accuracy, seed), CLASSES, ev)
+               for name, accuracy, seed in (("cnn", 0.7, 0), ("se", 0.8, 1), ("se8", 0.6, 2))}
+    comparison = compare(results["se8"], results["se"], ev)  # se8 as the baseline
+    assert comparison["acc_diff"] == pytest.approx(results["se"].values["test_acc"] - results["se8"].values["test_acc"])
+    text = comparison_markdown(results, comparison, CLASSES, "se8", "se")
+    assert "# CNN vs SE vs SE8 on the test set" in text and "SE is more accurate" in text
+    assert "| metric | cnn | se | se8 | se − se8 | better |\n|---|---:|---:|---:|---:|---|" in text
+    assert "| se |\n" in text  # the better of baseline and candidate
 
 
 def test_same_predictions_are_within_noise():
@@ -57,8 +71,8 @@ def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
     se = evaluate_model(se_probabilities, labels, CLASSES, ev)
     comparison = compare(cnn, se, ev)
     assert comparison["acc_diff"] == 0
-    markdown = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES)
-    page = verdict({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison})
+    markdown = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se")
+    page = verdict({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se")
     assert "Neither model is more accurate" in markdown and "Neither model is more accurate" in page
     assert "ahead" not in markdown and "CNN is" not in markdown and "CNN is" not in page
 

@@ -114,7 +114,7 @@ def test_mistake_gallery_of_a_model_without_mistakes(trained):
     model, data = trained
     images = to_device(data.test.images[:50], CPU)
     predicted = predict_logits(model, images).argmax(1).numpy()  # labels = predictions: no mistakes
-    figure = confident_mistakes(model, images, predicted, list(data.classes), ExplainParams())
+    figure = confident_mistakes({"se": model}, images, predicted, list(data.classes), ExplainParams())
     assert figure._suptitle.get_text() == "SE: no mistakes on the test set"
 
 

@@ -16,9 +16,11 @@ from seecam.preflight import check_tracking, check_writable
 
 
 def test_writable_outputs_pass_and_leave_nothing_behind(tmp_path):
-    outputs = [tmp_path / "reports/evaluate/metrics.json", tmp_path / "reports/evaluate/a.png"]
-    check_writable(outputs)
+    (tmp_path / "reports/evaluate").mkdir(parents=True)
+    check_writable([tmp_path / "reports/evaluate/metrics.json", tmp_path / "reports/evaluate/a.png"])
     assert [p.name for p in (tmp_path / "reports/evaluate").iterdir()] == []
+    check_writable([tmp_path / "models/cnn.pt", tmp_path / "reports/train/cnn/run.json"])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["evaluate", "reports"]  # no folder made for a check
 
 
 def test_a_file_where_the_output_directory_should_be(tmp_path):

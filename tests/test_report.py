@@ -2,6 +2,7 @@ import pytest
 
 from conftest import free_port
 from seecam.errors import SeecamError
+from seecam.params import EvaluateParams
 from seecam.report import faithfulness_table, run_report, table, verdict
 
 EVALUATION = {
@@ -15,7 +16,7 @@ EVALUATION = {
 
 
 def test_verdict_names_the_winner_the_interval_and_the_cost():
-    text = verdict(EVALUATION)
+    text = verdict(EVALUATION, "cnn", "se")
     assert "SE is more accurate" in text and "CNN 80.00%, SE 82.00%" in text
     assert "CI [+1.00, +3.00]" in text and "beyond noise" in text
     assert "+2,688 parameters" in text and "+5,376 FLOPs per image" in text and "0.90 → 1.40 ms" in text
@@ -24,7 +25,7 @@ def test_verdict_names_the_winner_the_interval_and_the_cost():
 def test_verdict_within_noise():
     evaluation = {**EVALUATION, "comparison": {**EVALUATION["comparison"], "acc_diff_significant": False,
                                                "acc_diff_ci_low": -0.01}}
-    assert "within noise" in verdict(evaluation)
+    assert "within noise" in verdict(evaluation, "cnn", "se")
 
 
 def test_table_escapes_and_aligns_numbers():
@@ -53,12 +54,12 @@ def stage_outputs(tmp_path, monkeypatch):
 def test_report_refuses_an_unwritable_page_before_building_it(stage_outputs):
     (stage_outputs / "reports/index.html").mkdir()
     with pytest.raises(SeecamError, match="reports/index.html: a directory is in the way of this output file"):
-        run_report()
+        run_report(EvaluateParams())
 
 
 def test_report_checks_the_tracking_server_before_writing_the_page(stage_outputs, monkeypatch):
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     with pytest.raises(SeecamError, match=f"MLflow tracking server {url} is unreachable"):
-        run_report()
+        run_report(EvaluateParams())
     assert not (stage_outputs / "reports/index.html").exists()

@@ -4,17 +4,18 @@ from seecam.tables import accuracy_headline, better, format_number
 
 
 def test_better_knows_the_direction_of_each_metric():
-    assert better("test_acc", 0.7, 0.8) == "se"
-    assert better("test_loss", 0.7, 0.8) == "cnn"
-    assert better("latency_ms", 2.0, 1.0) == "se"
-    assert better("parameters", 10, 10) == "tie"
+    assert better("test_acc", {"cnn": 0.7, "se": 0.8}) == "se"
+    assert better("test_loss", {"cnn": 0.7, "se": 0.8}) == "cnn"
+    assert better("latency_ms", {"cnn": 2.0, "se": 1.0}) == "se"
+    assert better("parameters", {"cnn": 10, "se": 10}) == "tie"
+    assert better("test_acc", {"se8": 0.9, "se": 0.8}) == "se8"
 
 
 @pytest.mark.parametrize("diff,headline", [(0.0123, "SE is more accurate by 1.23 points"),
                                            (-0.005, "CNN is more accurate by 0.50 points"),
                                            (0.0, "Neither model is more accurate (equal test accuracy)")])
 def test_accuracy_headline(diff, headline):
-    assert accuracy_headline(diff) == headline
+    assert accuracy_headline(diff, "cnn", "se") == headline
 
 
 @pytest.mark.parametrize("value,signed,shown", [(0.12345, False, "0.1235"), (-0.5, True, "-0.5000"),

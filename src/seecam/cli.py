@@ -12,7 +12,7 @@ from pathlib import Path
 from seecam.atomic import write_json
 from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
-from seecam.params import MODEL_NAMES, load_params
+from seecam.params import MODELS, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, train_dir
 from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri
 
@@ -43,7 +43,7 @@ def ui(port: int) -> None:
     if uri.startswith(("http://", "https://")):
         raise SeecamError(f"the tracking store is already a server ({uri}); open it in a browser")
     experiment_id = open_experiment(params.tracking)
-    run_ids = [info.run_id for name in MODEL_NAMES if (info := RunInfo.load(train_dir(name) / "run.json"))]
+    run_ids = [info.run_id for name in MODELS if (info := RunInfo.load(train_dir(name) / "run.json"))]
     base = f"http://127.0.0.1:{port}"
     print(f"MLflow UI for experiment '{params.tracking.experiment}' ({uri}):")
     for url in ui_urls(base, experiment_id, run_ids):

@@ -1,8 +1,8 @@
-"""The evaluate stage: both models on the same test images, quality and cost, side by side.
+"""The evaluate stage: every trained model on the same test images, quality and cost, side by side.
 
-The accuracy difference SE - CNN gets a paired bootstrap CI (resampling the
-same test images for both models) and an exact McNemar test, so the
-comparison says whether the difference is beyond noise.
+The comparison is evaluate.candidate - evaluate.baseline (SE - CNN by default). Its accuracy
+difference gets a paired bootstrap CI (resampling the same test images for both models) and an
+exact McNemar test, so the comparison says whether the difference is beyond noise.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from seecam.cost import measure_cost
 from seecam.data.store import Dataset
 from seecam.history import read_history
 from seecam.inference import load_model, predict_logits, to_device
-from seecam.params import MODEL_NAMES, EvaluateParams
+from seecam.params import MODELS, EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
 from seecam.preflight import check_tracking, check_writable
-from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number
+from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, title
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
 OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
@@ -62,50 +62,57 @@ def evaluate_model(
     return ModelEvaluation(probabilities, predictions == labels, confusion, reliability, values)
 
 
-def compare(cnn: ModelEvaluation, se: ModelEvaluation, ev: EvaluateParams) -> dict[str, Any]:
-    """SE - CNN on every shared metric, plus the paired significance of the accuracy difference."""
-    difference = se.correct.astype(float) - cnn.correct.astype(float)
+def compare(baseline: ModelEvaluation, candidate: ModelEvaluation, ev: EvaluateParams) -> dict[str, Any]:
+    """candidate - baseline on every shared metric, plus the paired significance of the accuracy difference."""
+    difference = candidate.correct.astype(float) - baseline.correct.astype(float)
     low, high = metrics.bootstrap_interval(difference, ev.bootstrap_samples, ev.bootstrap_seed)
     out: dict[str, Any] = {
         "acc_diff": float(difference.mean()), "acc_diff_ci_low": low, "acc_diff_ci_high": high,
         "acc_diff_significant": bool(low > 0 or high < 0),
-        "mcnemar_p": metrics.mcnemar_p_value(se.correct, cnn.correct),
+        "mcnemar_p": metrics.mcnemar_p_value(candidate.correct, baseline.correct),
     }
     for key in TABLE_ROWS:
-        if key in cnn.values and key in se.values:
-            out[f"diff/{key}"] = se.values[key] - cnn.values[key]
+        if key in baseline.values and key in candidate.values:
+            out[f"diff/{key}"] = candidate.values[key] - baseline.values[key]
     return out
 
 
-def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[str, Any], classes: list[str]) -> str:
-    """The table a person reads: metric, cnn, se, difference, which is better."""
-    cnn, se = results["cnn"].values, results["se"].values
-    n = len(results["cnn"].probabilities)
+def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[str, Any], classes: list[str],
+                        baseline: str, candidate: str) -> str:
+    """The table a person reads: metric, each model, candidate - baseline, which of the two is better."""
+    base, cand = results[baseline].values, results[candidate].values
+    n = len(results[baseline].probabilities)
     diff = comparison["acc_diff"] * 100
     verdict = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
+    columns = " | ".join(results)
+    delta = f"{candidate} − {baseline}"
     lines = [
-        f"# CNN vs SE on the test set ({n} images)",
+        f"# {' vs '.join(map(title, results))} on the test set ({n} images)",
         "",
-        f"**Accuracy:** {accuracy_headline(comparison['acc_diff'])} (SE − CNN = {diff:+.2f}, "
+        f"**Accuracy:** {accuracy_headline(comparison['acc_diff'], baseline, candidate)} "
+        f"({title(candidate)} − {title(baseline)} = {diff:+.2f}, "
         f"95% paired bootstrap CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, "
         f"{comparison['acc_diff_ci_high'] * 100:+.2f}], McNemar p = {comparison['mcnemar_p']:.3g}): "
         f"the difference is **{verdict}**.",
         "",
-        "| metric | cnn | se | se − cnn | better |",
-        "|---|---:|---:|---:|---|",
+        f"| metric | {columns} | {delta} | better |",
+        f"|---|{'---:|' * len(results)}---:|---|",
     ]
     for key, label in TABLE_ROWS.items():
-        if key not in cnn or key not in se:
+        if not all(key in r.values for r in results.values()):
             continue
         shown = label
         if key == "test_acc":
             shown += " (95% CI)"
-        lines.append(f"| {shown} | {_cell(key, cnn)} | {_cell(key, se)} | {format_number(se[key] - cnn[key], True)} "
-                     f"| {better(key, cnn[key], se[key])} |")
-    lines += ["", "## Per-class accuracy", "", "| class | cnn | se | se − cnn |", "|---|---:|---:|---:|"]
+        cells = " | ".join(_cell(key, r.values) for r in results.values())
+        lines.append(f"| {shown} | {cells} | {format_number(cand[key] - base[key], True)} "
+                     f"| {better(key, {baseline: base[key], candidate: cand[key]})} |")
+    lines += ["", "## Per-class accuracy", "", f"| class | {columns} | {delta} |",
+              f"|---|{'---:|' * len(results)}---:|"]
     for c in classes:
         key = f"test_acc/{c}"
-        lines.append(f"| {c} | {cnn[key]:.4f} | {se[key]:.4f} | {se[key] - cnn[key]:+.4f} |")
+        cells = " | ".join(f"{r.values[key]:.4f}" for r in results.values())
+        lines.append(f"| {c} | {cells} | {cand[key] - base[key]:+.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -123,10 +130,10 @@ def training_seconds(name: str) -> float | None:
 
 
 def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> dict:
-    """Evaluate both models, write reports/evaluate/*, log to each model's MLflow run."""
-    models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODEL_NAMES}
+    """Evaluate every registered model, write reports/evaluate/*, log to each model's MLflow run."""
+    models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODELS}
     check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
-    check_tracking(MODEL_NAMES)
+    check_tracking(MODELS)
     classes = list(dataset.classes)
     labels = dataset.test.labels
     images = to_device(dataset.test.images, device)
@@ -138,13 +145,13 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
         seconds = training_seconds(name)
         if seconds is not None:
             results[name].values["train_seconds"] = seconds
-    comparison = compare(results["cnn"], results["se"], ev)
+    comparison = compare(results[ev.baseline], results[ev.candidate], ev)
     report = {name: r.values for name, r in results.items()} | {"comparison": comparison, "device": device.type}
 
     out = paths.EVALUATE_DIR
     write_json(out / "metrics.json", report)
     write_json(out / "confusion.json", {"classes": classes} | {n: r.confusion.tolist() for n, r in results.items()})
-    write_text(out / "comparison.md", comparison_markdown(results, comparison, classes))
+    write_text(out / "comparison.md", comparison_markdown(results, comparison, classes, ev.baseline, ev.candidate))
     confusion_png, reliability_png, per_class_png = FIGURES
     figures = {
         confusion_png: confusion_matrices({n: r.confusion for n, r in results.items()}, classes),

@@ -12,6 +12,7 @@ from seecam.atomic import atomic_path
 from seecam.errors import SeecamError
 from seecam.models import Net, model_from_config
 from seecam.normalize import Normalizer
+from seecam.params import MODELS
 
 
 def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -56,7 +57,7 @@ def _read_payload(path: Path, stage: str) -> dict[str, Any]:
 
 def load_model(path: Path, expected_name: str | None = None, device: torch.device | None = None) -> tuple[Net, dict]:
     """Rebuild a model from its file; a missing or damaged file names the stage to (re)run."""
-    stage = f"train_{expected_name}" if expected_name else "train_cnn train_se"
+    stage = f"train_{expected_name}" if expected_name else " ".join(f"train_{name}" for name in MODELS)
     if not path.is_file():
         raise SeecamError(f"{path}: model file missing; run `dvc repro {stage}`")
     payload = _read_payload(path, stage)

@@ -11,13 +11,14 @@ params and MLflow keys can name layers.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from seecam.errors import SeecamError
-from seecam.params import CnnParams, SeParams
+from seecam.params import MODELS, CnnParams, SeParams
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 32
@@ -79,13 +80,12 @@ class Head(nn.Module):
 class Net(nn.Module):
     """The tutorial network; blocks are `block1`, `block2`, ... then `head`."""
 
-    def __init__(self, params: CnnParams) -> None:
+    def __init__(self, params: CnnParams, se_reduction: int | None = None) -> None:
         super().__init__()
-        reduction = params.reduction if isinstance(params, SeParams) else None
         widths = [3, *params.channels]
         self.block_names = [f"block{i + 1}" for i in range(len(params.channels))]
         for name, c_in, c_out in zip(self.block_names, widths, widths[1:], strict=False):
-            self.add_module(name, ConvBlock(c_in, c_out, reduction))
+            self.add_module(name, ConvBlock(c_in, c_out, se_reduction))
         side = IMAGE_SIZE // 2 ** len(params.channels)
         self.head = Head(params.channels[-1] * side * side, params.hidden, params.dropout)
 
@@ -95,11 +95,22 @@ class Net(nn.Module):
         return self.head(x)
 
 
+def _with_se(params: SeParams) -> Net:
+    return Net(params, se_reduction=params.reduction)
+
+
+# What each params class builds: params.MODELS names the models, this says how each kind is made.
+# A new kind (say an ECA block) is its params class in params.py and its network here.
+NETWORKS: dict[type[CnnParams], Callable[[Any], Net]] = {CnnParams: Net, SeParams: _with_se}
+
+
 def build_model(name: str, params: CnnParams) -> Net:
-    """`cnn` or `se` from its params (the SE variant needs `reduction`)."""
-    if (name == "se") != isinstance(params, SeParams):
-        raise SeecamError(f"model {name!r} got params of the other architecture: {params}")
-    return Net(params)
+    """Registered model `name` (params.MODELS) from its params."""
+    if name not in MODELS:
+        raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
+    if type(params) is not MODELS[name]:
+        raise SeecamError(f"model {name!r} got params of another architecture: {params}")
+    return NETWORKS[type(params)](params)
 
 
 def model_config(name: str, params: CnnParams) -> dict[str, Any]:
@@ -109,8 +120,7 @@ def model_config(name: str, params: CnnParams) -> dict[str, Any]:
 
 def model_from_config(config: dict[str, Any]) -> Net:
     """Inverse of `model_config`."""
-    cls = SeParams if config["name"] == "se" else CnnParams
-    return build_model(config["name"], cls(**config["params"]))
+    return build_model(config["name"], MODELS[config["name"]](**config["params"]))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,6 +8,7 @@ starts (the generic YAML -> dataclass checks live in config_loader.py).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -22,7 +23,6 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_TRAIN_SIZE = 50_000
 CIFAR10_TEST_SIZE = 10_000
-MODEL_NAMES = ("cnn", "se")
 
 # Upper bounds, each with the reason a user reads when they hit it.
 SEED_MAX = 2**32 - 1
@@ -52,9 +52,9 @@ def _in_range(obj: Any, name: str, low: int | float, high: int | float, why: str
     """`low <= value <= high`; the upper bound's message says why it exists, so a user knows what to change."""
     value = getattr(obj, name)
     if value < low:
-        yield name, f"must be >= {low}{low_why}, got {value}"
+        yield name, f"must be >= {low}{low_why}, got {shown(value)}"
     elif value > high:
-        yield name, f"must be <= {high:,} ({why}), got {value}"
+        yield name, f"must be <= {high:,} ({why}), got {shown(value)}"
 
 
 def _seed(obj: Any, name: str) -> Iterator[tuple[str, str]]:
@@ -138,19 +138,20 @@ class DataParams:
         if len(self.md5) != 32 or any(c not in "0123456789abcdef" for c in self.md5.lower()):
             yield "md5", f"must be 32 hex digits, got {shown(self.md5)}"
         if self.val_size < 0:
-            yield "val_size", f"must be >= 0 (0 = schedule on test loss, as the tutorial), got {self.val_size}"
+            yield "val_size", f"must be >= 0 (0 = schedule on test loss, as the tutorial), got {shown(self.val_size)}"
         if self.subset < 0:
-            yield "subset", f"must be >= 0 (0 = all train images), got {self.subset}"
+            yield "subset", f"must be >= 0 (0 = all train images), got {shown(self.subset)}"
         if self.val_size >= self.train_size:
-            yield "val_size", f"must be smaller than the {self.train_size} train images available, got {self.val_size}"
+            yield "val_size", (f"must be smaller than the {self.train_size} train images available, "
+                               f"got {shown(self.val_size)}")
         elif self.subset > self.train_size - self.val_size:
             yield "subset", (f"must be <= the {self.train_size - self.val_size} train images left after "
-                             f"data.val_size (0 = all), got {self.subset}")
+                             f"data.val_size (0 = all), got {shown(self.subset)}")
         if self.timeout_seconds <= 0:
-            yield "timeout_seconds", f"must be > 0, got {self.timeout_seconds}"
+            yield "timeout_seconds", f"must be > 0, got {shown(self.timeout_seconds)}"
         elif self.timeout_seconds > MAX_TIMEOUT_SECONDS:
             yield "timeout_seconds", (f"must be <= {MAX_TIMEOUT_SECONDS:,} (a server silent for an hour is down; "
-                                      f"retries cover slow links), got {self.timeout_seconds}")
+                                      f"retries cover slow links), got {shown(self.timeout_seconds)}")
         yield from _in_range(self, "retries", 0, MAX_RETRIES,
                              "the wait doubles per retry: 10 retries already wait ~17 minutes")
 
@@ -172,11 +173,11 @@ class AugmentParams:
                              "the 32x32 image's side; a larger offset crops only padding")
         for name in ("brightness", "contrast", "saturation"):
             if not 0 <= getattr(self, name) < 1:
-                yield name, f"must be in [0, 1), got {getattr(self, name)}"
+                yield name, f"must be in [0, 1), got {shown(getattr(self, name))}"
         if not 0 <= self.hue <= 0.5:
-            yield "hue", f"must be in [0, 0.5], got {self.hue}"
+            yield "hue", f"must be in [0, 0.5], got {shown(self.hue)}"
         if not 0 <= self.rotation_degrees <= 180:
-            yield "rotation_degrees", f"must be in [0, 180], got {self.rotation_degrees}"
+            yield "rotation_degrees", f"must be in [0, 180], got {shown(self.rotation_degrees)}"
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,12 @@ class TrainParams:
         yield from _in_range(self, "epochs", 1, MAX_EPOCHS, "the tutorial trains 50; 10,000 is weeks on a CPU")
         yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
         if self.lr <= 0:
-            yield "lr", f"must be > 0, got {self.lr}"
+            yield "lr", f"must be > 0, got {shown(self.lr)}"
         if self.weight_decay < 0:
-            yield "weight_decay", f"must be >= 0, got {self.weight_decay}"
+            yield "weight_decay", f"must be >= 0, got {shown(self.weight_decay)}"
         yield from _in_range(self, "lr_patience", 0, MAX_EPOCHS, "train.epochs can be at most 10,000")
         if not 0 < self.lr_factor < 1:
-            yield "lr_factor", f"must be in (0, 1), got {self.lr_factor}"
+            yield "lr_factor", f"must be in (0, 1), got {shown(self.lr_factor)}"
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ class CnnParams:
                                f"got {shown(self.channels)}")
         yield from _in_range(self, "hidden", 1, MAX_HIDDEN, "32x the tutorial's 512")
         if not 0 <= self.dropout < 1:
-            yield "dropout", f"must be in [0, 1), got {self.dropout}"
+            yield "dropout", f"must be in [0, 1), got {shown(self.dropout)}"
 
 
 @dataclass(frozen=True)
@@ -240,27 +241,34 @@ class SeParams(CnnParams):
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from super().problems()
         if self.reduction < 1:
-            yield "reduction", f"must be >= 1, got {self.reduction}"
+            yield "reduction", f"must be >= 1, got {shown(self.reduction)}"
         elif self.channels and min(self.channels) < self.reduction:
-            yield "reduction", f"must be <= the narrowest block ({min(self.channels)}), got {self.reduction}"
+            yield "reduction", f"must be <= the narrowest block ({min(self.channels)}), got {shown(self.reduction)}"
 
     def weights(self) -> int:
         return super().weights() + sum(2 * c * max(c // self.reduction, 1) for c in self.channels)
 
 
-@dataclass(frozen=True)
-class ModelsParams:
-    """One entry per model; the names are fixed: cnn and se."""
+# The model registry: name -> the params class that describes it (models.NETWORKS says what each class
+# builds). It lives here, not in models.py, so validating params.yaml never imports torch or the network
+# code (every stage reads params; only training, evaluate and explain build networks). A new variant is one
+# entry here, a `models.<name>` block in params.yaml and a `train_<name>` stage in dvc.yaml.
+MODELS: dict[str, type[CnnParams]] = {"cnn": CnnParams, "se": SeParams}
 
-    cnn: CnnParams = field(default_factory=CnnParams)
-    se: SeParams = field(default_factory=SeParams)
 
-    def problems(self) -> Iterator[tuple[str, str]]:
-        for name in MODEL_NAMES:
-            weights = getattr(self, name).weights()
-            if weights > MAX_WEIGHTS:
-                yield name, (f"must have <= {MAX_WEIGHTS:,} weights (400 MB of float32, x4 with gradients and "
-                             f"Adam's moments), got {weights:,}: narrow channels or hidden")
+def _models_problems(self: Any) -> Iterator[tuple[str, str]]:
+    for name in MODELS:
+        weights = getattr(self, name).weights()
+        if weights > MAX_WEIGHTS:
+            yield name, (f"must have <= {MAX_WEIGHTS:,} weights (400 MB of float32, x4 with gradients and "
+                         f"Adam's moments), got {weights:,}: narrow channels or hidden")
+
+
+# One field per registered model (`models.cnn`, `models.se`, ...), so the loader checks each block with its
+# own params class and refuses unknown model names like any unknown key.
+ModelsParams = dataclasses.make_dataclass(
+    "ModelsParams", [(name, cls, field(default_factory=cls)) for name, cls in MODELS.items()], frozen=True,
+    namespace={"__doc__": "One entry per registered model (MODELS).", "problems": _models_problems})
 
 
 @dataclass(frozen=True)
@@ -274,10 +282,17 @@ class EvaluateParams:
     latency_repeats: int = 30
     throughput_batch: int = 256
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    baseline: str = "cnn"  # the comparison is candidate - baseline
+    candidate: str = "se"
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
         yield from _in_range(self, "throughput_batch", 1, MAX_BATCH, BATCH_WHY)
+        for name in ("baseline", "candidate"):
+            if getattr(self, name) not in MODELS:
+                yield name, f"must be one of {', '.join(MODELS)}, got {shown(getattr(self, name))}"
+        if self.baseline == self.candidate:
+            yield "candidate", f"must differ from evaluate.baseline (both are {self.baseline!r})"
         yield from _in_range(self, "bootstrap_samples", 1, 100_000,
                              "each resample draws every test image; the CI's percentiles are stable by 10,000")
         yield from _seed(self, "bootstrap_seed")
@@ -345,17 +360,17 @@ class Params:
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _seed(self, "seed")
-        blocks = min(len(self.models.cnn.channels), len(self.models.se.channels))
-        layers = explainable_layers(blocks)
+        layers = explainable_layers(min(len(self.model(name).channels) for name in MODELS))
         if self.explain.layer not in layers:
             only_se = " exists only in the SE model; it" if re.fullmatch(r"block\d+\.se", self.explain.layer) else ""
-            yield "explain.layer", (f"{self.explain.layer!r}{only_se} must be a feature-map (4-D) layer of both "
+            every = "both" if len(MODELS) == 2 else "all"
+            yield "explain.layer", (f"{self.explain.layer!r}{only_se} must be a feature-map (4-D) layer of {every} "
                                     f"models: {', '.join(layers)}")
 
     def model(self, name: str) -> CnnParams:
-        """The params of model `name` (cnn or se)."""
-        if name not in MODEL_NAMES:
-            raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODEL_NAMES)}")
+        """The params of registered model `name` (MODELS)."""
+        if name not in MODELS:
+            raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
         return getattr(self.models, name)
 
 

@@ -6,6 +6,7 @@ server that is down is found only when the results are logged, after the outputs
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable
@@ -19,14 +20,18 @@ def check_writable(outputs: Iterable[Path]) -> None:
     """Each output's directory takes a new file, and nothing but a file sits where an output goes.
 
     Writes are atomic (a temp file beside the output, then a rename: see atomic.py), so creating and
-    removing such a temp file is the same test the real write will face. Permissions alone are not
-    trusted: root ignores them, while a file in the way of a directory stops every user.
+    removing such a temp file is the same test the real write will face; a directory that does not exist
+    yet is tested at its nearest existing parent, so a refused run leaves not even an empty folder.
+    Permissions alone are not trusted: root ignores them, while a file in the way of a directory stops
+    every user.
     """
     outputs = list(outputs)
     for directory in sorted({path.parent for path in outputs}):
+        existing = next((p for p in (directory, *directory.parents) if p.exists()), Path("."))
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=directory, prefix=".preflight.", suffix=".tmp")
+            if not existing.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            fd, probe = tempfile.mkstemp(dir=existing, prefix=".preflight.", suffix=".tmp")
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:

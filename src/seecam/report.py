@@ -21,12 +21,12 @@ from seecam import paths, tracking
 from seecam.atomic import write_text
 from seecam.errors import SeecamError
 from seecam.history import read_history
+from seecam.params import MODELS, EvaluateParams
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_tracking, check_writable
-from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number
+from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, title
 
-MODELS = ("cnn", "se")
 FAITHFULNESS_ROWS = {
     "deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
     "average_drop": ("average drop (%)", "lower"), "increase_in_confidence": ("increase in confidence (%)", "higher"),
@@ -72,48 +72,52 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def verdict(evaluation: dict[str, Any]) -> str:
-    """One paragraph: who wins on accuracy, is it beyond noise, and what SE costs."""
-    cnn, se, comparison = evaluation["cnn"], evaluation["se"], evaluation["comparison"]
+def verdict(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
+    """One paragraph: who wins on accuracy, is it beyond noise, and what the candidate costs."""
+    base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"]
     diff = comparison["acc_diff"] * 100
     noise = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
-    costs = [f"{se['parameters'] - cnn['parameters']:+,} parameters",
-             f"{se['flops_per_image'] - cnn['flops_per_image']:+,} FLOPs per image",
-             f"latency {cnn['latency_ms']:.2f} → {se['latency_ms']:.2f} ms per image"]
-    if "train_seconds" in cnn and "train_seconds" in se:
-        costs.append(f"training time {cnn['train_seconds']:.0f} → {se['train_seconds']:.0f} s")
-    return (f'<p class="verdict"><strong>{accuracy_headline(comparison["acc_diff"])}</strong>: test accuracy CNN '
-            f"{cnn['test_acc']:.2%}, SE {se['test_acc']:.2%}; SE − CNN = {diff:+.2f} points, 95% paired bootstrap "
+    costs = [f"{cand['parameters'] - base['parameters']:+,} parameters",
+             f"{cand['flops_per_image'] - base['flops_per_image']:+,} FLOPs per image",
+             f"latency {base['latency_ms']:.2f} → {cand['latency_ms']:.2f} ms per image"]
+    if "train_seconds" in base and "train_seconds" in cand:
+        costs.append(f"training time {base['train_seconds']:.0f} → {cand['train_seconds']:.0f} s")
+    return (f'<p class="verdict"><strong>{accuracy_headline(comparison["acc_diff"], baseline, candidate)}</strong>: '
+            f"test accuracy {title(baseline)} {base['test_acc']:.2%}, {title(candidate)} {cand['test_acc']:.2%}; "
+            f"{title(candidate)} − {title(baseline)} = {diff:+.2f} points, 95% paired bootstrap "
             f"CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, {comparison['acc_diff_ci_high'] * 100:+.2f}], "
             f"McNemar p = {comparison['mcnemar_p']:.3g}: <strong>{noise}</strong>. "
-            f"SE costs {', '.join(costs)}.</p>")
+            f"{title(candidate)} costs {', '.join(costs)}.</p>")
 
 
-def metrics_table(evaluation: dict[str, Any]) -> str:
+def metrics_table(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
+    """Every model's metrics, then candidate - baseline and which of the two is better."""
     rows = []
     for key, label in TABLE_ROWS.items():
-        if key in evaluation["cnn"] and key in evaluation["se"]:
-            cnn, se = evaluation["cnn"][key], evaluation["se"][key]
-            rows.append([label, cnn, se, format_number(se - cnn, signed=True), better(key, cnn, se)])
-    return table(["metric", "cnn", "se", "se − cnn", "better"], rows)
+        if all(key in evaluation[name] for name in MODELS):
+            base, cand = evaluation[baseline][key], evaluation[candidate][key]
+            rows.append([label, *(evaluation[name][key] for name in MODELS), format_number(cand - base, signed=True),
+                         better(key, {baseline: base, candidate: cand})])
+    return table(["metric", *MODELS, f"{candidate} − {baseline}", "better"], rows)
 
 
 def faithfulness_table(explain: dict[str, Any]) -> str:
     present = {key for name in MODELS for key in explain.get(name, {})}
     rows = [[label, *(explain[name].get(key, "undefined") for name in MODELS), direction]
             for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in present]
-    return table(["metric", "cnn", "se", "better when"], rows)
+    return table(["metric", *MODELS, "better when"], rows)
 
 
 def curves_image() -> str:
     histories = {name: read_history(name) for name in MODELS}
     if not all(histories.values()):
-        return "<p><em>training history missing; run <code>dvc repro train_cnn train_se</code>.</em></p>"
+        stages = " ".join(f"train_{name}" for name in MODELS)
+        return f"<p><em>training history missing; run <code>dvc repro {stages}</code>.</em></p>"
     figure = training_curves(histories)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     close(figure)
-    return image_tag(buffer.getvalue(), "training curves of both models")
+    return image_tag(buffer.getvalue(), "training curves of every model")
 
 
 def data_summary(checks: dict[str, Any]) -> str:
@@ -145,20 +149,21 @@ def provenance(params_text: str, device: str) -> str:
     return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(params_text)}</pre>"
 
 
-def build_report(params_text: str) -> str:
-    """The whole page as one HTML string."""
+def build_report(params_text: str, ev: EvaluateParams) -> str:
+    """The whole page as one HTML string; the verdict compares evaluate.candidate with evaluate.baseline."""
     evaluation = _read_json(paths.EVALUATE_DIR / "metrics.json")
     explain = _read_json(paths.EXPLAIN_DIR / "metrics.json")
     checks = _read_json(paths.DATA_CHECKS)
+    names = " vs ".join(map(title, MODELS))
     sections = [
-        ("Verdict", verdict(evaluation)),
-        ("Metrics", metrics_table(evaluation)),
+        ("Verdict", verdict(evaluation, ev.baseline, ev.candidate)),
+        ("Metrics", metrics_table(evaluation, ev.baseline, ev.candidate)),
         ("Training curves", curves_image()),
         ("Confusion and calibration",
          file_image(paths.EVALUATE_DIR / "confusion.png", "confusion matrices")
          + file_image(paths.EVALUATE_DIR / "reliability.png", "reliability diagrams")
          + file_image(paths.EVALUATE_DIR / "per_class_accuracy.png", "per-class accuracy")),
-        ("Grad-CAM: CNN vs SE", file_image(paths.EXPLAIN_DIR / "gradcam_side_by_side.png", "Grad-CAM gallery")
+        (f"Grad-CAM: {names}", file_image(paths.EXPLAIN_DIR / "gradcam_side_by_side.png", "Grad-CAM gallery")
          + file_image(paths.EXPLAIN_DIR / "cam_methods.png", "CAM methods")),
         ("SE excitation", file_image(paths.EXPLAIN_DIR / "se_excitation.png", "SE excitation by class")
          + file_image(paths.EXPLAIN_DIR / "se_mistakes.png", "SE's most confident mistakes")),
@@ -168,8 +173,8 @@ def build_report(params_text: str) -> str:
         ("Provenance", provenance(params_text, str(evaluation.get("device", "?")))),
     ]
     body = "".join(f'<section id="{_anchor(title)}"><h2>{title}</h2>{content}</section>' for title, content in sections)
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>seecam: CNN vs SE</title>'
-            f"<style>{STYLE}</style></head><body><h1>seecam: CNN vs SE on CIFAR-10-format data</h1>{body}"
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>seecam: {names}</title>'
+            f"<style>{STYLE}</style></head><body><h1>seecam: {names} on CIFAR-10-format data</h1>{body}"
             "</body></html>\n")
 
 
@@ -177,14 +182,14 @@ def _anchor(title: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in title.lower().split("(")[0]).strip("-")
 
 
-def run_report(params_path: Path = paths.PARAMS) -> Path:
-    """Write reports/index.html and attach it to both models' MLflow runs."""
+def run_report(ev: EvaluateParams, params_path: Path = paths.PARAMS) -> Path:
+    """Write reports/index.html and attach it to every model's MLflow run."""
     for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
         if not (needed / "metrics.json").is_file():
             raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
     check_writable([paths.REPORT_HTML])
     check_tracking(MODELS)
-    write_text(paths.REPORT_HTML, build_report(params_path.read_text()))
+    write_text(paths.REPORT_HTML, build_report(params_path.read_text(), ev))
     for name in MODELS:
         with tracking.model_run(name, "report"):
             tracking.log_artifact(paths.REPORT_HTML, "reports")

@@ -22,20 +22,29 @@ TABLE_ROWS = {  # metric key -> label in comparison.md and the report
 }
 
 
-def better(key: str, cnn: float, se: float) -> str:
-    if np.isclose(cnn, se, rtol=1e-9, atol=1e-12):
+def better(key: str, pair: dict[str, float]) -> str:
+    """Which of the two models in `pair` (name -> value of `key`) is better, or "tie"."""
+    (first, a), (second, b) = pair.items()
+    if np.isclose(a, b, rtol=1e-9, atol=1e-12):
         return "tie"
-    return ("se" if se > cnn else "cnn") if key in HIGHER_IS_BETTER else ("se" if se < cnn else "cnn")
+    return (second if b > a else first) if key in HIGHER_IS_BETTER else (second if b < a else first)
 
 
-def accuracy_headline(acc_diff: float) -> str:
+def title(name: str) -> str:
+    """How prose names a model: CNN, SE."""
+    return name.upper()
+
+
+def accuracy_headline(acc_diff: float, baseline: str, candidate: str) -> str:
     """Who is more accurate, for evaluate's table and the report's verdict alike (one wording, one tie rule).
 
-    acc_diff = SE - CNN as a fraction; an exact tie (same number of test images right) names neither model.
+    acc_diff = candidate - baseline as a fraction; an exact tie (same number of test images right) names
+    neither model.
     """
     if acc_diff == 0:
         return "Neither model is more accurate (equal test accuracy)"
-    return f"{'SE' if acc_diff > 0 else 'CNN'} is more accurate by {abs(acc_diff) * 100:.2f} points"
+    winner = candidate if acc_diff > 0 else baseline
+    return f"{title(winner)} is more accurate by {abs(acc_diff) * 100:.2f} points"
 
 
 def format_number(value: float, signed: bool = False) -> str:

@@ -1,12 +1,12 @@
-"""The explain stage: the same test images through both models, explained side by side.
+"""The explain stage: the same test images through every trained model, explained side by side.
 
-Writes reports/explain/metrics.json (faithfulness of both models, SE excitation
-summaries) and the figures, and logs both to each model's MLflow run.
+Writes reports/explain/metrics.json (faithfulness of every model, SE excitation
+summaries of the models with SE blocks) and the figures, and logs each figure
+to the MLflow runs of the models it shows.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,13 @@ from seecam.atomic import write_json
 from seecam.data.store import Dataset
 from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_images, check_layer, normalise
-from seecam.explain.excitation import excitation_by_class
+from seecam.explain.excitation import excitation_by_class, se_gates
 from seecam.explain.faithfulness import faithfulness
 from seecam.explain.hooks import record
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.models import IMAGE_SIZE
 from seecam.normalize import Normalizer
-from seecam.params import MODEL_NAMES, ExplainParams
+from seecam.params import MODELS, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
@@ -48,7 +48,7 @@ def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int
 
 def gallery(models: dict[str, nn.Module], images: torch.Tensor, truths: list[str], classes: list[str],
             ex: ExplainParams) -> Figure:
-    """Original | CNN Grad-CAM | SE Grad-CAM for each chosen image."""
+    """Original | one Grad-CAM per model (CNN, SE, ...) for each chosen image."""
     panels = {}
     for name, model in models.items():
         cams = cam_images(model, images, ex.layer, batch_size=ex.batch_size)
@@ -80,75 +80,86 @@ def feature_figures(name: str, model: nn.Module, image: torch.Tensor, ex: Explai
     return grid, attention
 
 
-def confident_mistakes(model: nn.Module, images: torch.Tensor, labels: np.ndarray, classes: list[str],
-                       ex: ExplainParams) -> Figure:
-    """The model's most confident wrong predictions, each with the CAM of the class it chose."""
-    probabilities = torch.softmax(predict_logits(model, images, ex.batch_size), dim=1)
-    confidence, predicted = probabilities.max(dim=1)
-    wrong = (predicted.cpu().numpy() != labels).nonzero()[0]
-    worst = wrong[np.argsort(-confidence[wrong].cpu().numpy(), kind="stable")[: ex.mistakes]]
-    if len(worst) == 0:
-        return figures.mistakes(np.empty((0, 32, 32, 3)), np.empty((0, 32, 32)), [], "SE: no mistakes on the test set")
-    chosen = images[torch.from_numpy(worst).to(images.device)]
-    cams = cam_images(model, chosen, ex.layer, targets=predicted[worst], batch_size=ex.batch_size)
-    titles = [f"#{i} true {classes[labels[i]]}\nsaid {classes[predicted[i]]} ({confidence[i]:.0%})" for i in worst]
-    return figures.mistakes(_rgb(chosen), cams.maps.cpu().numpy(), titles, "SE: most confident mistakes")
+def confident_mistakes(models: dict[str, nn.Module], images: torch.Tensor, labels: np.ndarray,
+                       classes: list[str], ex: ExplainParams) -> Figure:
+    """Each model's most confident wrong predictions, each with the CAM of the class it chose."""
+    rgb, maps, titles = [], [], []
+    for name, model in models.items():
+        probabilities = torch.softmax(predict_logits(model, images, ex.batch_size), dim=1)
+        confidence, predicted = probabilities.max(dim=1)
+        wrong = (predicted.cpu().numpy() != labels).nonzero()[0]
+        worst = wrong[np.argsort(-confidence[wrong].cpu().numpy(), kind="stable")[: ex.mistakes]]
+        if len(worst) == 0:
+            continue
+        chosen = images[torch.from_numpy(worst).to(images.device)]
+        cams = cam_images(model, chosen, ex.layer, targets=predicted[worst], batch_size=ex.batch_size)
+        rgb.append(_rgb(chosen))
+        maps.append(cams.maps.cpu().numpy())
+        who = f"{name} " if len(models) > 1 else ""
+        titles += [f"{who}#{i} true {classes[labels[i]]}\nsaid {classes[predicted[i]]} ({confidence[i]:.0%})"
+                   for i in worst]
+    names = ", ".join(name.upper() for name in models)
+    what = "most confident mistakes" if titles else "no mistakes on the test set"
+    if not titles:
+        rgb, maps = [np.empty((0, IMAGE_SIZE, IMAGE_SIZE, 3))], [np.empty((0, IMAGE_SIZE, IMAGE_SIZE))]
+    return figures.mistakes(np.concatenate(rgb), np.concatenate(maps), titles, f"{names}: {what}")
 
 
 def outputs() -> list[str]:
     """Every file the stage writes under reports/explain/ (dvc.yaml's outs and metrics)."""
-    per_model = [f"{kind}_{name}.png" for name in MODEL_NAMES for kind in ("feature_maps", "top_channels")]
+    per_model = [f"{kind}_{name}.png" for name in MODELS for kind in ("feature_maps", "top_channels")]
     return ["metrics.json", "gradcam_side_by_side.png", "cam_methods.png", *per_model, "se_excitation.png",
             "se_mistakes.png"]
 
 
 def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> dict[str, Any]:
-    models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODEL_NAMES}
+    models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODELS}
+    with_se = {name: model for name, model in models.items() if se_gates(model)}
     test = dataset.test
     check_inputs(ex, models, len(test.labels))
     check_writable(paths.EXPLAIN_DIR / name for name in outputs())
-    check_tracking(MODEL_NAMES)
+    check_tracking(MODELS)
     classes = list(dataset.classes)
     images = to_device(test.images, device)
     chosen = images[ex.images]
     first = chosen[:1]
 
-    out: dict[str, Figure] = {
-        "gradcam_side_by_side.png": gallery(models, chosen, [classes[test.labels[i]] for i in ex.images], classes, ex),
-        "cam_methods.png": methods_figure(models, first, ex.layer, f"CAM methods at {ex.layer}, image #{ex.images[0]}"),
+    # filename -> (figure, the models whose MLflow runs it goes to)
+    out: dict[str, tuple[Figure, list[str]]] = {
+        "gradcam_side_by_side.png": (gallery(models, chosen, [classes[test.labels[i]] for i in ex.images], classes,
+                                             ex), list(models)),
+        "cam_methods.png": (methods_figure(models, first, ex.layer,
+                                           f"CAM methods at {ex.layer}, image #{ex.images[0]}"), list(models)),
     }
     for name, model in models.items():
-        out[f"feature_maps_{name}.png"], out[f"top_channels_{name}.png"] = feature_figures(name, model, first, ex)
+        grid, attention = feature_figures(name, model, first, ex)
+        out[f"feature_maps_{name}.png"], out[f"top_channels_{name}.png"] = (grid, [name]), (attention, [name])
 
     samples = min(ex.faithfulness_samples, len(test.labels))
     boxes = test.boxes[:samples] if test.boxes is not None else None
     report: dict[str, Any] = {name: faithfulness(model, images[:samples], ex.layer, ex.deletion_steps,
                                                  ex.batch_size, boxes) for name, model in models.items()}
-    excitation = excitation_by_class(models["se"], images, test.labels, len(classes), ex.batch_size)
-    report["se"] |= excitation.summary()
+    excitation = {}
+    for name, model in with_se.items():
+        excitation[name] = excitation_by_class(model, images, test.labels, len(classes), ex.batch_size)
+        report[name] |= excitation[name].summary()
     report |= {"layer": ex.layer, "samples": samples}
-    out["se_excitation.png"] = figures.se_excitation(excitation.mean, excitation.std, classes)
-    out["se_mistakes.png"] = confident_mistakes(models["se"], images, test.labels, classes, ex)
+    out["se_excitation.png"] = (figures.se_excitation({n: (e.mean, e.std) for n, e in excitation.items()},
+                                                      classes), list(with_se))
+    out["se_mistakes.png"] = (confident_mistakes(with_se, images, test.labels, classes, ex), list(with_se))
 
     directory = paths.EXPLAIN_DIR
     write_json(directory / "metrics.json", report)
-    for filename, figure in out.items():
+    for filename, (figure, _) in out.items():
         save_figure(figure, directory / filename)
         close(figure)
-    for name in MODEL_NAMES:
+    for name in models:
         with tracking.model_run(name, "explain"):
             tracking.log_values({f"explain/{k}": v for k, v in report[name].items()})
-            for filename in out:
-                if _belongs_to(filename, name):
+            for filename, (_, shown) in out.items():
+                if name in shown:
                     tracking.log_artifact(directory / filename, "figures/explain")
     return report
-
-
-def _belongs_to(filename: str, name: str) -> bool:
-    """Shared figures go to both runs; per-model ones (feature_maps_se.png) to their own."""
-    other = [m for m in MODEL_NAMES if m != name]
-    return not any(Path(filename).stem.endswith(f"_{m}") for m in other) and not (
-        filename.startswith("se_") and name != "se")
 
 
 def _rgb(images: torch.Tensor) -> np.ndarray:

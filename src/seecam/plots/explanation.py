@@ -1,4 +1,4 @@
-"""Explanation figures: CNN vs SE Grad-CAM gallery, CAM methods, feature maps, top channels, SE excitation."""
+"""Explanation figures: Grad-CAM gallery of every model, CAM methods, feature maps, top channels, SE excitation."""
 
 from __future__ import annotations
 
@@ -84,17 +84,32 @@ def top_channels(image: np.ndarray, maps: np.ndarray, channels: list[int], title
     return fig
 
 
-def se_excitation(mean: dict[str, np.ndarray], std: dict[str, np.ndarray], classes: list[str]) -> Figure:
-    """Top: mean excitation per channel, one line per class, per SE block. Bottom: spread within vs between."""
+def se_excitation(excitations: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]],
+                  classes: list[str]) -> Figure:
+    """Per model with SE blocks (name -> per-block class means and stds), two rows: top, mean excitation per
+    channel, one line per class, per SE block; bottom, spread within vs between classes."""
+    columns = max((len(mean) for mean, _ in excitations.values()), default=1)
+    models = max(len(excitations), 1)  # no SE model still gives the stage's figure, blank
+    fig, axes = plt.subplots(2 * models, columns, figsize=(4.6 * columns, 6.2 * models), squeeze=False,
+                             constrained_layout=True, gridspec_kw={"height_ratios": [3, 2] * models})
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (model, (mean, std)) in enumerate(excitations.items()):
+        _excitation_rows(axes[2 * row: 2 * row + 2], mean, std, classes, f"{model}: " if len(excitations) > 1 else "")
+    return fig
+
+
+def _excitation_rows(axes: np.ndarray, mean: dict[str, np.ndarray], std: dict[str, np.ndarray], classes: list[str],
+                     prefix: str) -> None:
     blocks = list(mean)
-    fig, axes = plt.subplots(2, len(blocks), figsize=(4.6 * len(blocks), 6.2), squeeze=False,
-                             constrained_layout=True, gridspec_kw={"height_ratios": [3, 2]})
     colours = plt.get_cmap("tab10")
     for col, block in enumerate(blocks):
+        axes[0, col].axis("on")
+        axes[1, col].axis("on")
         ax = axes[0, col]
         for k, name in enumerate(classes):
             ax.plot(mean[block][k], lw=0.9, color=colours(k % 10), label=name)
-        ax.set(title=f"{block}.se: mean excitation by class", xlabel="channel", ylim=(0, 1))
+        ax.set(title=f"{prefix}{block}.se: mean excitation by class", xlabel="channel", ylim=(0, 1))
         spread = axes[1, col]
         palette = [colours(k % 10) for k in range(len(classes))]
         spread.bar(np.arange(len(classes)), std[block].mean(axis=1), color=palette)
@@ -103,12 +118,11 @@ def se_excitation(mean: dict[str, np.ndarray], std: dict[str, np.ndarray], class
         spread.set(title="within-class std (bars)", ylabel="std")
         spread.legend(fontsize=7)
     axes[0, 0].set_ylabel("excitation")
-    axes[0, -1].legend(fontsize=6, ncol=2, loc="lower right")
-    return fig
+    axes[0, len(blocks) - 1].legend(fontsize=6, ncol=2, loc="lower right")
 
 
 def mistakes(images: np.ndarray, cams: np.ndarray, titles: list[str], title: str) -> Figure:
-    """A gallery of images with their CAMs (used for the SE model's most confident mistakes)."""
+    """A gallery of images with their CAMs (used for the SE models' most confident mistakes)."""
     count = max(len(images), 1)
     columns = min(count, 4)
     rows = -(-count // columns)
