@@ -4,8 +4,8 @@ import pytest
 
 from conftest import free_port
 from seecam.errors import SeecamError
-from seecam.params import Params, TrackingParams
-from seecam.tracking import check_reachable, run_params, tracking_uri
+from seecam.params import Params, TrackingParams, parse_params
+from seecam.tracking import check_reachable, config_sha, run_params, run_tags, tracking_uri
 
 
 def test_uri_precedence_env_then_param_then_dvc_root(monkeypatch, tmp_path):
@@ -63,3 +63,22 @@ def test_later_stage_reopens_the_training_run_or_says_it_is_gone(monkeypatch, tm
         assert replacement != run.info.run_id
     assert f"training run {run.info.run_id} not found" in capsys.readouterr().err
     assert mlflow.get_run(replacement).data.tags["model"] == "se"
+
+
+def test_config_sha_ignores_seed_and_non_training_params_but_nothing_else():
+    base = config_sha(parse_params({}), "data1")
+    assert len(base) == 16
+    for same in ({"seed": 7}, {"evaluate": {"bootstrap_samples": 10}}, {"explain": {"mistakes": 2}},
+                 {"tracking": {"experiment": "other"}}):
+        assert config_sha(parse_params(same), "data1") == base, same
+    for different in ({"train": {"lr": 0.01}}, {"train": {"augment": {"flip": False}}}, {"data": {"subset": 100}},
+                      {"models": {"se": {"reduction": 8}}}, {"models": {"cnn": {"hidden": 256}}}):
+        assert config_sha(parse_params(different), "data1") != base, different
+    assert config_sha(parse_params({}), "data2") != base
+
+
+def test_both_models_of_a_seed_share_config_sha_and_tag_the_seed():
+    params = parse_params({"seed": 3})
+    cnn, se = (run_tags(name, params, "data1", "cpu", "val") for name in ("cnn", "se"))
+    assert cnn["config_sha"] == se["config_sha"] == config_sha(params, "data1")
+    assert cnn["seed"] == se["seed"] == "3"

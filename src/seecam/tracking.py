@@ -11,6 +11,7 @@ is reported before any training starts, instead of MLflow's minutes of retries.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -26,7 +27,7 @@ from typing import Any
 from seecam.atomic import write_json
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
-from seecam.params import Params, TrackingParams, check_tracking_uri
+from seecam.params import MODELS, Params, TrackingParams, check_tracking_uri
 from seecam.paths import train_dir
 
 # `import mlflow` stays inside the functions that call it: it takes ~2 s (python -X importtime, after torch),
@@ -137,10 +138,26 @@ def run_params(name: str, params: Params, num_parameters: int) -> dict[str, str]
     return {k: str(v) for k, v in out.items()}
 
 
-def run_tags(name: str, data_sha256: str, device: str, scheduled_on: str) -> dict[str, str]:
+def config_sha(params: Params, data_sha256: str) -> str:
+    """16 hex of sha256 over everything that shapes a trained model except `seed`: the verdict pools seeds by it.
+
+    Hashed: train.* (device and compile included: they change the numbers), every models.* block (the whole
+    registry, so all models of one configuration share the tag), data.val_size, data.subset, data.source
+    and the data's own sha256 (which covers url/md5 or data.synthetic). Not hashed: seed, evaluate.*,
+    explain.*, tracking.* (they do not change the trained weights).
+    """
+    config = {"train": flatten(params.train), "models": {name: flatten(params.model(name)) for name in MODELS},
+              "data": {"val_size": params.data.val_size, "subset": params.data.subset,
+                       "source": params.data.source, "sha256": data_sha256}}
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_tags(name: str, params: Params, data_sha256: str, device: str, scheduled_on: str) -> dict[str, str]:
+    """Provenance of a training run; `config_sha` + `seed` find the runs of one configuration again."""
     tags = {
         "model": name, "git_commit": git_commit(), "dvc_stage": os.environ.get("DVC_STAGE", f"train_{name}"),
         "data_sha256": data_sha256, "device": device, "scheduled_on": scheduled_on,
+        "config_sha": config_sha(params, data_sha256), "seed": str(params.seed),
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]

@@ -273,7 +273,7 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             save(state)
             if not mlflow.get_run(run.info.run_id).data.params:
                 mlflow.log_params(tracking.run_params(name, params, count_parameters(model)))
-                mlflow.set_tags(tracking.run_tags(name, dataset.sha256, device.type, splits.scheduled_on))
+                mlflow.set_tags(tracking.run_tags(name, params, dataset.sha256, device.type, splits.scheduled_on))
                 tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"],
                                      dataset.sha256)
             # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
