@@ -1,4 +1,4 @@
-"""Command line: `seecam check-data [DIR]` for CI, `seecam ui` for the MLflow UI."""
+"""Command line: `seecam check-data [DIR]` for CI, `seecam ui` for the MLflow UI, `seecam verdict` across seeds."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from seecam.atomic import write_json
 from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
 from seecam.params import MODELS, load_params
-from seecam.paths import DATA_CHECKS, DATA_DIR, train_dir
+from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
 from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri
 
 
@@ -54,6 +54,18 @@ def ui(port: int) -> None:
                       "--backend-store-uri", uri, "--artifacts-destination", str(repo_root() / "mlartifacts")])
 
 
+def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> None:
+    """Pool the seeds of one configuration from MLflow and print the verdict (seecam.verdict)."""
+    from seecam.verdict import run_verdict  # imports matplotlib and mlflow: only this command pays for them
+
+    params = load_params()
+    result = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or params.evaluate.candidate)
+    print(f"{result['sentence']} (config_sha {result['config_sha']}, {result['seeds']} seeds; "
+          f"mean {result['candidate']} - {result['baseline']} {result['acc_diff_mean'] * 100:+.2f} points, "
+          f"95% t interval [{result['acc_diff_t_low'] * 100:+.2f}, {result['acc_diff_t_high'] * 100:+.2f}]); "
+          f"wrote {VERDICT_DIR}/verdict.{{json,md}}, seeds.png; MLflow run {result['mlflow_run_id']}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="seecam", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,9 +74,15 @@ def main(argv: list[str] | None = None) -> None:
     check.add_argument("--report", type=Path, default=DATA_CHECKS)
     serve = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs")
     serve.add_argument("--port", type=int, default=5000)
+    pool = commands.add_parser("verdict", help="is the candidate better across training seeds? (pools MLflow runs)")
+    pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the workspace's")
+    pool.add_argument("--baseline", help="default: evaluate.baseline")
+    pool.add_argument("--candidate", help="default: evaluate.candidate")
     args = parser.parse_args(argv)
     if args.command == "ui":
         run(lambda: ui(args.port))
+    elif args.command == "verdict":
+        run(lambda: verdict(args.config_sha, args.baseline, args.candidate))
     else:
         run(lambda: check_data(args.directory, args.report))
 

@@ -164,6 +164,8 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
     for name, result in results.items():
         with tracking.model_run(name, "evaluate"):
             tracking.log_values(result.values)
+            # one 0/1 character per test image: `seecam verdict` pools them over seeds (paired bootstrap)
+            tracking.log_text("".join("01"[int(c)] for c in result.correct), tracking.CORRECT_ARTIFACT)
             for filename in figures:
                 tracking.log_artifact(out / filename, "figures/evaluate")
             tracking.log_artifact(out / "comparison.md", "reports")

@@ -16,6 +16,7 @@ TRAIN_REPORTS = Path("reports/train")
 EVALUATE_DIR = Path("reports/evaluate")
 EXPLAIN_DIR = Path("reports/explain")
 REPORT_HTML = Path("reports/index.html")
+VERDICT_DIR = Path("reports/verdict")  # written by `seecam verdict`, not a stage; the report reads verdict.json
 
 
 def model_file(name: str) -> Path:

@@ -33,6 +33,7 @@ from seecam.paths import train_dir
 # `import mlflow` stays inside the functions that call it: it takes ~2 s (python -X importtime, after torch),
 # which `seecam check-data` in CI (cli.py imports this module) need not pay.
 HEALTH_TIMEOUT_SECONDS = 5.0
+CORRECT_ARTIFACT = "evaluate/test_correct.txt"  # evaluate writes it per model run, the verdict reads it
 # MLflow's own defaults (7 retries, backoff 2, 120 s timeout) hang ~500 s on a dead server; these give up
 # within ~10-40 s. Used only where the user has not set them.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -308,6 +309,12 @@ def log_values(values: dict[str, float]) -> None:
     import mlflow
 
     mlflow.log_metrics({k: float(v) for k, v in values.items()})
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    import mlflow
+
+    mlflow.log_text(text, artifact_file)
 
 
 def log_artifact(path: Path, folder: str) -> None:
