@@ -3,7 +3,8 @@ import pytest
 from conftest import free_port
 from seecam.errors import SeecamError
 from seecam.params import EvaluateParams
-from seecam.report import faithfulness_table, run_report, table, verdict
+from seecam.report import faithfulness_table, run_report, seeds_verdict, table, verdict
+from seecam.verdict import ModelRun, Pair, summarize
 
 EVALUATION = {
     "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
@@ -63,3 +64,13 @@ def test_report_checks_the_tracking_server_before_writing_the_page(stage_outputs
     with pytest.raises(SeecamError, match=f"MLflow tracking server {url} is unreachable"):
         run_report(EvaluateParams())
     assert not (stage_outputs / "reports/index.html").exists()
+
+
+def test_verdict_across_seeds_section_gives_the_sentence_interval_figure_and_filter():
+    def run(model, seed, acc):
+        return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc, "test_acc/cat": acc + 0.1})
+
+    pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.5 + d)) for s, d in enumerate([0.01, -0.02, 0.03])]
+    text = seeds_verdict({"config_sha": "abc"} | summarize(pairs, "cnn", "se"))
+    assert "not resolved with 3 seeds; about" in text and "over 3 training seeds" in text
+    assert "+0.67 points" in text and "tags.config_sha = 'abc'" in text and "<img" in text

@@ -1,6 +1,7 @@
 """The report stage: one self-contained HTML page (images embedded) that opens offline and can be mailed.
 
-Sections, in order: verdict, metrics table, training curves, confusion and
+Sections, in order: the verdict across seeds (when `seecam verdict` has written
+reports/verdict/verdict.json for the workspace's configuration), verdict, metrics table, training curves, confusion and
 reliability, Grad-CAM gallery, SE excitation, faithfulness, data checks,
 provenance. Everything is read from the other stages' outputs.
 """
@@ -24,6 +25,7 @@ from seecam.history import read_history
 from seecam.params import MODELS, EvaluateParams
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
+from seecam.plots.verdict import seeds_figure
 from seecam.preflight import check_tracking, check_writable
 from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, title
 
@@ -90,6 +92,25 @@ def verdict(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
             f"{title(candidate)} costs {', '.join(costs)}.</p>")
 
 
+def seeds_verdict(result: dict[str, Any]) -> str:
+    """The multi-seed answer: the sentence, its intervals, the per-seed figure (redrawn from verdict.json, so
+    the page depends on that file only) and the classes the candidate changes reliably."""
+    base, cand = result["baseline"], result["candidate"]
+    reliable = [f"{c} ({v['mean'] * 100:+.1f})" for c, v in result["per_class_diff"].items() if v["reliable"]]
+    figure = seeds_figure(result)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    close(figure)
+    return (f'<p class="verdict"><strong>{html.escape(result["sentence"])}</strong>: over {result["seeds"]} '
+            f"training seeds, mean {title(cand)} − {title(base)} = {result['acc_diff_mean'] * 100:+.2f} points, "
+            f"95% t interval [{result['acc_diff_t_low'] * 100:+.2f}, {result['acc_diff_t_high'] * 100:+.2f}] "
+            f"(config_sha <code>{html.escape(result['config_sha'])}</code>; MLflow filter "
+            f"<code>tags.config_sha = '{html.escape(result['config_sha'])}'</code>).</p>"
+            + image_tag(buffer.getvalue(), "per-seed accuracies and the mean difference")
+            + f"<p>Classes with a difference that holds across seeds: {html.escape(', '.join(reliable) or 'none')}. "
+            "Details: <code>reports/verdict/verdict.md</code>.</p>")
+
+
 def metrics_table(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
     """Every model's metrics, then candidate - baseline and which of the two is better."""
     rows = []
@@ -149,13 +170,20 @@ def provenance(params_text: str, device: str) -> str:
     return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(params_text)}</pre>"
 
 
-def build_report(params_text: str, ev: EvaluateParams) -> str:
-    """The whole page as one HTML string; the verdict compares evaluate.candidate with evaluate.baseline."""
+def build_report(params_text: str, ev: EvaluateParams, config_sha: str | None = None) -> str:
+    """The whole page as one HTML string; the verdict compares evaluate.candidate with evaluate.baseline.
+
+    The verdict across seeds is shown only if verdict.json is for `config_sha` (the workspace's), so a verdict
+    about other params never sits on top of this run's page.
+    """
+    across = _read_json(paths.VERDICT_DIR / "verdict.json")
     evaluation = _read_json(paths.EVALUATE_DIR / "metrics.json")
     explain = _read_json(paths.EXPLAIN_DIR / "metrics.json")
     checks = _read_json(paths.DATA_CHECKS)
     names = " vs ".join(map(title, MODELS))
-    sections = [
+    current = config_sha is not None and across.get("config_sha") == config_sha
+    sections = [("Verdict across seeds", seeds_verdict(across))] if current else []
+    sections += [
         ("Verdict", verdict(evaluation, ev.baseline, ev.candidate)),
         ("Metrics", metrics_table(evaluation, ev.baseline, ev.candidate)),
         ("Training curves", curves_image()),
@@ -182,14 +210,14 @@ def _anchor(title: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in title.lower().split("(")[0]).strip("-")
 
 
-def run_report(ev: EvaluateParams, params_path: Path = paths.PARAMS) -> Path:
-    """Write reports/index.html and attach it to every model's MLflow run."""
+def run_report(ev: EvaluateParams, params_path: Path = paths.PARAMS, config_sha: str | None = None) -> Path:
+    """Write reports/index.html and attach it to every model's MLflow run; `config_sha`: the workspace's."""
     for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
         if not (needed / "metrics.json").is_file():
             raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
     check_writable([paths.REPORT_HTML])
     check_tracking(MODELS)
-    write_text(paths.REPORT_HTML, build_report(params_path.read_text(), ev))
+    write_text(paths.REPORT_HTML, build_report(params_path.read_text(), ev, config_sha))
     for name in MODELS:
         with tracking.model_run(name, "report"):
             tracking.log_artifact(paths.REPORT_HTML, "reports")

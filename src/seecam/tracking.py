@@ -28,7 +28,7 @@ from seecam.atomic import write_json
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params, TrackingParams, check_tracking_uri
-from seecam.paths import train_dir
+from seecam.paths import DATA_DIR, train_dir
 
 # `import mlflow` stays inside the functions that call it: it takes ~2 s (python -X importtime, after torch),
 # which `seecam check-data` in CI (cli.py imports this module) need not pay.
@@ -151,6 +151,15 @@ def config_sha(params: Params, data_sha256: str) -> str:
               "data": {"val_size": params.data.val_size, "subset": params.data.subset,
                        "source": params.data.source, "sha256": data_sha256}}
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def workspace_config_sha(params: Params) -> str:
+    """The config_sha that training with the workspace's params and data (data/cifar10/meta.json) would tag."""
+    meta = DATA_DIR / "meta.json"
+    if not meta.is_file():
+        raise SeecamError(f"{meta} is missing, so the workspace's configuration is unknown: "
+                          "run `dvc repro download` or pass --config-sha")
+    return config_sha(params, json.loads(meta.read_text())["sha256"]["all"])
 
 
 def run_tags(name: str, params: Params, data_sha256: str, device: str, scheduled_on: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,15 +123,6 @@ def pair_runs(runs: list[ModelRun], baseline: str, candidate: str) -> tuple[list
     return pairs, sorted(seed for seed, models in by_seed.items() if len(models) == 1)
 
 
-def workspace_config_sha(params: Params) -> str:
-    """The config_sha the workspace's params and data would tag training runs with."""
-    meta = paths.DATA_DIR / "meta.json"
-    if not meta.is_file():
-        raise SeecamError(f"{meta} is missing, so the workspace's configuration is unknown: "
-                          "run `dvc repro download` or pass --config-sha")
-    return tracking.config_sha(params, json.loads(meta.read_text())["sha256"]["all"])
-
-
 def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str) -> tuple[str, list[ModelRun],
                                                                                         Counter[str]]:
     """The finished baseline/candidate runs whose config_sha starts with `sha`; refuse mixed configurations
@@ -238,7 +228,7 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
             raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
     if baseline == candidate:
         raise SeecamError(f"--candidate must differ from --baseline (both are {baseline!r})")
-    sha = sha or workspace_config_sha(params)
+    sha = sha or tracking.workspace_config_sha(params)
     uri = tracking.tracking_uri(params.tracking)
     tracking.check_reachable(uri)
     mlflow.set_tracking_uri(uri)
