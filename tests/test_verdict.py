@@ -107,6 +107,8 @@ def test_mixed_configurations_are_refused(store, tmp_path):
     with pytest.raises(SeecamError, match="matches mixed configurations .*pass the full config_sha"):
         run_verdict(params, "abcdef", "cnn", "se", tmp_path)
     assert run_verdict(params, SHA, "cnn", "se", tmp_path)["seeds"] == 2
+    with pytest.raises(SeecamError, match="--config-sha must be 1-16 hex digits"):
+        run_verdict(params, "ab' OR '1", "cnn", "se", tmp_path)
 
 
 def test_runs_without_test_metrics_name_the_stage(store, tmp_path):

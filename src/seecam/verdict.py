@@ -15,6 +15,7 @@ seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,6 +230,8 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
     if baseline == candidate:
         raise SeecamError(f"--candidate must differ from --baseline (both are {baseline!r})")
     sha = sha or tracking.workspace_config_sha(params)
+    if not re.fullmatch(r"[0-9a-f]{1,16}", sha):
+        raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
     uri = tracking.tracking_uri(params.tracking)
     tracking.check_reachable(uri)
     mlflow.set_tracking_uri(uri)

@@ -29,6 +29,6 @@ def seeds_figure(result: dict[str, Any]) -> Figure:
         right.errorbar([x], [mean], yerr=[[mean - low * 100], [high * 100 - mean]], fmt="o", capsize=5, label=label)
     right.axhline(0, color="k", lw=0.8, ls="--")
     right.set_xticks([0, 1, 2], ["per seed", "t", "bootstrap"])
-    right.set(xlim=(-0.5, 2.5), ylabel=f"{cand} − {base} (points)", title=result["sentence"][:60])
+    right.set(xlim=(-0.5, 2.5), ylabel=f"{cand} − {base} (points)", title="mean difference over seeds")
     right.legend(fontsize=7)
     return fig
