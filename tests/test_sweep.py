@@ -7,6 +7,7 @@ from seecam.cli import main
 from seecam.errors import SeecamError
 from seecam.sweep import (
     check_git_commit,
+    check_overrides,
     config_hash,
     dvc_command,
     experiment_name,
@@ -47,6 +48,18 @@ def test_bad_seeds_exit_2_with_one_line(capsys):
 def test_bad_overrides(override, message):
     with pytest.raises(SeecamError, match=message):
         parse_overrides([override])
+
+
+def test_overrides_are_checked_against_the_params_schema_before_queueing(tmp_path):
+    (tmp_path / "params.yaml").write_text("seed: 1\ntrain:\n  epochs: 2\n")
+    checked = check_overrides(tmp_path / "params.yaml", ["train.epochs=3", "train.normalize=tutorial"])
+    assert checked.train.epochs == 3 and checked.train.normalize == "tutorial" and checked.seed == 1
+    with pytest.raises(SeecamError, match="params.yaml with -S overrides: train.normalize must be one of"):
+        check_overrides(tmp_path / "params.yaml", ["train.normalize=imagenet"])
+    with pytest.raises(SeecamError, match="train.epoch"):
+        check_overrides(tmp_path / "params.yaml", ["train.epoch=3"])
+    with pytest.raises(SeecamError, match="-S 'seed.x=1': seed is a value, not a section of params.yaml"):
+        check_overrides(tmp_path / "params.yaml", ["seed.x=1"])
 
 
 def test_names_tell_configurations_apart():

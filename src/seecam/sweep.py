@@ -18,8 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from seecam.errors import SeecamError
-from seecam.params import SEED_MAX
+from seecam.params import SEED_MAX, Params, parse_params
 
 _SEEDS = re.compile(r"(\d+)(?:-(\d+))?")
 POLL_SECONDS = 2.0
@@ -53,6 +55,27 @@ def parse_overrides(overrides: list[str]) -> list[str]:
         if key == "seed":
             raise SeecamError("-S seed=...: the sweep sets the seed; choose seeds with --seeds")
     return overrides
+
+
+def check_overrides(params_path: Path, overrides: list[str]) -> Params:
+    """params.yaml with the overrides applied, validated now: a typo fails here, not in every queued experiment.
+
+    Values are read as YAML, as `dvc exp run -S` reads them (`3` is an int, `tutorial` a string).
+    """
+    raw = yaml.safe_load(params_path.read_text()) or {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        *parents, last = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SeecamError(f"-S {override!r}: {part} is a value, not a section of {params_path.name}")
+        try:
+            node[last] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SeecamError(f"-S {override!r}: the value is not YAML; quote it") from None
+    return parse_params(raw, source=f"{params_path.name} with -S overrides")
 
 
 def config_hash(params_text: str, overrides: list[str]) -> str:
@@ -132,7 +155,8 @@ def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str]
         raise SeecamError(f"-j must be >= 1 (queue workers), got {jobs}")
     dvc = dvc_command()
     check_git_commit(root)
-    names = queue(dvc, root, seeds, parse_overrides(overrides), targets)
+    check_overrides(root / "params.yaml", parse_overrides(overrides))
+    names = queue(dvc, root, seeds, overrides, targets)
     print(f"queued {len(names)} experiments: {', '.join(names)}")
     if not run:
         print(f"next: `dvc queue start -j {jobs}` (then `dvc queue status` until all succeed), then `seecam verdict`")
