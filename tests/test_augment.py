@@ -113,6 +113,12 @@ def test_identity_parameters_give_the_input_back(images):
     torch.testing.assert_close(out, augmenter.normalize(images), atol=1e-5, rtol=0)
 
 
+def test_tutorial_normalisation_divides_by_the_tutorial_std(images):
+    out = Augmenter(AugmentParams(), torch.device("cpu"), "tutorial").normalize(images)
+    mean, std = torch.tensor([0.4914, 0.4822, 0.4465]), torch.tensor([0.2023, 0.1994, 0.2010])
+    torch.testing.assert_close(out, (images.float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1))
+
+
 def test_same_generator_state_gives_the_same_batch(images):
     augmenter = Augmenter(AugmentParams(), torch.device("cpu"))
     a = augmenter(images, torch.Generator().manual_seed(5))

@@ -1,3 +1,6 @@
+import json
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -34,7 +37,8 @@ def test_evaluation_and_paired_comparison():
     assert comparison["acc_diff_ci_low"] < comparison["acc_diff"] < comparison["acc_diff_ci_high"]
     assert comparison["acc_diff_significant"] and comparison["mcnemar_p"] < 1e-6
     text = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se")
-    assert "the difference is **beyond noise**" in text
+    assert "the difference is **beyond test-set noise for these two trained models**" in text
+    assert "training-seed variation not measured (see `seecam sweep`)" in text
     assert "| accuracy (95% CI) |" in text and "| se |" in text and "| c9 |" in text
     assert text.startswith("# CNN vs SE on the test set (2000 images)")
     assert "| metric | cnn | se | se − cnn | better |\n|---|---:|---:|---:|---|" in text
@@ -52,11 +56,34 @@ def test_the_comparison_is_candidate_minus_baseline_among_any_number_of_models()
     assert "| se |\n" in text  # the better of baseline and candidate
 
 
-def test_same_predictions_are_within_noise():
+def test_same_predictions_are_within_test_set_noise():
     ev = EvaluateParams(bootstrap_samples=300)
     a = evaluate_model(*toy(0.7, 0), CLASSES, ev)
     comparison = compare(a, a, ev)
     assert comparison["acc_diff"] == 0 and not comparison["acc_diff_significant"]
+
+
+@pytest.mark.parametrize(("cnn_accuracy", "se_accuracy", "side"), [(0.7, 0.8, "beyond"), (0.7, 0.7, "within")])
+def test_no_output_claims_noise_without_naming_which(cnn_accuracy, se_accuracy, side):
+    """One run per model measures test-set sampling only: every output says so, for both outcomes."""
+    ev = EvaluateParams(bootstrap_samples=300)
+    cnn = evaluate_model(*toy(cnn_accuracy, 0), CLASSES, ev)
+    se = evaluate_model(*toy(se_accuracy, 0 if side == "within" else 1), CLASSES, ev)
+    comparison = compare(cnn, se, ev)
+    assert comparison["acc_diff_significant"] == (side == "beyond")
+    assert comparison["noise_measured"] == "test-set sampling (one training run per model)"
+    assert comparison["noise_not_measured"] == "training-seed variation (see `seecam sweep`)"
+    outputs = {
+        "comparison.md": comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se"),
+        "metrics.json": json.dumps(comparison),
+        "report": verdict({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se"),
+    }
+    for name, text in outputs.items():
+        assert not re.search(r"(beyond|within) noise", text), name
+        assert "test-set" in text and "seecam sweep" in text, name
+    for name in ("comparison.md", "report"):
+        assert f"{side} test-set noise for these two trained models" in outputs[name]
+        assert "training-seed variation not measured" in outputs[name]
 
 
 def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():

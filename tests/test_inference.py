@@ -18,6 +18,30 @@ def test_model_file_round_trip_with_weights_only(tmp_path):
     torch.testing.assert_close(predict_logits(loaded, x), predict_logits(model, x))
 
 
+def test_a_model_trained_with_tutorial_normalisation_is_evaluated_with_the_tutorial_constants(tmp_path):
+    model = build_model("cnn", CnnParams(), "tutorial").eval()
+    save_model(tmp_path / "cnn.pt", model, model_config("cnn", CnnParams(), "tutorial"), ["a"] * 10)
+    assert torch.load(tmp_path / "cnn.pt", weights_only=True)["config"]["normalize"] == "tutorial"
+    loaded, _ = load_model(tmp_path / "cnn.pt", "cnn")
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+    tutorial, cifar10 = (torch.tensor(std).view(1, 3, 1, 1) for std in ((0.2023, 0.1994, 0.2010),
+                                                                         (0.2470, 0.2435, 0.2616)))
+    with torch.no_grad():
+        expected = model((x.float() / 255 - mean) / tutorial)
+        other = model((x.float() / 255 - mean) / cifar10)
+    torch.testing.assert_close(predict_logits(loaded, x), expected)
+    assert not torch.allclose(predict_logits(loaded, x), other)
+
+
+def test_a_model_file_without_its_normalisation_asks_for_retraining(tmp_path):
+    config = model_config("cnn", CnnParams())
+    del config["normalize"]
+    save_model(tmp_path / "cnn.pt", build_model("cnn", CnnParams()), config, [])
+    with pytest.raises(SeecamError, match=r"model \(.normalize.\); rerun `dvc repro train_cnn`"):
+        load_model(tmp_path / "cnn.pt", "cnn")
+
+
 def test_missing_model_names_the_stage_to_run(tmp_path):
     with pytest.raises(SeecamError, match=r"se.pt: model file missing; run `dvc repro train_se`"):
         load_model(tmp_path / "se.pt", "se")

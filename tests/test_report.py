@@ -19,14 +19,16 @@ EVALUATION = {
 def test_verdict_names_the_winner_the_interval_and_the_cost():
     text = verdict(EVALUATION, "cnn", "se")
     assert "SE is more accurate" in text and "CNN 80.00%, SE 82.00%" in text
-    assert "CI [+1.00, +3.00]" in text and "beyond noise" in text
+    assert "CI [+1.00, +3.00]" in text
+    assert "beyond test-set noise for these two trained models" in text
+    assert "training-seed variation not measured (see <code>seecam sweep</code>)" in text
     assert "+2,688 parameters" in text and "+5,376 FLOPs per image" in text and "0.90 → 1.40 ms" in text
 
 
-def test_verdict_within_noise():
+def test_verdict_within_test_set_noise():
     evaluation = {**EVALUATION, "comparison": {**EVALUATION["comparison"], "acc_diff_significant": False,
                                                "acc_diff_ci_low": -0.01}}
-    assert "within noise" in verdict(evaluation, "cnn", "se")
+    assert "within test-set noise for these two trained models" in verdict(evaluation, "cnn", "se")
 
 
 def test_table_escapes_and_aligns_numbers():

@@ -28,7 +28,7 @@ def train(dataset, name="cnn", resume=None, on_epoch=lambda row, state: None, su
     p = params(**train_params)
     p = replace(p, data=replace(p.data, subset=subset))
     seed_everything(p.seed)
-    model = build_model(name, p.model(name))
+    model = build_model(name, p.model(name), p.train.normalize)
     splits = training_splits(dataset, p.data, p.seed, CPU)
     return model, fit(model, splits, p.train, p.seed, CPU, resume, on_epoch)
 
@@ -96,3 +96,11 @@ def test_without_a_tty_each_epoch_prints_one_summary_line(dataset, capsys):
     for key in ("train_acc", "val_loss", "val_acc", "lr"):
         assert f" {key} " in lines[1]
     assert lines[1].endswith("s")
+
+
+def test_tutorial_normalisation_is_what_training_feeds_the_model(dataset):
+    """Same seed, only train.normalize differs: the trained model records it and training saw other inputs."""
+    tutorial, tutorial_result = train(dataset, epochs=1, subset=500, normalize="tutorial")
+    _, cifar10_result = train(dataset, epochs=1, subset=500)
+    assert tutorial.normalization == "tutorial"
+    assert metrics(tutorial_result.history) != metrics(cifar10_result.history)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 
-from seecam.normalize import Normalizer
+from seecam.normalize import DEFAULT_NORMALIZATION, Normalizer
 from seecam.params import AugmentParams
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
@@ -159,10 +159,10 @@ def rotate(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
 class Augmenter:
     """Callable: uint8 NCHW batch -> augmented, normalised float batch (same device)."""
 
-    def __init__(self, aug: AugmentParams, device: torch.device) -> None:
+    def __init__(self, aug: AugmentParams, device: torch.device, normalization: str = DEFAULT_NORMALIZATION) -> None:
         self.aug = aug
         self.device = device
-        self.normalize = Normalizer(device)
+        self.normalize = Normalizer(device, normalization)
         self.active = (aug.brightness > 0, aug.contrast > 0, aug.saturation > 0, aug.hue > 0)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Command line: `seecam check-data [DIR]` for CI, `seecam ui` for the MLflow UI, `seecam verdict` across seeds."""
+"""Command line: `seecam check-data [DIR]` for CI, `seecam ui` for the MLflow UI, `seecam sweep` over training
+seeds and `seecam verdict` across them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
 from seecam.params import MODELS, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
+from seecam.sweep import parse_seeds, sweep
 from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri
 
 
@@ -74,6 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     check.add_argument("--report", type=Path, default=DATA_CHECKS)
     serve = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs")
     serve.add_argument("--port", type=int, default=5000)
+    seeds = commands.add_parser("sweep", help="queue one `dvc exp run` per training seed (DVC's queue)")
+    seeds.add_argument("--seeds", required=True, help="e.g. 0-4, 0,2,5 or 3")
+    seeds.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="params override for every seed, as dvc exp run -S")
+    seeds.add_argument("--run", action="store_true", help="start the queue workers and wait for the sweep")
+    seeds.add_argument("-j", "--jobs", type=int, default=1, help="queue workers with --run")
+    seeds.add_argument("targets", nargs="*", help="stages to run (default: the whole pipeline, as dvc repro)")
     pool = commands.add_parser("verdict", help="is the candidate better across training seeds? (pools MLflow runs)")
     pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the workspace's")
     pool.add_argument("--baseline", help="default: evaluate.baseline")
@@ -81,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "ui":
         run(lambda: ui(args.port))
+    elif args.command == "sweep":
+        run(lambda: sweep(repo_root(), parse_seeds(args.seeds), args.overrides, args.targets, args.jobs, args.run))
     elif args.command == "verdict":
         run(lambda: verdict(args.config_sha, args.baseline, args.candidate))
     else:

@@ -2,7 +2,9 @@
 
 The comparison is evaluate.candidate - evaluate.baseline (SE - CNN by default). Its accuracy
 difference gets a paired bootstrap CI (resampling the same test images for both models) and an
-exact McNemar test, so the comparison says whether the difference is beyond noise.
+exact McNemar test, so the comparison says whether the difference is beyond test-set noise for
+these two trained models. Both resample test images only: how much the difference moves when the
+models are retrained with another seed is not measured here (that is `seecam sweep` + `seecam verdict`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from seecam.params import MODELS, EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
 from seecam.preflight import check_tracking, check_writable
-from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, title
+from seecam.tables import (
+    NOISE_MEASURED,
+    NOISE_NOT_MEASURED,
+    TABLE_ROWS,
+    accuracy_headline,
+    better,
+    format_number,
+    single_run_noise,
+    title,
+)
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
 OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
@@ -70,6 +81,7 @@ def compare(baseline: ModelEvaluation, candidate: ModelEvaluation, ev: EvaluateP
         "acc_diff": float(difference.mean()), "acc_diff_ci_low": low, "acc_diff_ci_high": high,
         "acc_diff_significant": bool(low > 0 or high < 0),
         "mcnemar_p": metrics.mcnemar_p_value(candidate.correct, baseline.correct),
+        "noise_measured": NOISE_MEASURED, "noise_not_measured": NOISE_NOT_MEASURED,
     }
     for key in TABLE_ROWS:
         if key in baseline.values and key in candidate.values:
@@ -83,7 +95,7 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
     base, cand = results[baseline].values, results[candidate].values
     n = len(results[baseline].probabilities)
     diff = comparison["acc_diff"] * 100
-    verdict = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
+    claim, caveat = single_run_noise(comparison["acc_diff_significant"])
     columns = " | ".join(results)
     delta = f"{candidate} − {baseline}"
     lines = [
@@ -93,7 +105,7 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
         f"({title(candidate)} − {title(baseline)} = {diff:+.2f}, "
         f"95% paired bootstrap CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, "
         f"{comparison['acc_diff_ci_high'] * 100:+.2f}], McNemar p = {comparison['mcnemar_p']:.3g}): "
-        f"the difference is **{verdict}**.",
+        f"the difference is **{claim}**; {caveat}.",
         "",
         f"| metric | {columns} | {delta} | better |",
         f"|---|{'---:|' * len(results)}---:|---|",

@@ -26,7 +26,7 @@ def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Class scores for uint8 NCHW images, in eval mode (the model's mode is restored)."""
-    normalize = Normalizer(images.device)
+    normalize = Normalizer.for_model(model, images.device)
     was_training = model.training
     model.eval()
     try:

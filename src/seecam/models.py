@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from seecam.errors import SeecamError
+from seecam.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from seecam.params import MODELS, CnnParams, SeParams
 
 NUM_CLASSES = 10
@@ -78,7 +79,13 @@ class Head(nn.Module):
 
 
 class Net(nn.Module):
-    """The tutorial network; blocks are `block1`, `block2`, ... then `head`."""
+    """The tutorial network; blocks are `block1`, `block2`, ... then `head`.
+
+    `normalization` names the input normalisation it is trained on (normalize.NORMALIZATIONS); it travels in
+    the model file's config, so every later consumer normalises as training did.
+    """
+
+    normalization: str = DEFAULT_NORMALIZATION
 
     def __init__(self, params: CnnParams, se_reduction: int | None = None) -> None:
         super().__init__()
@@ -104,23 +111,27 @@ def _with_se(params: SeParams) -> Net:
 NETWORKS: dict[type[CnnParams], Callable[[Any], Net]] = {CnnParams: Net, SeParams: _with_se}
 
 
-def build_model(name: str, params: CnnParams) -> Net:
-    """Registered model `name` (params.MODELS) from its params."""
+def build_model(name: str, params: CnnParams, normalization: str = DEFAULT_NORMALIZATION) -> Net:
+    """Registered model `name` (params.MODELS) from its params, expecting inputs normalised by `normalization`."""
     if name not in MODELS:
         raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
     if type(params) is not MODELS[name]:
         raise SeecamError(f"model {name!r} got params of another architecture: {params}")
-    return NETWORKS[type(params)](params)
+    if normalization not in NORMALIZATIONS:
+        raise SeecamError(f"unknown normalization {normalization!r}: allowed {', '.join(NORMALIZATIONS)}")
+    model = NETWORKS[type(params)](params)
+    model.normalization = normalization
+    return model
 
 
-def model_config(name: str, params: CnnParams) -> dict[str, Any]:
+def model_config(name: str, params: CnnParams, normalization: str = DEFAULT_NORMALIZATION) -> dict[str, Any]:
     """Plain-data description that rebuilds the model (safe for weights_only loading)."""
-    return {"name": name, "params": dataclasses.asdict(params)}
+    return {"name": name, "params": dataclasses.asdict(params), "normalize": normalization}
 
 
 def model_from_config(config: dict[str, Any]) -> Net:
     """Inverse of `model_config`."""
-    return build_model(config["name"], MODELS[config["name"]](**config["params"]))
+    return build_model(config["name"], MODELS[config["name"]](**config["params"]), config["normalize"])
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -192,6 +192,8 @@ class TrainParams:
     lr_factor: float = 0.5
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     compile: bool = False
+    # normalize.NORMALIZATIONS: cifar10 = the train set's per-pixel std; tutorial = the tutorial's constants
+    normalize: Literal["cifar10", "tutorial"] = "cifar10"
     augment: AugmentParams = field(default_factory=AugmentParams)
 
     def problems(self) -> Iterator[tuple[str, str]]:

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import platform
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 from seecam.plots.verdict import seeds_figure
 from seecam.preflight import check_tracking, check_writable
-from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, title
+from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, single_run_noise, title
 
 FAITHFULNESS_ROWS = {
     "deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
@@ -75,10 +76,11 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def verdict(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
-    """One paragraph: who wins on accuracy, is it beyond noise, and what the candidate costs."""
+    """One paragraph: who wins on accuracy, whether beyond test-set noise (seed noise unmeasured), the cost."""
     base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"]
     diff = comparison["acc_diff"] * 100
-    noise = "beyond noise" if comparison["acc_diff_significant"] else "within noise"
+    claim, caveat = single_run_noise(comparison["acc_diff_significant"])
+    caveat = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(caveat))
     costs = [f"{cand['parameters'] - base['parameters']:+,} parameters",
              f"{cand['flops_per_image'] - base['flops_per_image']:+,} FLOPs per image",
              f"latency {base['latency_ms']:.2f} → {cand['latency_ms']:.2f} ms per image"]
@@ -88,7 +90,7 @@ def verdict(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
             f"test accuracy {title(baseline)} {base['test_acc']:.2%}, {title(candidate)} {cand['test_acc']:.2%}; "
             f"{title(candidate)} − {title(baseline)} = {diff:+.2f} points, 95% paired bootstrap "
             f"CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, {comparison['acc_diff_ci_high'] * 100:+.2f}], "
-            f"McNemar p = {comparison['mcnemar_p']:.3g}: <strong>{noise}</strong>. "
+            f"McNemar p = {comparison['mcnemar_p']:.3g}: <strong>{claim}</strong>; {caveat}. "
             f"{title(candidate)} costs {', '.join(costs)}.</p>")
 
 

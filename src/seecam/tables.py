@@ -47,6 +47,23 @@ def accuracy_headline(acc_diff: float, baseline: str, candidate: str) -> str:
     return f"{title(winner)} is more accurate by {abs(acc_diff) * 100:.2f} points"
 
 
+# What evaluate's paired bootstrap and McNemar test measure: they resample the test images of two *fixed*
+# trained models. Retraining with another seed moves the difference far more (issue 11: SE - CNN ranged
+# -1.2 to +4.0 points over 5 seeds while each run's paired CI was about +-0.7), which only a sweep measures.
+NOISE_MEASURED = "test-set sampling (one training run per model)"
+NOISE_NOT_MEASURED = "training-seed variation (see `seecam sweep`)"
+
+
+def single_run_noise(significant: bool) -> tuple[str, str]:
+    """The single-run significance claim, naming the noise it is about, and the caveat naming what it cannot see.
+
+    comparison.md and the report both print "<claim>; <caveat>" (the caveat's command is in Markdown backticks).
+    """
+    side = "beyond" if significant else "within"
+    return (f"{side} test-set noise for these two trained models",
+            "training-seed variation not measured (see `seecam sweep`)")
+
+
 def format_number(value: float, signed: bool = False) -> str:
     """4 decimals for small values, thousands separators for large ones."""
     sign = "+" if signed else ""

@@ -108,7 +108,7 @@ def fit(
     result, start = FitResult(), 0
     if resume:
         start = _restore(resume, model, optimizer, scheduler, generator, result)
-    augment = Augmenter(train.augment, device)
+    augment = Augmenter(train.augment, device, model.normalization)  # the normaliser the model file records
     # Augment several batches per call: per-op overhead dominates at batch 64 on a CPU.
     chunk = train.batch_size * max(1, AUGMENT_CHUNK // train.batch_size)
     step = _make_step(model, optimizer, device, train.compile)
@@ -233,7 +233,7 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device)
     uri = tracking.tracking_uri(params.tracking)
     splits = training_splits(dataset, params.data, params.seed, device)
     seed_everything(params.seed)
-    model = build_model(name, params.model(name))
+    model = build_model(name, params.model(name), params.train.normalize)
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
           f"LR scheduled on {splits.scheduled_on} loss, device {device}")
     key = checkpoint.fingerprint(name, params, dataset.sha256, device,
@@ -291,12 +291,15 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
 def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult) -> str:
     """Model file, history CSVs, curves and the MLflow model of the active run; return the model's URI."""
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
-    save_model(paths.model_file(name), model, model_config(name, params.model(name)), list(dataset.classes))
+    config = model_config(name, params.model(name), params.train.normalize)
+    save_model(paths.model_file(name), model, config, list(dataset.classes))
     out = paths.train_dir(name)
     write_history(name, result.history)
     write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
     figure = training_curves({name: result.history})
     mlflow.log_figure(figure, "figures/training_curves.png")
     close(figure)
-    example = Normalizer(torch.device("cpu"))(torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2))
+    # the logged MLflow model takes normalised inputs: its example is normalised as in training
+    images = torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2)
+    example = Normalizer.for_model(model, torch.device("cpu"))(images)
     return tracking.log_torch_model(model, example)

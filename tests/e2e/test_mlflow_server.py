@@ -38,5 +38,5 @@ def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server):
         x = to_device(images, torch.device("cpu"))
         expected = predict_logits(ours, x)
         with torch.no_grad():
-            logged = served(Normalizer(torch.device("cpu"))(x).contiguous())
+            logged = served(Normalizer(torch.device("cpu"), "cifar10")(x).contiguous())
         torch.testing.assert_close(logged, expected, atol=1e-4, rtol=1e-4)

@@ -113,7 +113,7 @@ def cam_images(
     targets: torch.Tensor | None = None, batch_size: int = 250,
 ) -> CamResult:
     """CAMs of uint8 NCHW images, one forward/backward per chunk of `batch_size`."""
-    normalize = Normalizer(images.device)
+    normalize = Normalizer.for_model(model, images.device)
     parts = []
     for start in range(0, len(images), batch_size):
         chunk_targets = None if targets is None else targets[start:start + batch_size]

@@ -45,7 +45,7 @@ def excitation_by_class(
 ) -> Excitation:
     """Class means and within-class spread of every SE gate's output over uint8 `images`."""
     gates = se_gates(model)
-    normalize = Normalizer(images.device)
+    normalize = Normalizer.for_model(model, images.device)
     collected: dict[str, list[torch.Tensor]] = {gate: [] for gate in gates}
     with record(model, gates, gradients=False) as recording:
         for chunk in images.split(batch):

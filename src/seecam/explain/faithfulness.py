@@ -68,8 +68,8 @@ def average_drop_and_increase(
 
     `full` is Y, the target probability on the whole image (the CAM pass already computed it).
     """
-    masked = _target_probability(model, Normalizer(images.device)(images.float() / 255 * maps[:, None]), targets,
-                                 batch)
+    normalize = Normalizer.for_model(model, images.device)
+    masked = _target_probability(model, normalize(images.float() / 255 * maps[:, None]), targets, batch)
     drop = ((full - masked).clamp(min=0) / full.clamp(min=1e-12)).mean().item() * 100
     increase = (masked > full).float().mean().item() * 100
     return drop, increase
@@ -141,7 +141,7 @@ def faithfulness(
 ) -> dict[str, float]:
     """All faithfulness metrics of Grad-CAM for `model` on uint8 `images` (explaining its predictions)."""
     cams = cam_images(model, images, layer, "gradcam", batch_size=batch)
-    inputs = Normalizer(images.device)(images)
+    inputs = Normalizer.for_model(model, images.device)(images)
     deletion, insertion = deletion_insertion_auc(model, inputs, cams.maps, cams.targets, steps, batch)
     full = cams.probabilities.gather(1, cams.targets[:, None])[:, 0]
     drop, increase = average_drop_and_increase(model, images, cams.maps, cams.targets, full, batch)

@@ -68,7 +68,7 @@ def feature_figures(name: str, model: nn.Module, image: torch.Tensor, ex: Explai
     """Feature-map grid of every block, and the tutorial's top channels of the last block."""
     blocks = list(model.block_names)
     with record(model, blocks, gradients=False) as recording:
-        model(Normalizer(image.device)(image))
+        model(Normalizer.for_model(model, image.device)(image))
     activations = {b: recording.activations[b][0].cpu().numpy() for b in blocks}
     grid = figures.feature_maps(activations, ex.feature_map_channels, f"{name}: feature maps of image #{ex.images[0]}")
     last = recording.activations[blocks[-1]][0]

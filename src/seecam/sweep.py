@@ -1,0 +1,169 @@
+"""`seecam sweep`: the same configuration trained once per seed, on DVC's own experiment queue.
+
+One training run per model measures test-set noise only; how much SE - CNN moves when both are retrained
+with another seed needs several seeds. Each seed is one `dvc exp run --queue -S seed=N [-S ...]`, so DVC
+caches, names and tracks the experiments (`dvc exp show`, `dvc queue status/logs`), and both models train
+in each exactly as `dvc repro` trains them. The experiments are named `seed-N-<hash>`, where the hash is
+of params.yaml and the -S overrides: two sweeps of different configurations never collide, and rerunning
+a sweep of the same configuration is refused by DVC instead of silently duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from seecam.errors import SeecamError
+from seecam.params import SEED_MAX, Params, parse_params
+
+_SEEDS = re.compile(r"(\d+)(?:-(\d+))?")
+POLL_SECONDS = 2.0
+DONE = ("Success", "Failed")  # `dvc queue status` states after which a task never changes
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0-4` -> [0, 1, 2, 3, 4]; `0,2,5` -> [0, 2, 5]; `3` -> [3]; ranges and lists combine (`0-2,7`)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        match = _SEEDS.fullmatch(part.strip())
+        if not match:
+            raise SeecamError(f"--seeds: {text!r} is not a seed list; write e.g. 0-4, 0,2,5 or 3")
+        first, last = int(match[1]), int(match[2] or match[1])
+        if first > last:
+            raise SeecamError(f"--seeds: range {part.strip()!r} runs backwards; write it as {last}-{first}")
+        if last > SEED_MAX:
+            raise SeecamError(f"--seeds: {last} is out of range (seeds are 0..{SEED_MAX})")
+        seeds += range(first, last + 1)
+    if len(set(seeds)) != len(seeds):
+        raise SeecamError(f"--seeds: {text!r} names a seed twice; each seed is one experiment")
+    return seeds
+
+
+def parse_overrides(overrides: list[str]) -> list[str]:
+    """`-S key=value` overrides as DVC takes them; `seed` is the sweep's own axis, so it is refused here."""
+    for override in overrides:
+        key, equals, _ = override.partition("=")
+        if not equals or not key:
+            raise SeecamError(f"-S {override!r}: write key=value, e.g. -S train.epochs=3")
+        if key == "seed":
+            raise SeecamError("-S seed=...: the sweep sets the seed; choose seeds with --seeds")
+    return overrides
+
+
+def check_overrides(params_path: Path, overrides: list[str]) -> Params:
+    """params.yaml with the overrides applied, validated now: a typo fails here, not in every queued experiment.
+
+    Values are read as YAML, as `dvc exp run -S` reads them (`3` is an int, `tutorial` a string).
+    """
+    raw = yaml.safe_load(params_path.read_text()) or {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        *parents, last = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SeecamError(f"-S {override!r}: {part} is a value, not a section of {params_path.name}")
+        try:
+            node[last] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SeecamError(f"-S {override!r}: the value is not YAML; quote it") from None
+    return parse_params(raw, source=f"{params_path.name} with -S overrides")
+
+
+def config_hash(params_text: str, overrides: list[str]) -> str:
+    """6 hex digits of sha256(params.yaml + overrides): tells configurations apart in experiment names."""
+    return hashlib.sha256("\n".join([params_text, *overrides]).encode()).hexdigest()[:6]
+
+
+def experiment_name(seed: int, digest: str) -> str:
+    return f"seed-{seed}-{digest}"
+
+
+def dvc_command() -> str:
+    """The dvc beside this Python (the project's venv), else the one on PATH."""
+    beside = Path(sys.executable).with_name("dvc")
+    found = str(beside) if beside.is_file() else shutil.which("dvc")
+    if not found:
+        raise SeecamError("dvc not found; install the project (make repro) or put dvc on PATH")
+    return found
+
+
+def check_git_commit(root: Path) -> None:
+    """`dvc exp` stores experiments as commits on top of the workspace's: there must be one."""
+    head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True)
+    if head.returncode != 0:
+        raise SeecamError("the workspace has no git commit, and dvc exp needs one; "
+                          "run `git add -A && git commit -m baseline` first")
+
+
+def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else f"exit code {result.returncode}"
+        raise SeecamError(f"`dvc {' '.join(args)}` failed: {reason}")
+    return result
+
+
+def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], targets: list[str]) -> list[str]:
+    """Queue one `dvc exp run` per seed; return the experiment names."""
+    digest = config_hash((root / "params.yaml").read_text(), overrides)
+    names = []
+    for seed in seeds:
+        name = experiment_name(seed, digest)
+        sets = [arg for override in overrides for arg in ("-S", override)]
+        _dvc(dvc, root, "exp", "run", "--queue", "-n", name, "-S", f"seed={seed}", *sets, *targets)
+        names.append(name)
+    return names
+
+
+def queue_states(status_text: str, names: list[str]) -> dict[str, str]:
+    """Name -> status of our experiments in `dvc queue status` output (columns: Task Name Created Status)."""
+    states = {}
+    for line in status_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] in names:
+            states[fields[1]] = fields[-1]
+    return states
+
+
+def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_SECONDS) -> dict[str, str]:
+    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers."""
+    _dvc(dvc, root, "queue", "start", "-j", str(jobs))
+    try:
+        while True:
+            states = queue_states(_dvc(dvc, root, "queue", "status").stdout, names)
+            if len(states) == len(names) and all(state in DONE for state in states.values()):
+                return states
+            time.sleep(poll)
+    finally:
+        # the workers exit once the queue is empty; stopping covers an interrupted wait or others' tasks
+        subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True)
+
+
+def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str], jobs: int, run: bool) -> None:
+    """Queue the sweep; with `run`, run it on `jobs` workers to the end and fail (exit 1) if any experiment failed."""
+    if jobs < 1:
+        raise SeecamError(f"-j must be >= 1 (queue workers), got {jobs}")
+    dvc = dvc_command()
+    check_git_commit(root)
+    check_overrides(root / "params.yaml", parse_overrides(overrides))
+    names = queue(dvc, root, seeds, overrides, targets)
+    print(f"queued {len(names)} experiments: {', '.join(names)}")
+    if not run:
+        print(f"next: `dvc queue start -j {jobs}` (then `dvc queue status` until all succeed), then `seecam verdict`")
+        return
+    states = wait(dvc, root, names, jobs)
+    failed = [name for name, state in states.items() if state != "Success"]
+    if failed:
+        raise SeecamError(f"{len(failed)} of {len(names)} experiments failed ({', '.join(failed)}); "
+                          f"see `dvc queue logs {failed[0]}`", exit_code=1)
+    print(f"all {len(names)} experiments succeeded; next: `seecam verdict`")

@@ -1,0 +1,96 @@
+import subprocess
+import sys
+
+import pytest
+
+from seecam.cli import main
+from seecam.errors import SeecamError
+from seecam.sweep import (
+    check_git_commit,
+    check_overrides,
+    config_hash,
+    dvc_command,
+    experiment_name,
+    parse_overrides,
+    parse_seeds,
+    queue_states,
+    sweep,
+)
+
+
+@pytest.mark.parametrize(("text", "seeds"), [
+    ("0-4", [0, 1, 2, 3, 4]), ("0,2,5", [0, 2, 5]), ("3", [3]), ("0-2, 7", [0, 1, 2, 7]), ("4294967295", [2**32 - 1]),
+])
+def test_seed_lists(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "is not a seed list; write e.g. 0-4, 0,2,5 or 3"), ("a-b", "is not a seed list"), ("-1", "is not a seed list"),
+    ("1,,2", "is not a seed list"), ("4-2", "range '4-2' runs backwards; write it as 2-4"),
+    ("0-4294967296", "4294967296 is out of range (seeds are 0..4294967295)"), ("1,0-2", "names a seed twice"),
+])
+def test_bad_seed_lists_say_what_to_write(text, message):
+    with pytest.raises(SeecamError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_seeds(text)
+
+
+def test_bad_seeds_exit_2_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", "--seeds", "4-2"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: --seeds: range '4-2' runs backwards; write it as 2-4\n"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.epochs", "write key=value"), ("=3", "write key=value"), ("seed=3", "the sweep sets the seed"),
+])
+def test_bad_overrides(override, message):
+    with pytest.raises(SeecamError, match=message):
+        parse_overrides([override])
+
+
+def test_overrides_are_checked_against_the_params_schema_before_queueing(tmp_path):
+    (tmp_path / "params.yaml").write_text("seed: 1\ntrain:\n  epochs: 2\n")
+    checked = check_overrides(tmp_path / "params.yaml", ["train.epochs=3", "train.normalize=tutorial"])
+    assert checked.train.epochs == 3 and checked.train.normalize == "tutorial" and checked.seed == 1
+    with pytest.raises(SeecamError, match="params.yaml with -S overrides: train.normalize must be one of"):
+        check_overrides(tmp_path / "params.yaml", ["train.normalize=imagenet"])
+    with pytest.raises(SeecamError, match="train.epoch"):
+        check_overrides(tmp_path / "params.yaml", ["train.epoch=3"])
+    with pytest.raises(SeecamError, match="-S 'seed.x=1': seed is a value, not a section of params.yaml"):
+        check_overrides(tmp_path / "params.yaml", ["seed.x=1"])
+
+
+def test_names_tell_configurations_apart():
+    same = config_hash("seed: 1\n", ["train.epochs=3"])
+    assert experiment_name(0, same) == f"seed-0-{same}" and len(same) == 6
+    assert same == config_hash("seed: 1\n", ["train.epochs=3"])
+    assert same not in {config_hash("seed: 1\n", ["train.epochs=4"]), config_hash("seed: 2\n", ["train.epochs=3"])}
+
+
+def test_queue_status_is_read_by_experiment_name():
+    status = ("Task     Name          Created    Status\n"
+              "a1b2c3   seed-0-abc    02:00 PM   Success\n"
+              "d4e5f6   seed-1-abc    02:01 PM   Failed\n"
+              "0a0b0c   other         02:02 PM   Running\n\n"
+              "Worker status: 0 active, 0 idle\n")
+    assert queue_states(status, ["seed-0-abc", "seed-1-abc"]) == {"seed-0-abc": "Success", "seed-1-abc": "Failed"}
+
+
+def test_a_workspace_without_a_commit_is_refused(tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    with pytest.raises(SeecamError, match="no git commit, and dvc exp needs one; run `git add -A && git commit"):
+        check_git_commit(tmp_path)
+
+
+def test_zero_jobs_is_refused(tmp_path):
+    with pytest.raises(SeecamError, match="-j must be >= 1"):
+        sweep(tmp_path, [0], [], [], 0, True)
+
+
+def test_no_dvc_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SeecamError, match="dvc not found; install the project"):
+        dvc_command()
