@@ -38,7 +38,7 @@ def tutorial_grad_cam(model: torch.nn.Module, images: torch.Tensor, layer: torch
     store: dict[str, torch.Tensor] = {}
     forward = layer.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
     backward = layer.register_full_backward_hook(lambda m, gi, go: store.__setitem__("g", go[0]))
-    normalize = Normalizer(images.device)
+    normalize = Normalizer.for_model(model, images.device)
     maps = []
     try:
         for image in images:
