@@ -1,9 +1,13 @@
-"""Three training seeds through the whole pipeline with DVC experiments, then `seecam verdict` and the report."""
+"""`seecam sweep --seeds 0-2 --run -j 2` on DVC's real queue (whole pipeline per seed), then `seecam verdict`
+and the report: the README's commands, end to end."""
 
 import json
 import sys
 
+import pytest
 from mlflow import MlflowClient
+
+pytestmark = pytest.mark.e2e
 
 
 def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_section(repo_copy):
@@ -11,13 +15,19 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     repo.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=120)
     repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=40,
                     explain__images=[1, 2])
+    src = str(repo.root / "src")
+    sweep = (sys.executable, "-m", "seecam.cli", "sweep", "--seeds", "0-2")
+    refused = repo.run(*sweep, check=False, PYTHONPATH=src)
+    assert refused.returncode == 2 and "no git commit, and dvc exp needs one" in refused.stderr
     repo.run("git", "add", "-A")
     repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
-    # sequential experiments in the workspace: on 2 shared cores as fast as `dvc queue start -j 2`
-    for seed in (0, 1, 2):
-        repo.dvc("exp", "run", "-n", f"seed-{seed}", "-S", f"seed={seed}")
+    swept = repo.run(*sweep, "--run", "-j", "2", PYTHONPATH=src, timeout=1200)
+    assert "all 3 experiments succeeded; next: `seecam verdict`" in swept.stdout, swept.stdout
+    names = sorted(n for n in repo.dvc("exp", "list", "--name-only").stdout.split() if n.startswith("seed-"))
+    assert [name.rsplit("-", 1)[0] for name in names] == ["seed-0", "seed-1", "seed-2"]
 
-    done = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=str(repo.root / "src"))
+    repo.dvc("exp", "apply", names[2])  # the last seed's outputs into the workspace, as a user would
+    done = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=src)
     result = json.loads((repo.root / "reports/verdict/verdict.json").read_text())
     assert result["seeds"] == 3 and sorted(result["per_seed"]) == ["0", "1", "2"]
     assert result["sentence"] in done.stdout and result["config_sha"] in done.stdout
@@ -33,7 +43,8 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     for key, run_id in linked.items():
         _, seed, role = key.split(".")
         tags = client.get_run(run_id).data.tags
-        assert (tags["seed"], tags["config_sha"], tags["dvc_exp_name"]) == (seed, result["config_sha"], f"seed-{seed}")
+        assert (tags["seed"], tags["config_sha"]) == (seed, result["config_sha"])
+        assert tags["dvc_exp_name"] == names[int(seed)]
         assert tags["model"] == {"baseline": "cnn", "candidate": "se"}[role]
     assert "verdict/seeds.png" in {a.path for a in client.list_artifacts(verdict_run.info.run_id, "verdict")}
 
