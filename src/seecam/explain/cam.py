@@ -95,13 +95,17 @@ def cam_batch(
     targets: torch.Tensor | None = None,
 ) -> CamResult:
     """CAMs of normalised float `inputs` for `targets` (default: the predicted class), batched."""
-    check_layer(model, layer, inputs[:1])
     with record(model, [layer], graph_from=layer) as recording:
         logits = model(inputs)
-        if targets is None:
-            targets = logits.argmax(dim=1)
-        score = logits.gather(1, targets[:, None]).sum()
-        (gradients,) = torch.autograd.grad(score, recording.outputs[layer])
+        output = recording.outputs.get(layer)
+        spatial = output is not None and output.dim() == 4
+        if spatial:
+            if targets is None:
+                targets = logits.argmax(dim=1)
+            score = logits.gather(1, targets[:, None]).sum()
+            (gradients,) = torch.autograd.grad(score, output)
+    if not spatial:  # checked on the forward already run, not by an extra pass per batch
+        check_layer(model, layer, inputs[:1])  # raises, naming the layers that work
     activations = recording.activations[layer]
     raw = torch.relu(METHODS[method](activations, gradients))
     maps = normalise(upsample(raw, inputs.shape[-2:]))
