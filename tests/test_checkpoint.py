@@ -5,7 +5,8 @@ import torch
 import yaml
 
 from conftest import REPO
-from seecam.checkpoint import code_digest, code_files, fingerprint, load_checkpoint, read_checkpoint
+from seecam.checkpoint import fingerprint, load_checkpoint, read_checkpoint
+from seecam.code_version import code_digest, code_files
 from seecam.params import Params
 
 CPU = torch.device("cpu")

@@ -1,11 +1,13 @@
+import json
+import shutil
 import time
 
 import pytest
 
-from conftest import free_port
+from conftest import REPO, free_port
 from seecam.errors import SeecamError
 from seecam.params import Params, TrackingParams, parse_params
-from seecam.tracking import check_reachable, config_sha, run_params, run_tags, tracking_uri
+from seecam.tracking import check_reachable, config_sha, run_params, run_tags, tracking_uri, workspace_config_sha
 
 
 def test_uri_precedence_env_then_param_then_dvc_root(monkeypatch, tmp_path):
@@ -66,19 +68,34 @@ def test_later_stage_reopens_the_training_run_or_says_it_is_gone(monkeypatch, tm
 
 
 def test_config_sha_ignores_seed_and_non_training_params_but_nothing_else():
-    base = config_sha(parse_params({}), "data1")
+    base = config_sha(parse_params({}), "data1", "code1")
     assert len(base) == 16
     for same in ({"seed": 7}, {"evaluate": {"bootstrap_samples": 10}}, {"explain": {"mistakes": 2}},
                  {"tracking": {"experiment": "other"}}):
-        assert config_sha(parse_params(same), "data1") == base, same
+        assert config_sha(parse_params(same), "data1", "code1") == base, same
     for different in ({"train": {"lr": 0.01}}, {"train": {"augment": {"flip": False}}}, {"data": {"subset": 100}},
                       {"models": {"se": {"reduction": 8}}}, {"models": {"cnn": {"hidden": 256}}}):
-        assert config_sha(parse_params(different), "data1") != base, different
-    assert config_sha(parse_params({}), "data2") != base
+        assert config_sha(parse_params(different), "data1", "code1") != base, different
+    assert config_sha(parse_params({}), "data2", "code1") != base
+    assert config_sha(parse_params({}), "data1", "code2") != base  # other training code never pools
+
+
+def test_workspace_config_sha_follows_the_training_code(tmp_path, monkeypatch):
+    """The verdict's default selection is the workspace's code too: an edit to any training module changes it."""
+    shutil.copy(REPO / "dvc.yaml", tmp_path)
+    for folder in ("src", "stages"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    (tmp_path / "data/cifar10").mkdir(parents=True)
+    (tmp_path / "data/cifar10/meta.json").write_text(json.dumps({"sha256": {"all": "data1"}}))
+    monkeypatch.chdir(tmp_path)
+    before = workspace_config_sha(parse_params({}))
+    augment = tmp_path / "src/seecam/augment.py"
+    augment.write_text(augment.read_text() + "\n# changed\n")
+    assert workspace_config_sha(parse_params({})) != before
 
 
 def test_both_models_of_a_seed_share_config_sha_and_tag_the_seed():
     params = parse_params({"seed": 3})
-    cnn, se = (run_tags(name, params, "data1", "cpu", "val") for name in ("cnn", "se"))
-    assert cnn["config_sha"] == se["config_sha"] == config_sha(params, "data1")
+    cnn, se = (run_tags(name, params, "data1", "code1", "cpu", "val") for name in ("cnn", "se"))
+    assert cnn["config_sha"] == se["config_sha"] == config_sha(params, "data1", "code1")
     assert cnn["seed"] == se["seed"] == "3"

@@ -22,34 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from seecam.atomic import atomic_path
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
 from seecam.params import Params
 
-PIPELINE = Path("dvc.yaml")
 REQUIRED_KEYS = frozenset({"epoch", "fingerprint", "run_id", "model", "optimizer", "scheduler", "generator",
                            "torch_rng", "cuda_rng", "history", "iterations"})
-
-
-def code_files(stage: str, pipeline: Path = PIPELINE) -> list[Path]:
-    """The `.py` deps of `stage` in dvc.yaml: exactly the code it runs (tests/test_pipeline.py keeps it so)."""
-    try:
-        deps = yaml.safe_load(pipeline.read_text())["stages"][stage]["deps"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        raise SeecamError(f"{pipeline} has no stage {stage} with deps; run from the project root") from None
-    return [pipeline.parent / dep for dep in deps if dep.endswith(".py")]
-
-
-def code_digest(files: list[Path]) -> str:
-    """sha256 over the files' names and contents: any edit to the stage's code changes it."""
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        content = path.read_bytes()
-        digest.update(f"{path.as_posix()}\0{len(content)}\0".encode() + content)
-    return digest.hexdigest()
 
 
 def fingerprint(name: str, params: Params, data_sha256: str, device: torch.device, code_sha256: str) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from seecam.atomic import write_json
+from seecam.code_version import training_code_digest
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params, TrackingParams, check_tracking_uri
@@ -139,35 +140,37 @@ def run_params(name: str, params: Params, num_parameters: int) -> dict[str, str]
     return {k: str(v) for k, v in out.items()}
 
 
-def config_sha(params: Params, data_sha256: str) -> str:
+def config_sha(params: Params, data_sha256: str, code_sha256: str) -> str:
     """16 hex of sha256 over everything that shapes a trained model except `seed`: the verdict pools seeds by it.
 
     Hashed: train.* (device and compile included: they change the numbers), every models.* block (the whole
-    registry, so all models of one configuration share the tag), data.val_size, data.subset, data.source
-    and the data's own sha256 (which covers url/md5 or data.synthetic). Not hashed: seed, evaluate.*,
-    explain.*, tracking.* (they do not change the trained weights).
+    registry, so all models of one configuration share the tag), data.val_size, data.subset, data.source,
+    the data's own sha256 (which covers url/md5 or data.synthetic) and the training code's digest
+    (code_version.training_code_digest), so runs of different code never pool. Not hashed: seed,
+    evaluate.*, explain.*, tracking.* (they do not change the trained weights).
     """
     config = {"train": flatten(params.train), "models": {name: flatten(params.model(name)) for name in MODELS},
               "data": {"val_size": params.data.val_size, "subset": params.data.subset,
-                       "source": params.data.source, "sha256": data_sha256}}
+                       "source": params.data.source, "sha256": data_sha256}, "code": code_sha256}
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def workspace_config_sha(params: Params) -> str:
-    """The config_sha that training with the workspace's params and data (data/cifar10/meta.json) would tag."""
+    """The config_sha that training with the workspace's params, data (data/cifar10/meta.json) and code would tag."""
     meta = DATA_DIR / "meta.json"
     if not meta.is_file():
         raise SeecamError(f"{meta} is missing, so the workspace's configuration is unknown: "
                           "run `dvc repro download` or pass --config-sha")
-    return config_sha(params, json.loads(meta.read_text())["sha256"]["all"])
+    return config_sha(params, json.loads(meta.read_text())["sha256"]["all"], training_code_digest())
 
 
-def run_tags(name: str, params: Params, data_sha256: str, device: str, scheduled_on: str) -> dict[str, str]:
+def run_tags(name: str, params: Params, data_sha256: str, code_sha256: str, device: str,
+             scheduled_on: str) -> dict[str, str]:
     """Provenance of a training run; `config_sha` + `seed` find the runs of one configuration again."""
     tags = {
         "model": name, "git_commit": git_commit(), "dvc_stage": os.environ.get("DVC_STAGE", f"train_{name}"),
         "data_sha256": data_sha256, "device": device, "scheduled_on": scheduled_on,
-        "config_sha": config_sha(params, data_sha256), "seed": str(params.seed),
+        "config_sha": config_sha(params, data_sha256, code_sha256), "seed": str(params.seed),
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from seecam import checkpoint, paths, tracking
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
+from seecam.code_version import code_digest, code_files, training_code_digest
 from seecam.data.splits import train_val_indices
 from seecam.data.store import Dataset
 from seecam.errors import SeecamError
@@ -237,7 +238,7 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device)
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
           f"LR scheduled on {splits.scheduled_on} loss, device {device}")
     key = checkpoint.fingerprint(name, params, dataset.sha256, device,
-                                 checkpoint.code_digest(checkpoint.code_files(f"train_{name}")))
+                                 code_digest(code_files(f"train_{name}")))
     ckpt_path = tracking.repo_root() / paths.checkpoint_file(name, key)
     with checkpoint.claim(ckpt_path):
         resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
@@ -273,7 +274,8 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             save(state)
             if not mlflow.get_run(run.info.run_id).data.params:
                 mlflow.log_params(tracking.run_params(name, params, count_parameters(model)))
-                mlflow.set_tags(tracking.run_tags(name, params, dataset.sha256, device.type, splits.scheduled_on))
+                mlflow.set_tags(tracking.run_tags(name, params, dataset.sha256, training_code_digest(), device.type,
+                                                  splits.scheduled_on))
                 tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"],
                                      dataset.sha256)
             # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
