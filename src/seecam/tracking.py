@@ -3,7 +3,9 @@
 Default store: `sqlite:///<repo root>/mlflow.db` with artifacts in
 `<repo root>/mlartifacts`, anchored at `DVC_ROOT` so `dvc exp run --temp` or
 `--queue` (which run stages in a temporary copy) still log to the project's
-store. `tracking.uri` or `MLFLOW_TRACKING_URI` point elsewhere (any MLflow
+store; run.json records that store as "" (this repo's), so a teammate's clone that
+pulled it from a DVC remote opens its own store, never the first clone's path.
+`tracking.uri` or `MLFLOW_TRACKING_URI` point elsewhere (any MLflow
 server, a PostgreSQL backend, S3 artifacts...). A server that does not answer
 is reported before any training starts, instead of MLflow's minutes of retries.
 """
