@@ -99,3 +99,43 @@ def test_both_models_of_a_seed_share_config_sha_and_tag_the_seed():
     cnn, se = (run_tags(name, params, "data1", "code1", "cpu", "val") for name in ("cnn", "se"))
     assert cnn["config_sha"] == se["config_sha"] == config_sha(params, "data1", "code1")
     assert cnn["seed"] == se["seed"] == "3"
+
+
+def test_run_json_names_the_default_store_as_this_repos_store_in_any_clone(monkeypatch, tmp_path):
+    from seecam.tracking import RunInfo
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("DVC_ROOT", str(first))
+    path = tmp_path / "run.json"
+    RunInfo("r1", "1", "seecam", tracking_uri(TrackingParams())).save(path)
+    assert json.loads(path.read_text())["tracking_uri"] == ""
+    assert RunInfo.load(path).tracking_uri == f"sqlite:///{first}/mlflow.db"
+
+    monkeypatch.setenv("DVC_ROOT", str(second))
+    assert RunInfo.load(path).tracking_uri == f"sqlite:///{second}/mlflow.db"
+
+
+def test_run_json_keeps_a_server_url_and_an_explicit_store(monkeypatch, tmp_path):
+    from seecam.tracking import RunInfo
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    explicit = tmp_path / "team.db"
+    explicit.touch()
+    for uri in ("http://127.0.0.1:5000", f"sqlite:///{explicit}", "postgresql://u@db/mlflow"):
+        RunInfo("r1", "1", "seecam", uri).save(tmp_path / "run.json")
+        assert json.loads((tmp_path / "run.json").read_text())["tracking_uri"] == uri
+        assert RunInfo.load(tmp_path / "run.json").tracking_uri == uri
+
+
+def test_an_old_run_json_naming_a_store_missing_here_means_this_repos_store(monkeypatch, tmp_path):
+    """Before run.json was portable it held the first clone's absolute path: never create a store there."""
+    from seecam.tracking import RunInfo
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "clone"))
+    gone = tmp_path / "first-clone" / "mlflow.db"
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"run_id": "r1", "experiment_id": "1", "experiment": "seecam", "tracking_uri": f"sqlite:///{gone}"}))
+    assert RunInfo.load(tmp_path / "run.json").tracking_uri == f"sqlite:///{tmp_path}/clone/mlflow.db"
+    assert not gone.parent.exists()
+

@@ -3,7 +3,9 @@
 Default store: `sqlite:///<repo root>/mlflow.db` with artifacts in
 `<repo root>/mlartifacts`, anchored at `DVC_ROOT` so `dvc exp run --temp` or
 `--queue` (which run stages in a temporary copy) still log to the project's
-store. `tracking.uri` or `MLFLOW_TRACKING_URI` point elsewhere (any MLflow
+store; run.json records that store as "" (this repo's), so a teammate's clone that
+pulled it from a DVC remote opens its own store, never the first clone's path.
+`tracking.uri` or `MLFLOW_TRACKING_URI` point elsewhere (any MLflow
 server, a PostgreSQL backend, S3 artifacts...). A server that does not answer
 is reported before any training starts, instead of MLflow's minutes of retries.
 """
@@ -20,7 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,31 @@ def tracking_uri(tracking: TrackingParams) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI")
         return os.environ["MLFLOW_TRACKING_URI"]
-    return tracking.uri or f"sqlite:///{repo_root() / 'mlflow.db'}"
+    return tracking.uri or default_store_uri()
+
+
+def default_store_uri() -> str:
+    """This repo's SQLite store (the clone's own: mlflow.db is in no git commit and no DVC output)."""
+    return f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def recorded_uri(uri: str) -> str:
+    """How run.json writes a tracking URI: "" for this repo's store, so the file means the same in any clone."""
+    return "" if uri == default_store_uri() else uri
+
+
+def resolved_uri(recorded: str) -> str:
+    """The store a run.json's tracking URI names in this clone.
+
+    "" is this repo's store. So is an SQLite file that does not exist here: run.json files written before
+    they were portable hold the first clone's absolute path, and reopening it would only create an empty
+    store at another clone's path, where the run cannot be. A server URL, or a store that exists, is kept.
+    """
+    if not recorded:
+        return default_store_uri()
+    if recorded.startswith("sqlite:///") and not Path(recorded.removeprefix("sqlite:///")).exists():
+        return default_store_uri()
+    return recorded
 
 
 def stored_tracking(name: str) -> tuple[RunInfo | None, TrackingParams]:
@@ -188,7 +214,10 @@ def git_commit() -> str:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What `reports/train/<name>/run.json` records, so later stages reopen the same run."""
+    """What `reports/train/<name>/run.json` records, so later stages reopen the same run.
+
+    In memory `tracking_uri` is the store to open; on disk the default store is "" (see recorded_uri).
+    """
 
     run_id: str
     experiment_id: str
@@ -197,14 +226,15 @@ class RunInfo:
     model_uri: str = ""
 
     def save(self, path: Path) -> None:
-        write_json(path, self.__dict__)
+        write_json(path, self.__dict__ | {"tracking_uri": recorded_uri(self.tracking_uri)})
 
     @staticmethod
     def load(path: Path) -> RunInfo | None:
         try:
-            return RunInfo(**json.loads(path.read_text()))
+            info = RunInfo(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
+        return replace(info, tracking_uri=resolved_uri(info.tracking_uri))
 
 
 def reopen_run(run_id: str | None, where: str, what: str, uri: str) -> str | None:

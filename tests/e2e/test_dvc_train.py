@@ -26,7 +26,7 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
         assert history[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,epoch_seconds" and len(history) == 3
         assert (root / f"reports/train/{name}/iterations.csv").read_text().startswith("step,epoch,loss\n")
         runs[name] = json.loads((root / f"reports/train/{name}/run.json").read_text())
-        assert runs[name]["tracking_uri"] == f"sqlite:///{root}/mlflow.db"
+        assert runs[name]["tracking_uri"] == ""  # this repo's store, in any clone
 
     client = MlflowClient(f"sqlite:///{root}/mlflow.db")
     cnn, se = (client.get_run(runs[name]["run_id"]) for name in ("cnn", "se"))
