@@ -82,3 +82,22 @@ def test_both_models_of_a_seed_share_config_sha_and_tag_the_seed():
     cnn, se = (run_tags(name, params, "data1", "cpu", "val") for name in ("cnn", "se"))
     assert cnn["config_sha"] == se["config_sha"] == config_sha(params, "data1")
     assert cnn["seed"] == se["seed"] == "3"
+
+
+def test_unreachable_server_message_masks_its_password():
+    port = free_port()
+    with pytest.raises(SeecamError, match=rf"server http://alice:\*\*\*@127\.0\.0\.1:{port} is unreachable") as err:
+        check_reachable(f"http://alice:s3cret@127.0.0.1:{port}")
+    assert "s3cret" not in str(err.value)
+
+
+def test_run_json_keeps_the_uri_masked_and_the_stage_reconnects_from_the_environment(monkeypatch, tmp_path):
+    from seecam.tracking import RunInfo, stored_tracking
+
+    monkeypatch.chdir(tmp_path)
+    RunInfo("r1", "0", "e", "postgresql://u:***@db/x").save(tmp_path / "reports/train/cnn/run.json")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://u:pw@db/x")
+    assert stored_tracking("cnn")[1].uri == "postgresql://u:pw@db/x"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with pytest.raises(SeecamError, match="run.json does not keep"):
+        stored_tracking("cnn")

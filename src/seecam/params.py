@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seecam.config_loader import load_config, parse_config, shown
+from seecam.credentials import masked
 from seecam.errors import SeecamError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -80,7 +81,8 @@ def tracking_uri_problem(uri: str) -> str | None:
     """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store."""
     if uri == "" or (_one_line(uri) and " " not in uri and _TRACKING_URI.match(uri)):
         return None
-    return f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; got {shown(uri)}"
+    return (f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; "
+            f"got {shown(masked(uri))}")
 
 
 def check_tracking_uri(uri: str, key: str) -> None:

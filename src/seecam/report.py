@@ -21,6 +21,7 @@ from typing import Any
 
 from seecam import paths, tracking
 from seecam.atomic import write_text
+from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.history import read_history
 from seecam.params import MODELS, EvaluateParams
@@ -163,7 +164,7 @@ def provenance(params_text: str, device: str) -> str:
         ["DVC experiment", os.environ.get("DVC_EXP_NAME", "(workspace)")],
         ["data source", json.dumps(meta.get("source", {}))],
         ["data sha256", meta.get("sha256", {}).get("all", "?")],
-        *[[f"MLflow run ({name})", f"{info.run_id} in {info.tracking_uri}" if info else "missing"]
+        *[[f"MLflow run ({name})", f"{info.run_id} in {masked(info.tracking_uri)}" if info else "missing"]
           for name, info in runs.items()],
         ["device", device],
         ["python", platform.python_version()],
