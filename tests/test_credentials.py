@@ -56,3 +56,8 @@ def test_resolve_finds_the_real_uri_behind_a_masked_one(stored, configured, real
 def test_resolve_without_the_database_password_says_where_to_put_it():
     with pytest.raises(SeecamError, match=r"postgresql://u:\*\*\*@db/x.*set MLFLOW_TRACKING_URI"):
         resolve("postgresql://u:***@db/x", "postgresql://u:pw@other/x")
+
+
+def test_masked_covers_uris_inside_text():
+    text = "tracking:\n  uri: http://alice:s3cret@host:5000  # team server\n  experiment: team\n"
+    assert masked(text) == "tracking:\n  uri: http://alice:***@host:5000  # team server\n  experiment: team\n"

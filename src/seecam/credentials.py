@@ -19,19 +19,15 @@ import urllib.parse
 from seecam.errors import SeecamError
 
 MASK = "***"
-_PASSWORD_QUERY = re.compile(r"(?i)(?<=[?&]password=)[^&#]*")
+# In a URI or in any text holding URIs (params.yaml shown in the report): `scheme://user:PASSWORD@`, the
+# password running to the last @ before the host (an unencoded @ in it stays hidden), and `password=...`.
+_USERINFO_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)[^\s/]*@")
+_PASSWORD_QUERY = re.compile(r"(?i)([?&]password=)[^&#\s]*")
 
 
-def masked(uri: str) -> str:
-    """`uri` with any password replaced by ***; unchanged when it holds none (idempotent)."""
-    try:
-        parts = urllib.parse.urlsplit(uri)
-    except ValueError:
-        return uri
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        uri = urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"))
-    return _PASSWORD_QUERY.sub(MASK, uri)
+def masked(text: str) -> str:
+    """`text` (a URI, or text with URIs in it) with every password replaced by ***; idempotent."""
+    return _PASSWORD_QUERY.sub(rf"\g<1>{MASK}", _USERINFO_PASSWORD.sub(rf"\g<1>{MASK}@", text))
 
 
 def without_credentials(uri: str) -> str:

@@ -170,7 +170,7 @@ def provenance(params_text: str, device: str) -> str:
         ["python", platform.python_version()],
         *[[package, version] for package, version in versions.items()],
     ]
-    return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(params_text)}</pre>"
+    return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(masked(params_text))}</pre>"
 
 
 def build_report(params_text: str, ev: EvaluateParams, config_sha: str | None = None) -> str:
