@@ -343,6 +343,10 @@ class TrackingParams:
         problem = tracking_uri_problem(self.uri)
         if problem:
             yield "uri", problem
+        elif masked(self.uri) != self.uri:
+            yield "uri", (f"holds a password ({masked(self.uri)}), which DVC copies into dvc.lock and git: drop it "
+                          "and set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (server) or the whole URI "
+                          "in MLFLOW_TRACKING_URI (database)")
         if not self.experiment or not _one_line(self.experiment):
             yield "experiment", f"must be a non-empty name on one line, got {shown(self.experiment)}"
         elif len(self.experiment) > MLFLOW_MAX_EXPERIMENT_NAME:

@@ -33,7 +33,7 @@ from seecam.normalize import Normalizer
 pytestmark = pytest.mark.e2e
 
 DB_USER, DB_PASSWORD, DB_NAME = "mlflow", "pg-s3cret-7f3a", "mlflow"
-HTTP_USER, HTTP_PASSWORD = "alice", "http-s3cret-91c2"  # basic auth in the tracking URI (this server ignores it)
+HTTP_USER, HTTP_PASSWORD = "alice", "http-s3cret-91c2"  # basic auth in MLFLOW_TRACKING_URI (this server ignores it)
 SECRETS = (DB_PASSWORD, HTTP_PASSWORD)
 
 
@@ -126,13 +126,14 @@ def _pythonpath() -> str:
 def test_two_seeds_on_a_postgres_backed_server_load_back_and_give_a_verdict(postgres, team_server, repo_copy):
     repo = repo_copy
     repo.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=120)
-    server = team_server.url.replace("http://", f"http://{HTTP_USER}:{HTTP_PASSWORD}@")
-    repo.set_params(tracking__uri=server, tracking__experiment="team", evaluate__bootstrap_samples=100,
+    # params.yaml names the server; the password comes from the environment (params.yaml refuses one)
+    with_password = team_server.url.replace("http://", f"http://{HTTP_USER}:{HTTP_PASSWORD}@")
+    repo.set_params(tracking__uri=team_server.url, tracking__experiment="team", evaluate__bootstrap_samples=100,
                     evaluate__latency_repeats=2, explain__faithfulness_samples=40, explain__images=[1, 2])
     outputs = [team_server.log.read_text()]
     for seed in (0, 1):
         repo.set_params(seed=seed)
-        done = repo.dvc("repro")
+        done = repo.dvc("repro", MLFLOW_TRACKING_URI=with_password)
         outputs += [done.stdout, done.stderr]
     assert not (repo.root / "mlflow.db").exists() and not (repo.root / "mlartifacts").exists()
 
@@ -158,13 +159,15 @@ def test_two_seeds_on_a_postgres_backed_server_load_back_and_give_a_verdict(post
     assert any(team_server.artifacts.rglob("MLmodel"))  # artifacts went through the server, not the client
     assert _postgres_run_count(postgres.uri) == 4  # the runs live in PostgreSQL itself
 
-    verdict = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=str(repo.root / "src"))
+    verdict = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=str(repo.root / "src"),
+                       MLFLOW_TRACKING_URI=with_password)
     outputs += [verdict.stdout, verdict.stderr]
     result = json.loads((repo.root / "reports/verdict/verdict.json").read_text())
     assert result["seeds"] == 2 and result["mlflow_run_id"] in verdict.stdout
 
     assert f"postgresql://{DB_USER}:***@127.0.0.1" in outputs[0]  # the printed `mlflow server` command
-    recorded = [p.read_text(errors="replace") for p in (repo.root / "reports").rglob("*") if p.is_file()]
+    recorded = [p.read_text(errors="replace") for p in [*(repo.root / "reports").rglob("*"), repo.root / "dvc.lock"]
+                if p.is_file()]
     logged = [json.dumps([r.data.tags, r.data.params]) for r in client.search_runs([experiment.experiment_id])]
     for secret in SECRETS:
         for text in outputs + recorded + logged:
