@@ -5,9 +5,10 @@ auth) or `postgresql://user:pass@host/db` (the database itself). Everything seec
 (messages, run.json, the report, the printed `mlflow server` command) carries `user:***@` instead; a
 `password=` query parameter (libpq's other spelling) becomes `password=***` too.
 
-run.json keeps the masked URI, so a later stage reconnects with `resolve`: the URI configured now
-(MLFLOW_TRACKING_URI or tracking.uri) when it names the same store, else, for an http(s) server, the URI
-without credentials, which MLflow completes from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
+Passwords therefore live only in the environment (params.yaml refuses one: DVC copies params into dvc.lock).
+run.json keeps the masked URI, so a later stage reconnects with `resolve`: MLFLOW_TRACKING_URI when it
+names the same store, else, for an http(s) server, the URI without credentials, which MLflow completes
+from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
 """
 
 from __future__ import annotations
@@ -60,4 +61,4 @@ def resolve(stored: str, configured: str) -> str:
     if urllib.parse.urlsplit(stored).scheme in ("http", "https"):
         return without_credentials(stored)
     raise SeecamError(f"the run was logged to {stored}, whose password run.json does not keep: set "
-                      "MLFLOW_TRACKING_URI (or tracking.uri) to that URI with its password and rerun")
+                      "MLFLOW_TRACKING_URI to that URI with its password and rerun")
