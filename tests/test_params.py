@@ -106,6 +106,8 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
          "models.cnn must have <= 100,000,000 weights (400 MB of float32"),
         ({"tracking": {"uri": "notascheme"}}, "tracking.uri must be '' (the project's store) or a URI MLflow"),
         ({"tracking": {"uri": "ftp://host/x"}}, "http(s)://, sqlite:///, postgresql[+driver]://"),
+        ({"tracking": {"uri": "http://a:s3cret@h:5000"}}, r"tracking.uri holds a password (http://a:***@h:5000), "
+         "which DVC copies into dvc.lock"),
         ({"tracking": {"experiment": "a\nb"}}, "tracking.experiment must be a non-empty name on one line"),
         ({"tracking": {"experiment": "x" * 501}}, "tracking.experiment must be <= 500 characters (MLflow's limit)"),
         ({"data": {"synthetic": {"train_size": 10**9}}}, "data.synthetic.train_size must be <= 100,000"),
@@ -138,7 +140,7 @@ def test_params_that_used_to_crash_are_refused_naming_the_key(raw, message):
 
 @pytest.mark.parametrize("uri", [
     "", "http://127.0.0.1:5000", "https://mlflow.example.org", "sqlite:////tmp/mlflow.db", "sqlite:///mlflow.db",
-    "postgresql://user:pw@db/mlflow", "postgresql+psycopg2://db/mlflow", "mysql+pymysql://db/m", "mssql://db/m",
+    "postgresql://user@db/mlflow", "postgresql+psycopg2://db/mlflow", "mysql+pymysql://db/m", "mssql://db/m",
     "file:///tmp/mlruns", "databricks", "databricks://profile",
 ])
 def test_tracking_uris_mlflow_can_use_are_accepted(uri):

@@ -3,7 +3,7 @@ import pytest
 from conftest import free_port
 from seecam.errors import SeecamError
 from seecam.params import EvaluateParams
-from seecam.report import faithfulness_table, run_report, seeds_verdict, table, verdict
+from seecam.report import faithfulness_table, provenance, run_report, seeds_verdict, table, verdict
 from seecam.verdict import ModelRun, Pair, summarize
 
 EVALUATION = {
@@ -76,3 +76,8 @@ def test_verdict_across_seeds_section_gives_the_sentence_interval_figure_and_fil
     text = seeds_verdict({"config_sha": "abc"} | summarize(pairs, "cnn", "se"))
     assert "not resolved with 3 seeds; about" in text and "over 3 training seeds" in text
     assert "+0.67 points" in text and "tags.config_sha = 'abc'" in text and "<img" in text
+
+
+def test_provenance_shows_params_yaml_with_tracking_passwords_masked():
+    page = provenance("tracking:\n  uri: http://alice:s3cret@team:5000\n", "cpu")
+    assert "http://alice:***@team:5000" in page and "s3cret" not in page

@@ -139,3 +139,21 @@ def test_an_old_run_json_naming_a_store_missing_here_means_this_repos_store(monk
     assert RunInfo.load(tmp_path / "run.json").tracking_uri == f"sqlite:///{tmp_path}/clone/mlflow.db"
     assert not gone.parent.exists()
 
+
+def test_unreachable_server_message_masks_its_password():
+    port = free_port()
+    with pytest.raises(SeecamError, match=rf"server http://alice:\*\*\*@127\.0\.0\.1:{port} is unreachable") as err:
+        check_reachable(f"http://alice:s3cret@127.0.0.1:{port}")
+    assert "s3cret" not in str(err.value)
+
+
+def test_run_json_keeps_the_uri_masked_and_the_stage_reconnects_from_the_environment(monkeypatch, tmp_path):
+    from seecam.tracking import RunInfo, stored_tracking
+
+    monkeypatch.chdir(tmp_path)
+    RunInfo("r1", "0", "e", "postgresql://u:***@db/x").save(tmp_path / "reports/train/cnn/run.json")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://u:pw@db/x")
+    assert stored_tracking("cnn")[1].uri == "postgresql://u:pw@db/x"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with pytest.raises(SeecamError, match="run.json does not keep"):
+        stored_tracking("cnn")

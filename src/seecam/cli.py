@@ -1,20 +1,21 @@
-"""Command line: `seecam check-data [DIR]` for CI, `seecam ui` for the MLflow UI, `seecam sweep` over training
-seeds and `seecam verdict` across them."""
+"""Command line: `seecam check-data [DIR]` for CI, `seecam ui` for the MLflow UI, `seecam server` for a team's
+MLflow server, `seecam sweep` over training seeds and `seecam verdict` across them."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.parse
 from pathlib import Path
 
 from seecam.atomic import write_json
+from seecam.credentials import masked
 from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
 from seecam.params import MODELS, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
+from seecam.server import ServerConfig, artifacts_destination, serve
 from seecam.sweep import parse_seeds, sweep
 from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri
 
@@ -43,17 +44,21 @@ def ui(port: int) -> None:
     params = load_params()
     uri = tracking_uri(params.tracking)
     if uri.startswith(("http://", "https://")):
-        raise SeecamError(f"the tracking store is already a server ({uri}); open it in a browser")
+        raise SeecamError(f"the tracking store is already a server ({masked(uri)}); open it in a browser")
     experiment_id = open_experiment(params.tracking)
     run_ids = [info.run_id for name in MODELS if (info := RunInfo.load(train_dir(name) / "run.json"))]
     base = f"http://127.0.0.1:{port}"
-    print(f"MLflow UI for experiment '{params.tracking.experiment}' ({uri}):")
+    print(f"MLflow UI for experiment '{params.tracking.experiment}' ({masked(uri)}):")
     for url in ui_urls(base, experiment_id, run_ids):
         print(f"  {url}")
-    sys.stdout.flush()
-    mlflow = str(Path(sys.executable).with_name("mlflow"))
-    os.execv(mlflow, [mlflow, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                      "--backend-store-uri", uri, "--artifacts-destination", str(repo_root() / "mlartifacts")])
+    serve(ServerConfig(uri, str(repo_root() / "mlartifacts"), port=port))
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """`seecam server`'s flags, defaulting to the project's own store and artifact directory."""
+    return ServerConfig(args.backend_store_uri or f"sqlite:///{repo_root() / 'mlflow.db'}",
+                        artifacts_destination(args.artifacts_destination or str(repo_root() / "mlartifacts")),
+                        args.host, args.port, args.allowed_hosts, args.cors_allowed_origins, args.workers)
 
 
 def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> None:
@@ -74,8 +79,17 @@ def main(argv: list[str] | None = None) -> None:
     check = commands.add_parser("check-data", help="check a data directory (counts, shapes, labels, leakage)")
     check.add_argument("directory", nargs="?", type=Path, default=DATA_DIR)
     check.add_argument("--report", type=Path, default=DATA_CHECKS)
-    serve = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs")
-    serve.add_argument("--port", type=int, default=5000)
+    browse = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs")
+    browse.add_argument("--port", type=int, default=5000)
+    team = commands.add_parser("server", help="run a team's MLflow server (PostgreSQL backend, served artifacts)")
+    team.add_argument("--backend-store-uri", help="e.g. postgresql://user:pass@db/mlflow; "
+                      "default: the project's sqlite:///<repo>/mlflow.db")
+    team.add_argument("--artifacts-destination", help="directory or s3://bucket/prefix; default: <repo>/mlartifacts")
+    team.add_argument("--host", default="127.0.0.1", help="interface to bind; another needs --allowed-hosts")
+    team.add_argument("--port", type=int, default=5000)
+    team.add_argument("--allowed-hosts", default="", help="Host headers clients use, comma-separated (MLflow's)")
+    team.add_argument("--cors-allowed-origins", default="", help="browser origins allowed (MLflow's)")
+    team.add_argument("--workers", type=int, default=1)
     seeds = commands.add_parser("sweep", help="queue one `dvc exp run` per training seed (DVC's queue)")
     seeds.add_argument("--seeds", required=True, help="e.g. 0-4, 0,2,5 or 3")
     seeds.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -90,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "ui":
         run(lambda: ui(args.port))
+    elif args.command == "server":
+        run(lambda: serve(server_config(args)))
     elif args.command == "sweep":
         run(lambda: sweep(repo_root(), parse_seeds(args.seeds), args.overrides, args.targets, args.jobs, args.run))
     elif args.command == "verdict":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seecam.config_loader import load_config, parse_config, shown
+from seecam.credentials import masked
 from seecam.errors import SeecamError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -80,7 +81,8 @@ def tracking_uri_problem(uri: str) -> str | None:
     """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store."""
     if uri == "" or (_one_line(uri) and " " not in uri and _TRACKING_URI.match(uri)):
         return None
-    return f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; got {shown(uri)}"
+    return (f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; "
+            f"got {shown(masked(uri))}")
 
 
 def check_tracking_uri(uri: str, key: str) -> None:
@@ -341,6 +343,10 @@ class TrackingParams:
         problem = tracking_uri_problem(self.uri)
         if problem:
             yield "uri", problem
+        elif masked(self.uri) != self.uri:
+            yield "uri", (f"holds a password ({masked(self.uri)}), which DVC copies into dvc.lock and git: drop it "
+                          "and set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (server) or the whole URI "
+                          "in MLFLOW_TRACKING_URI (database)")
         if not self.experiment or not _one_line(self.experiment):
             yield "experiment", f"must be a non-empty name on one line, got {shown(self.experiment)}"
         elif len(self.experiment) > MLFLOW_MAX_EXPERIMENT_NAME:

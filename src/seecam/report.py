@@ -21,6 +21,7 @@ from typing import Any
 
 from seecam import paths, tracking
 from seecam.atomic import write_text
+from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.history import read_history
 from seecam.params import MODELS, EvaluateParams
@@ -163,13 +164,13 @@ def provenance(params_text: str, device: str) -> str:
         ["DVC experiment", os.environ.get("DVC_EXP_NAME", "(workspace)")],
         ["data source", json.dumps(meta.get("source", {}))],
         ["data sha256", meta.get("sha256", {}).get("all", "?")],
-        *[[f"MLflow run ({name})", f"{info.run_id} in {info.tracking_uri}" if info else "missing"]
+        *[[f"MLflow run ({name})", f"{info.run_id} in {masked(info.tracking_uri)}" if info else "missing"]
           for name, info in runs.items()],
         ["device", device],
         ["python", platform.python_version()],
         *[[package, version] for package, version in versions.items()],
     ]
-    return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(params_text)}</pre>"
+    return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(masked(params_text))}</pre>"
 
 
 def build_report(params_text: str, ev: EvaluateParams, config_sha: str | None = None) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 from seecam.atomic import write_json
 from seecam.code_version import training_code_digest
 from seecam.config_loader import flatten
+from seecam.credentials import masked, mlflow_uri, resolve, without_credentials
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params, TrackingParams, check_tracking_uri
 from seecam.paths import DATA_DIR, train_dir
@@ -81,9 +82,15 @@ def resolved_uri(recorded: str) -> str:
 
 
 def stored_tracking(name: str) -> tuple[RunInfo | None, TrackingParams]:
-    """The model's run.json (None if missing) and the tracking params of the store it names."""
+    """The model's run.json (None if missing) and the tracking params of the store it names.
+
+    run.json keeps the URI masked: the password comes back from MLFLOW_TRACKING_URI (see credentials.resolve).
+    """
     info = RunInfo.load(train_dir(name) / "run.json")
-    return info, TrackingParams(uri=info.tracking_uri, experiment=info.experiment) if info else TrackingParams()
+    if info is None:
+        return None, TrackingParams()
+    uri = resolve(info.tracking_uri, os.environ.get("MLFLOW_TRACKING_URI", ""))
+    return info, TrackingParams(uri=uri, experiment=info.experiment)
 
 
 def check_reachable(uri: str) -> None:
@@ -91,12 +98,13 @@ def check_reachable(uri: str) -> None:
     if not uri.startswith(("http://", "https://")):
         return
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_SECONDS) as response:
+        health = f"{without_credentials(uri).rstrip('/')}/health"
+        with urllib.request.urlopen(health, timeout=HEALTH_TIMEOUT_SECONDS) as response:
             response.read()
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SeecamError(
-            f"MLflow tracking server {uri} is unreachable ({reason}); start it (`make ui`) "
+            f"MLflow tracking server {masked(uri)} is unreachable ({reason}); start it (`make ui`) "
             "or set tracking.uri / MLFLOW_TRACKING_URI to a running one"
         ) from None
 
@@ -145,7 +153,7 @@ def open_experiment(tracking: TrackingParams) -> str:
     check_reachable(uri)
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(mlflow_uri(uri))
     with _store_lock(uri):
         experiment = mlflow.get_experiment_by_name(tracking.experiment)
         if experiment is not None:
@@ -249,7 +257,7 @@ def reopen_run(run_id: str | None, where: str, what: str, uri: str) -> str | Non
                 return run_id
         except MlflowException:
             pass
-    print(f"warning: {where} not found in {uri}; logging {what} to a new run", file=sys.stderr)
+    print(f"warning: {where} not found in {masked(uri)}; logging {what} to a new run", file=sys.stderr)
     return None
 
 

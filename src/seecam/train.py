@@ -26,6 +26,7 @@ from seecam import checkpoint, paths, tracking
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
 from seecam.code_version import code_digest, code_files, training_code_digest
+from seecam.credentials import masked
 from seecam.data.splits import train_val_indices
 from seecam.data.store import Dataset
 from seecam.errors import SeecamError
@@ -287,7 +288,7 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
 
         result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started)
         model_uri = _write_outputs(name, params, dataset, model, result)
-    return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, uri, model_uri)
+    return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 
 
 def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from seecam import paths, stats, tracking
 from seecam.atomic import write_json, write_text
+from seecam.credentials import masked, mlflow_uri
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params
 from seecam.tables import title
@@ -234,16 +235,16 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
         raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
     uri = tracking.tracking_uri(params.tracking)
     tracking.check_reachable(uri)
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(mlflow_uri(uri))
     experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
     if experiment is None:
-        raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {uri}; {RUN_SWEEP}")
+        raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
     full_sha, runs, skipped = select_runs(experiment.experiment_id, sha, baseline, candidate)
     pairs, unpaired = pair_runs(runs, baseline, candidate)
     if len(pairs) < 2:
         missing = f" (seeds {', '.join(map(str, unpaired))} lack one model)" if unpaired else ""
         raise SeecamError(f"{len(pairs)} paired seed(s) of {baseline} and {candidate} for config_sha {full_sha} "
-                          f"in {uri}{missing}; the verdict needs >= 2: {RUN_SWEEP}")
+                          f"in {masked(uri)}{missing}; the verdict needs >= 2: {RUN_SWEEP}")
     result = {"config_sha": full_sha} | summarize(pairs, baseline, candidate)
     result["skipped"] = dict(skipped) | {"unpaired": len(unpaired)}
     with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=f"verdict {full_sha}",
