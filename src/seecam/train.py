@@ -5,6 +5,8 @@ the training device, batches are index gathers, augmentation is batched
 tensor ops, and losses and hit counts accumulate on the device, read back
 once per epoch (no per-step `.item()`). On CUDA the step runs in bf16
 autocast with channels_last; `train.compile` wraps it in `torch.compile`.
+With `train.processes` > 1 each torchrun rank trains its shard of the epoch and rank 0 alone writes
+(distributed.py); one process never touches torch.distributed, so its numbers are what they were.
 """
 
 from __future__ import annotations
