@@ -6,6 +6,7 @@ from pathlib import Path
 # Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from seecam import distributed  # noqa: E402
 from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
@@ -17,7 +18,12 @@ def main(name: str) -> None:
     params = load_params()
     params.model(name)  # an unknown model name stops here, before any work
     device = resolve_device(params.train.device)
-    run_train(name, params, load_dataset(), device)
+    distributed.check_processes(params.train, device)
+    if params.train.processes > 1 and not distributed.under_launcher():
+        distributed.relaunch(params.train.processes, [__file__, name])  # raises if any process failed
+        return
+    with distributed.process_group(device) as (world, rank_device):
+        run_train(name, params, load_dataset(), rank_device, world)
 
 
 if __name__ == "__main__":

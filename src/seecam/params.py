@@ -35,6 +35,7 @@ MAX_WIDTH = 4096
 MAX_HIDDEN = 16_384
 MAX_WEIGHTS = 100_000_000
 MAX_EPOCHS = 10_000
+MAX_PROCESSES = 64
 MAX_PANELS = 64
 PANELS_WHY = "one figure panel each; more is unreadable and slow to draw"
 IMAGE_SIDE = 32
@@ -197,10 +198,19 @@ class TrainParams:
     # normalize.NORMALIZATIONS: cifar10 = the train set's per-pixel std; tutorial = the tutorial's constants
     normalize: Literal["cifar10", "tutorial"] = "cifar10"
     augment: AugmentParams = field(default_factory=AugmentParams)
+    # DDP under torchrun (distributed.py): 1 = one process, no process group
+    processes: int = 1
+    scale_batch: bool = False  # false: batch_size is the global batch; true: each process takes batch_size
+    sync_batchnorm: bool = False  # SyncBatchNorm across processes (CUDA only)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _in_range(self, "epochs", 1, MAX_EPOCHS, "the tutorial trains 50; 10,000 is weeks on a CPU")
         yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
+        yield from _in_range(self, "processes", 1, MAX_PROCESSES, "one per GPU on an 8-GPU node times 8 nodes; "
+                             "beyond, run torchrun yourself")
+        if not self.scale_batch and 1 <= self.processes <= MAX_PROCESSES and self.batch_size % self.processes:
+            yield "processes", (f"{self.processes} must divide train.batch_size {self.batch_size} (the global "
+                                "batch is split over the processes), or set train.scale_batch: true")
         if self.lr <= 0:
             yield "lr", f"must be > 0, got {shown(self.lr)}"
         if self.weight_decay < 0:

@@ -5,6 +5,8 @@ the training device, batches are index gathers, augmentation is batched
 tensor ops, and losses and hit counts accumulate on the device, read back
 once per epoch (no per-step `.item()`). On CUDA the step runs in bf16
 autocast with channels_last; `train.compile` wraps it in `torch.compile`.
+With `train.processes` > 1 each torchrun rank trains its shard of the epoch and rank 0 alone writes
+(distributed.py); one process never touches torch.distributed, so its numbers are what they were.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from tqdm import tqdm
 
-from seecam import checkpoint, paths, tracking
+from seecam import checkpoint, distributed, paths, tracking
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
 from seecam.code_version import code_digest, code_files, training_code_digest
 from seecam.credentials import masked
 from seecam.data.splits import train_val_indices
 from seecam.data.store import Dataset
+from seecam.distributed import SINGLE, World
 from seecam.errors import SeecamError
 from seecam.history import write_history
 from seecam.inference import predict_logits, save_model, to_device
@@ -93,11 +96,14 @@ def fit(
     on_epoch: Callable[[dict[str, float], dict[str, Any]], None] = lambda row, state: None,
     label: str = "train",
     on_start: Callable[[dict[str, Any]], None] = lambda state: None,
+    world: World = SINGLE,
 ) -> FitResult:
     """Train for `train.epochs`, calling `on_epoch(history_row, checkpoint_state)` after each.
 
     `on_start(checkpoint_state)` sees the state before the first epoch this call runs (epoch 0 when fresh),
     so a kill before the first epoch ends still has a checkpoint to resume from.
+    Under DDP (`world.size > 1`) each rank trains on its shard (distributed.py); the history row holds the
+    sums over all ranks and rank 0's validation metrics, so every rank gets the same row and LR schedule.
     """
     memory_format = torch.channels_last  # measured faster on CPU too (mkldnn)
     model.to(device, memory_format=memory_format)
@@ -112,39 +118,45 @@ def fit(
         start = _restore(resume, model, optimizer, scheduler, generator, result)
     augment = Augmenter(train.augment, device, model.normalization)  # the normaliser the model file records
     # Augment several batches per call: per-op overhead dominates at batch 64 on a CPU.
-    chunk = train.batch_size * max(1, AUGMENT_CHUNK // train.batch_size)
-    step = _make_step(model, optimizer, device, train.compile)
+    batch_size = distributed.rank_batch_size(train, world)
+    chunk = batch_size * max(1, AUGMENT_CHUNK // batch_size)
+    step = _make_step(distributed.wrap(model, world, train.sync_batchnorm), optimizer, device, train.compile)
     on_start(_state(start, model, optimizer, scheduler, generator, result))
-    summarise = not sys.stderr.isatty()  # the bar needs a TTY; a log gets one line per epoch instead
+    summarise = world.is_main and not sys.stderr.isatty()  # a TTY gets a bar; a log one line per epoch
 
     for epoch in range(start + 1, train.epochs + 1):
         began = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         model.train()
-        order = torch.randperm(len(splits.train_y), generator=generator, device=device)
-        steps = -(-len(order) // train.batch_size)
+        order = distributed.shard(torch.randperm(len(splits.train_y), generator=generator, device=device), world)
+        draws = distributed.rank_generator(generator, world)
+        steps = -(-len(order) // batch_size)
         losses = torch.empty(steps, device=device)
         hits = torch.zeros((), device=device, dtype=torch.int64)
-        bar = tqdm(total=steps, desc=f"{label} {epoch}/{train.epochs}", disable=not sys.stderr.isatty(), leave=False)
+        bar = tqdm(total=steps, desc=f"{label} {epoch}/{train.epochs}", leave=False,
+                   disable=not (world.is_main and sys.stderr.isatty()))
         i = 0
         for first in range(0, len(order), chunk):
             index = order[first:first + chunk]
-            images = augment(splits.train_x[index], generator).contiguous(memory_format=memory_format)
-            for x, y in zip(images.split(train.batch_size), splits.train_y[index].split(train.batch_size),
-                            strict=True):
+            images = augment(splits.train_x[index], draws).contiguous(memory_format=memory_format)
+            for x, y in zip(images.split(batch_size), splits.train_y[index].split(batch_size), strict=True):
                 losses[i], correct = step(x, y)
                 hits += correct
                 i += 1
                 bar.update()
         bar.close()
-        sizes = torch.full((steps,), float(train.batch_size), device=device)
-        sizes[-1] = len(order) - train.batch_size * (steps - 1)
+        sizes = torch.full((steps,), float(batch_size), device=device)
+        sizes[-1] = len(order) - batch_size * (steps - 1)
+        loss_sum, seen, hits = distributed.sum_over_ranks(
+            torch.stack([(losses * sizes).sum(), sizes.sum(), hits.to(losses.dtype)]), world)
+        losses = distributed.sum_over_ranks(losses, world) / world.size  # each step's mean over the ranks
         _stop_if_not_finite(losses, epoch, label, steps)
-        val_loss, val_acc = evaluate_split(model, splits.val_x, splits.val_y)
+        distributed.sync_buffers(model, world)
+        val_loss, val_acc = distributed.from_main(evaluate_split(model, splits.val_x, splits.val_y), world)
         scheduler.step(val_loss)
         row = {
-            "epoch": epoch, "train_loss": float((losses * sizes).sum() / sizes.sum()),
-            "train_acc": float(hits) / len(splits.train_y), "val_loss": val_loss, "val_acc": val_acc,
+            "epoch": epoch, "train_loss": float(loss_sum / seen),
+            "train_acc": float(hits) / float(seen), "val_loss": val_loss, "val_acc": val_acc,
             "lr": lr, "epoch_seconds": time.perf_counter() - began,
         }
         first_step = len(result.iterations)
@@ -224,18 +236,25 @@ def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, resu
     return int(state["epoch"])
 
 
-def run_train(name: str, params: Params, dataset: Dataset, device: torch.device) -> RunInfo:
+def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
+              world: World = SINGLE) -> RunInfo | None:
     """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports.
 
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
     trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
+    Under DDP only rank 0 does all that; the other ranks train from rank 0's checkpoint and return None.
     """
-    check_writable(paths.train_outputs(name))
-    experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
-    uri = tracking.tracking_uri(params.tracking)
+    if world.is_main:
+        check_writable(paths.train_outputs(name))
+        experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
     splits = training_splits(dataset, params.data, params.seed, device)
     seed_everything(params.seed)
     model = build_model(name, params.model(name), params.train.normalize)
+    if not world.is_main:
+        resume = distributed.from_main(None, world)
+        fit(model, splits, params.train, params.seed, device, resume, label=name, world=world)
+        return None
+    uri = tracking.tracking_uri(params.tracking)
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
           f"LR scheduled on {splits.scheduled_on} loss, device {device}")
     key = checkpoint.fingerprint(name, params, dataset.sha256, device,
@@ -243,11 +262,12 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device)
     ckpt_path = tracking.repo_root() / paths.checkpoint_file(name, key)
     with checkpoint.claim(ckpt_path):
         resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
+        distributed.from_main(resume, world)  # every rank starts from the state rank 0 resumes
         with tracking.server_errors(uri):
             for run_id in discarded_runs:
                 tracking.mark_killed(run_id)
             result, info = _train_in_run(name, params, dataset, device, splits, model, ckpt_path, key, resume,
-                                         experiment_id)
+                                         experiment_id, world)
         info.save(paths.train_dir(name) / "run.json")
         checkpoint.remove(ckpt_path)
     last = result.history[-1]
@@ -258,7 +278,7 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device)
 
 def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.device, splits: TrainSplits,
                   model: torch.nn.Module, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
-                  experiment_id: str) -> tuple[FitResult, RunInfo]:
+                  experiment_id: str, world: World) -> tuple[FitResult, RunInfo]:
     """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
     uri = tracking.tracking_uri(params.tracking)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
@@ -286,7 +306,7 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             save(state)
             tracking.log_epoch(row)
 
-        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started)
+        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started, world)
         model_uri = _write_outputs(name, params, dataset, model, result)
     return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 

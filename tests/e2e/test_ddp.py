@@ -1,0 +1,96 @@
+"""Real DDP: `train.processes: 2` re-launches the stage under torchrun (gloo, CPU) on tiny synthetic data."""
+
+import csv
+import os
+import signal
+import sys
+import time
+
+import psutil
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from seecam.data.store import load_dataset
+from seecam.inference import load_model, predict_logits, to_device
+
+pytestmark = pytest.mark.e2e
+
+CPU = torch.device("cpu")
+TIMEOUT_SECONDS = 20  # the process group's timeout in these tests
+ENV = {"SEECAM_DDP_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS)}
+TORCHRUN_GRACE_SECONDS = 30  # torchrun's wait between SIGTERM and SIGKILL when it stops the other workers
+
+
+def runs(root):
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def history(root):
+    with (root / "reports/train/cnn/history.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_torchrun_processes_train_through_dvc_repro_into_one_mlflow_run(repo_copy):
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=5, train_size=3000, test_size=300)
+    repo_copy.set_params(train__processes=2)
+    result = repo_copy.dvc("repro", "train_cnn", **ENV)
+    assert "starting 2 training processes" in result.stdout + result.stderr
+    (run,) = runs(root)  # rank 1 logged nothing
+    assert run.info.status == "FINISHED" and run.data.params["train.processes"] == "2"
+    assert [row["epoch"] for row in history(root)] == ["1", "2", "3", "4", "5"]
+    model, _ = load_model(root / "models/cnn.pt", "cnn")
+    test = load_dataset(root / "data/cifar10").test
+    accuracy = (predict_logits(model, to_device(test.images, CPU)).argmax(1) == torch.from_numpy(test.labels)).float()
+    assert accuracy.mean() > 0.5  # chance is 0.1
+
+
+def test_a_killed_rank_stops_the_job_within_the_timeout_and_a_rerun_resumes_the_same_run(repo_copy):
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=4, train_size=1200, test_size=100)
+    repo_copy.set_params(train__processes=2)
+    repo_copy.dvc("repro", "download")
+    state, seconds, stderr = stop_rank_1(repo_copy, after_epoch=1, how=psutil.Process.kill)
+    assert seconds < TIMEOUT_SECONDS, stderr[-3000:]
+    assert "Signal 9 (SIGKILL)" in stderr  # torchrun names the rank that died
+
+    rerun = repo_copy.stage("train", "cnn", **ENV)
+    assert "resuming from" in rerun.stderr
+    (run,) = runs(root)
+    assert run.info.run_id == state["run_id"] and run.info.status == "FINISHED"
+    assert [row["epoch"] for row in history(root)] == ["1", "2", "3", "4"]
+
+
+def test_a_hung_rank_times_out_the_others_instead_of_hanging_them(repo_copy):
+    """What torchrun cannot see (a stopped process, a lost node) the process group's timeout ends."""
+    repo_copy.use_tiny_synthetic_data(epochs=4, train_size=1200, test_size=100)
+    repo_copy.set_params(train__processes=2)
+    repo_copy.dvc("repro", "download")
+    _, seconds, stderr = stop_rank_1(repo_copy, after_epoch=0, how=psutil.Process.suspend)
+    assert f"Timed out waiting {TIMEOUT_SECONDS * 1000}ms" in stderr  # rank 0's collective gave up
+    assert seconds < TIMEOUT_SECONDS + TORCHRUN_GRACE_SECONDS + 20, stderr[-3000:]
+
+
+def stop_rank_1(repo_copy, after_epoch, how):
+    """Train with 2 processes, apply `how` to rank 1 at the `after_epoch` checkpoint; wait for the job to end.
+
+    Return (checkpoint state, seconds from `how` to the job's end, stderr).
+    """
+    job = repo_copy.spawn(sys.executable, "stages/train.py", "cnn", **ENV)
+    try:
+        state = repo_copy.wait_for_checkpoint("cnn", after_epoch, job)
+        ranks = {p.environ().get("RANK"): p for p in psutil.Process(job.pid).children(recursive=True)}
+        how(ranks["1"])
+        began = time.monotonic()
+        _, stderr = job.communicate(timeout=TIMEOUT_SECONDS + TORCHRUN_GRACE_SECONDS + 60)
+        seconds = time.monotonic() - began
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    assert job.returncode != 0
+    assert "error: a training process failed, so torchrun stopped all 2" in stderr
+    assert not [rank for rank in (ranks["0"], ranks["1"]) if rank.is_running()], "a rank outlived the job"
+    return state, seconds, stderr
