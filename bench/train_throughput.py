@@ -1,22 +1,30 @@
-"""Training throughput (images/s, augmentation included): seecam vs a tutorial-style pipeline.
+"""Training throughput (images/s, augmentation included): seecam's default vs the tutorial's loop.
 
-Both train the same model at batch 64 on the same images in the same process:
-  baseline  torchvision PIL transforms (RandomCrop, flip, ColorJitter, RandomRotation,
-            ToTensor, Normalize) in a DataLoader with 2 workers, Adam, NCHW;
-  seecam    seecam.train.fit: on-device uint8 data, batched per-image augmentation.
-Each epoch is timed; the median of the timed epochs (after a warm-up epoch) is reported.
+All variants train the same model at batch 64 on the same images in one process, in alternating rounds
+(tutorial, tutorial 2 workers, seecam default, seecam other, tutorial, ...), so machine load hits all alike:
+  tutorial  torchvision PIL transforms (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize)
+            in a DataLoader, Adam, NCHW: exactly the tutorial's loop (no workers), and with 2 workers;
+  seecam    seecam.train.fit: on-device uint8 data, batched per-image augmentation; `default` compiles or
+            not as `train.compile: auto` decides for the full default run (45,000 images x 50 epochs).
+The first round is warm-up (and compiling); the median of the other rounds is reported, with its ratio to
+the tutorial's no-worker loop. Then the peak resident memory of one full-data epoch (45,000 train + 5,000
+val images, default params) in a child process.
 
-    .venv/bin/python bench/train_throughput.py [--images 3200] [--epochs 3] [--no-compile]
-
-seecam runs twice: eager (the default, train.compile=false) and with torch.compile.
+    .venv/bin/python bench/train_throughput.py [--images 6400] [--rounds 3] [--no-memory]
+    .venv/bin/python bench/train_throughput.py --images 45000 --rounds 2  # the stage's epoch: 703 x 64 + 8
+    .venv/bin/python bench/train_throughput.py --device cuda [--epochs 3]  # per-epoch seconds on a GPU
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
+import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,8 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from seecam.data.synthetic import make_synthetic  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.normalize import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
-from seecam.params import Params  # noqa: E402
-from seecam.train import TrainSplits, fit  # noqa: E402
+from seecam.params import Params, TrainParams  # noqa: E402
+from seecam.train import TrainSplits, compile_decision, fit  # noqa: E402
+
+FULL_TRAIN, FULL_VAL, FULL_TEST = 45_000, 5_000, 10_000  # the default run's split of CIFAR-10
+MEMORY_TARGET_GB = 2.5
+Round = Callable[[float], None]  # a variant calls it with each round's seconds
 
 TUTORIAL_TRANSFORM = transforms.Compose([
     transforms.RandomCrop(32, padding=4),
@@ -58,57 +70,165 @@ class PilDataset(torch.utils.data.Dataset):
         return TUTORIAL_TRANSFORM(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def baseline_epochs(name: str, params: Params, images: np.ndarray, labels: np.ndarray, epochs: int) -> list[float]:
-    torch.manual_seed(0)
-    model = build_model(name, params.model(name))
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.train.lr)
-    loader = DataLoader(PilDataset(images, labels), batch_size=64, shuffle=True, num_workers=2,
-                        persistent_workers=True)
-    seconds = []
-    for _ in range(epochs):
-        began = time.perf_counter()
-        model.train()
-        for x, y in loader:
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            loss.item()  # the tutorial's running_loss += loss.item()
-        seconds.append(time.perf_counter() - began)
+def tutorial_variant(name: str, images: np.ndarray, labels: np.ndarray, rounds: int, workers: int):
+    def run(done: Round) -> None:
+        torch.manual_seed(0)
+        model = build_model(name, Params().model(name))
+        optimizer = torch.optim.Adam(model.parameters(), lr=Params().train.lr)
+        loader = DataLoader(PilDataset(images, labels), batch_size=64, shuffle=True, num_workers=workers,
+                            persistent_workers=workers > 0)
+        for _ in range(rounds):
+            began = time.perf_counter()
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+                loss.item()  # the tutorial's running_loss += loss.item()
+            done(time.perf_counter() - began)
+    return run
+
+
+def seecam_variant(name: str, images: np.ndarray, labels: np.ndarray, rounds: int, compiled: bool):
+    def run(done: Round) -> None:
+        torch.manual_seed(0)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        y = torch.from_numpy(labels)
+        splits = TrainSplits(x, y, x[:64], y[:64], "val")
+        train = replace(Params().train, epochs=rounds, compile=compiled)
+        fit(build_model(name, Params().model(name)), splits, train, seed=0, device=torch.device("cpu"),
+            on_epoch=lambda row, state: done(row["epoch_seconds"]), label=name)
+    return run
+
+
+def alternate(variants: dict[str, Callable[[Round], None]]) -> dict[str, list[float]]:
+    """Run the variants' rounds in turn (A1 B1 C1 A2 B2 C2 ...), one at a time, each variant in its own thread.
+
+    A thread keeps its variant's state (model, compiled graph, DataLoader workers) between rounds; a
+    semaphore per variant passes the turn on after each round. All variants must run the same number of rounds.
+    """
+    names = list(variants)
+    turns = [threading.Semaphore(0) for _ in names]
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    failures: list[BaseException] = []
+
+    def worker(i: int, name: str) -> None:
+        def done(elapsed: float) -> None:
+            seconds[name].append(elapsed)
+            print(f"  {name}: round {len(seconds[name])} {elapsed:.1f} s", file=sys.stderr, flush=True)
+            turns[(i + 1) % len(names)].release()
+            turns[i].acquire()
+
+        turns[i].acquire()
+        try:
+            variants[name](done)
+        except BaseException as error:  # noqa: BLE001 (reported by the main thread)
+            failures.append(error)
+        for turn in turns:  # let the others finish (or fail fast) without waiting on this variant
+            turn.release(len(names) * 1000)
+
+    threads = [threading.Thread(target=worker, args=(i, name), daemon=True) for i, name in enumerate(names)]
+    for thread in threads:
+        thread.start()
+    turns[0].release()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
     return seconds
 
 
-def seecam_epochs(name: str, params: Params, images: np.ndarray, labels: np.ndarray, epochs: int) -> list[float]:
+def default_compile() -> tuple[bool, str]:
+    """What `train.compile: auto` decides for the full default run on this CPU, and the line that says why."""
+    decision = compile_decision(TrainParams(), FULL_TRAIN, torch.device("cpu"))
+    return decision.compiled, decision.line("default run (45,000 images x 50 epochs)")
+
+
+def throughput(args: argparse.Namespace) -> None:
+    compiled, why = default_compile()
+    default = f"seecam default ({'compiled' if compiled else 'eager'})"
+    data = make_synthetic(args.images, 10, seed=0)
+    images, labels = data.train.images, data.train.labels
+    rounds = args.rounds + 1
+    rates: dict[str, dict[str, float]] = {}
+    for name in ("cnn", "se"):
+        variants = {
+            "tutorial, no workers": tutorial_variant(name, images, labels, rounds, workers=0),
+            "tutorial, 2 workers": tutorial_variant(name, images, labels, rounds, workers=2),
+            default: seecam_variant(name, images, labels, rounds, compiled),
+            f"seecam {'eager' if compiled else 'compiled'}": seecam_variant(name, images, labels, rounds, not compiled),
+        }
+        print(f"{name}: {rounds} alternating rounds of {args.images} images", file=sys.stderr, flush=True)
+        rates[name] = {variant: args.images / statistics.median(s[1:]) for variant, s in alternate(variants).items()}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images a round, batch 64, "
+          f"median of {args.rounds} alternating rounds after 1 warm-up round")
+    print(why)
+    for name, rate in rates.items():
+        ours, tutorial = rate[default], rate["tutorial, no workers"]
+        print(f"DEFAULT {name}: {ours:.0f} vs {tutorial:.0f} img/s = {ours / tutorial:.2f}x the tutorial's loop")
+    print(f"{'model':6s} {'variant':26s} {'img/s':>7s} {'ratio':>6s}")
+    for name, rate in rates.items():
+        for variant, value in rate.items():
+            print(f"{name:6s} {variant:26s} {value:7.0f} {value / rate['tutorial, no workers']:5.2f}x")
+
+
+def full_data_splits(device: torch.device) -> tuple[TrainSplits, np.ndarray]:
+    """Random uint8 images in the default run's sizes (memory and speed do not depend on the pixels)."""
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (FULL_TRAIN + FULL_VAL, 32, 32, 3), dtype=np.uint8)
+    test = rng.integers(0, 256, (FULL_TEST, 32, 32, 3), dtype=np.uint8)  # the stage keeps the test set loaded
+    labels = torch.from_numpy(rng.integers(0, 10, FULL_TRAIN + FULL_VAL)).to(device)
+    x = torch.from_numpy(train).permute(0, 3, 1, 2).contiguous().to(device)
+    return TrainSplits(x[:FULL_TRAIN], labels[:FULL_TRAIN], x[FULL_TRAIN:], labels[FULL_TRAIN:], "val"), test
+
+
+def one_full_epoch(name: str, device: torch.device, epochs: int = 1) -> list[float]:
+    """Epoch seconds of the default configuration over the full data; compile as auto decides for 50 epochs."""
+    splits, _test = full_data_splits(device)
+    compiled = compile_decision(TrainParams(), FULL_TRAIN, device).compiled
     torch.manual_seed(0)
-    device = torch.device("cpu")
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    y = torch.from_numpy(labels)
-    splits = TrainSplits(x, y, x[:64], y[:64], "val")
-    model = build_model(name, params.model(name))
-    result = fit(model, splits, replace(params.train, epochs=epochs), seed=0, device=device)
+    train = replace(TrainParams(), epochs=epochs, compile=compiled)
+    result = fit(build_model(name, Params().model(name)), splits, train, seed=0, device=device, label=name)
     return [row["epoch_seconds"] for row in result.history]
+
+
+def peak_memory(name: str) -> float:
+    """GB of peak resident memory of a child process training one full-data epoch (before any other child)."""
+    subprocess.run([sys.executable, __file__, "--memory-child", name], check=True, stdout=subprocess.DEVNULL)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB on Linux
+
+
+def on_cuda(args: argparse.Namespace) -> None:
+    if not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU is visible (torch.cuda.is_available() is False); use --device cpu")
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {FULL_TRAIN} images an epoch, batch 64, "
+          f"{compile_decision(TrainParams(), FULL_TRAIN, torch.device('cuda')).line('default')}")
+    for name in ("cnn", "se"):
+        seconds = one_full_epoch(name, torch.device("cuda"), args.epochs)
+        print(f"{name}: epoch seconds {', '.join(f'{s:.1f}' for s in seconds)}; 50 epochs at the last epoch's pace "
+              f"~{50 * seconds[-1] / 60:.1f} min")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=3200)
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after 1 warm-up epoch)")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
+    parser.add_argument("--images", type=int, default=6400, help="images a round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (after 1 warm-up round)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--epochs", type=int, default=3, help="--device cuda: full-data epochs to time")
+    parser.add_argument("--no-memory", action="store_true", help="skip the full-data peak memory run")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data = make_synthetic(args.images, 10, seed=0)
-    images, labels = data.train.images, data.train.labels
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images/epoch, batch 64, "
-          f"median of {args.epochs} epochs after 1 warm-up")
-    print(f"{'model':6s} {'variant':10s} {'baseline img/s':>15s} {'seecam img/s':>13s} {'ratio':>6s}")
-    for name in ("cnn", "se"):
-        params = Params()
-        base_rate = args.images / statistics.median(baseline_epochs(name, params, images, labels, args.epochs + 1)[1:])
-        for compiled in (False, True)[: 1 if args.no_compile else 2]:
-            variant = replace(params, train=replace(params.train, compile=compiled))
-            seconds = seecam_epochs(name, variant, images, labels, args.epochs + 1)[1:]
-            rate = args.images / statistics.median(seconds)
-            label = "compile" if compiled else "eager"
-            print(f"{name:6s} {label:10s} {base_rate:15.0f} {rate:13.0f} {rate / base_rate:5.2f}x", flush=True)
+    if args.memory_child:
+        one_full_epoch(args.memory_child, torch.device("cpu"))
+    elif args.device == "cuda":
+        on_cuda(args)
+    else:
+        memory = None if args.no_memory else peak_memory("se")  # first: RUSAGE_CHILDREN must not see loader workers
+        throughput(args)
+        if memory is not None:
+            print(f"peak resident memory, se, one full-data epoch (45,000 + 5,000 images): {memory:.2f} GB "
+                  f"(target <= {MEMORY_TARGET_GB} GB)")
 
 
 if __name__ == "__main__":

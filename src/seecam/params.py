@@ -194,7 +194,8 @@ class TrainParams:
     lr_patience: int = 3
     lr_factor: float = 0.5
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    compile: bool = False
+    # auto = compile when the run is long enough to pay for it (compiling.decide); true / false force it
+    compile: Literal["auto", True, False] = "auto"
     # normalize.NORMALIZATIONS: cifar10 = the train set's per-pixel std; tutorial = the tutorial's constants
     normalize: Literal["cifar10", "tutorial"] = "cifar10"
     augment: AugmentParams = field(default_factory=AugmentParams)
@@ -218,6 +219,8 @@ class TrainParams:
         yield from _in_range(self, "lr_patience", 0, MAX_EPOCHS, "train.epochs can be at most 10,000")
         if not 0 < self.lr_factor < 1:
             yield "lr_factor", f"must be in (0, 1), got {shown(self.lr_factor)}"
+        if not isinstance(self.compile, bool) and self.compile != "auto":  # 1 == True passes the Literal check
+            yield "compile", f"must be auto, true or false, got {shown(self.compile)}"
 
 
 @dataclass(frozen=True)

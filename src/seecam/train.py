@@ -4,7 +4,8 @@ Speed comes from keeping the host out of the loop: the uint8 images live on
 the training device, batches are index gathers, augmentation is batched
 tensor ops, and losses and hit counts accumulate on the device, read back
 once per epoch (no per-step `.item()`). On CUDA the step runs in bf16
-autocast with channels_last; `train.compile` wraps it in `torch.compile`.
+autocast with channels_last; `train.compile` (compiling.py) decides whether
+full batches run a `torch.compile`d model.
 With `train.processes` > 1 each torchrun rank trains its shard of the epoch and rank 0 alone writes
 (distributed.py); one process never touches torch.distributed, so its numbers are what they were.
 """
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from tqdm import tqdm
 
-from seecam import checkpoint, distributed, paths, tracking
+from seecam import checkpoint, compiling, distributed, paths, tracking
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
 from seecam.code_version import code_digest, code_files, training_code_digest
@@ -120,7 +121,11 @@ def fit(
     # Augment several batches per call: per-op overhead dominates at batch 64 on a CPU.
     batch_size = distributed.rank_batch_size(train, world)
     chunk = batch_size * max(1, AUGMENT_CHUNK // batch_size)
-    step = _make_step(distributed.wrap(model, world, train.sync_batchnorm), optimizer, device, train.compile)
+    decision = compile_decision(train, len(splits.train_y), device)
+    if world.is_main:
+        print(decision.line(label), flush=True)
+    step = _make_step(distributed.wrap(model, world, train.sync_batchnorm), optimizer, device, decision.compiled,
+                      batch_size)
     on_start(_state(start, model, optimizer, scheduler, generator, result))
     summarise = world.is_main and not sys.stderr.isatty()  # a TTY gets a bar; a log one line per epoch
 
@@ -169,6 +174,12 @@ def fit(
     return result
 
 
+def compile_decision(train: TrainParams, images: int, device: torch.device) -> compiling.Decision:
+    """What `train.compile` means for `train.epochs` over `images` on `device` (printed by fit, logged by the stage)."""
+    return compiling.decide(train.compile, device.type, images, train.batch_size, train.epochs,
+                            compiling.toolchain_problem(device.type))
+
+
 def _summary(label: str, row: dict[str, float], epochs: int) -> str:
     return (f"{label} epoch {row['epoch']}/{epochs}: train_loss {row['train_loss']:.4f} "
             f"train_acc {row['train_acc']:.4f} val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f} "
@@ -176,12 +187,29 @@ def _summary(label: str, row: dict[str, float], epochs: int) -> str:
 
 
 def _make_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, compile_model: bool
-) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    forward = torch.compile(model) if compile_model else model
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, compiled: bool, batch_size: int
+) -> compiling.Step:
+    """The training step; when `compiled`, full batches run the compiled model and a partial batch eagerly."""
+    eager = _step_through(model, optimizer, device)
+    if not compiled:
+        return eager
+    fast = _step_through(compiling.compile_model(model, device.type), optimizer, device)
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return fast(x, y) if len(x) == batch_size else eager(x, y)
+
+    return compiling.with_eager_fallback(step, eager, model)
+
+
+def _step_through(
+    forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer, device: torch.device
+) -> compiling.Step:
     autocast = device.type == "cuda"
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # A new CUDA-graph generation per step (a no-op without CUDA graphs): the caller copies this step's
+        # loss and hit count into its own tensors before the next replay overwrites the graph's outputs.
+        torch.compiler.cudagraph_mark_step_begin()
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = forward(x)
@@ -294,7 +322,8 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
             save(state)
             if not mlflow.get_run(run.info.run_id).data.params:
-                mlflow.log_params(tracking.run_params(name, params, count_parameters(model)))
+                mlflow.log_params(tracking.run_params(name, params, count_parameters(model))
+                                  | compile_decision(params.train, len(splits.train_y), device).mlflow_params())
                 mlflow.set_tags(tracking.run_tags(name, params, dataset.sha256, training_code_digest(), device.type,
                                                   splits.scheduled_on))
                 tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"],

@@ -15,8 +15,9 @@ EPOCH_METRICS = {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_
 
 def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(repo_copy):
     repo_copy.use_tiny_synthetic_data(epochs=2)
-    repo_copy.dvc("repro", "train_cnn", "train_se")
+    trained = repo_copy.dvc("repro", "train_cnn", "train_se").stdout
     root = repo_copy.root
+    assert "se: compile off (auto: 16 steps," in trained  # the tiny run is never worth compiling
 
     runs = {}
     for name in ("cnn", "se"):
@@ -36,6 +37,8 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
     assert (cnn.data.tags["model"], se.data.tags["model"]) == ("cnn", "se")
     assert cnn.data.tags["dvc_stage"] == "train_cnn" and len(cnn.data.tags["data_sha256"]) == 64
     assert cnn.data.tags["device"] == "cpu"
+    assert (se.data.params["train.compile"], se.data.params["compiled"]) == ("auto", "false")
+    assert se.data.params["compile_reason"].startswith("auto: 16 steps,")
     assert [m.step for m in client.get_metric_history(se.info.run_id, "val_acc")] == [1, 2]
     assert se.inputs.dataset_inputs[0].dataset.name == "synthetic-train"
     assert not list(root.glob("**/mlruns"))  # artifacts went to the anchored mlartifacts/
