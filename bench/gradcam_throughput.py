@@ -6,9 +6,10 @@ same images, same run:
             class score (parameters accumulate .grad), weights = mean gradient, ReLU, upsample, normalise
             in numpy: the loop most Grad-CAM tutorials show;
   seecam    seecam.explain.cam.cam_images on channels_last images and model (as the explain stage
-            loads them): chunks of 250 images, one forward without a parameter graph and one
-            backward from the scores to the layer per chunk.
-Each variant runs `--repeats` times; medians are reported.
+            loads them): BatchNorm folded into the convolutions (explain/fold.py), chunks of 250
+            images, one forward without a parameter graph and one backward from the scores to the
+            layer per chunk.
+The two variants alternate `--repeats` rounds (a busy machine slows both alike); medians are reported.
 
     .venv/bin/python bench/gradcam_throughput.py [--images 2000] [--baseline-images 300] [--repeats 3]
 """
@@ -16,6 +17,7 @@ Each variant runs `--repeats` times; medians are reported.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -55,13 +57,15 @@ def tutorial_grad_cam(model: torch.nn.Module, images: torch.Tensor, layer: torch
     return maps
 
 
-def timed(run, repeats: int) -> float:
-    times = []
+def alternating(runs: list, repeats: int) -> list[float]:
+    """Median seconds of each run, the runs taking turns in every round."""
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+        for run, spent in zip(runs, times, strict=True):
+            began = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - began)
+    return [statistics.median(spent) for spent in times]
 
 
 def main() -> None:
@@ -78,11 +82,12 @@ def main() -> None:
     tutorial = images[: args.baseline_images].contiguous()  # the tutorial's NCHW tensors
     for name in ("cnn", "se"):
         model = build_model(name, Params().model(name)).eval()
+        ours_model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # as load_model returns it
         tutorial_grad_cam(model, tutorial[:5], model.block3)  # warm-up
-        base = args.baseline_images / timed(lambda m=model: tutorial_grad_cam(m, tutorial, m.block3), args.repeats)
-        model = model.to(memory_format=torch.channels_last)  # as seecam.inference.load_model returns it
-        cam_images(model, images[:250], "block3")
-        ours = args.images / timed(lambda m=model: cam_images(m, images, "block3"), args.repeats)
+        cam_images(ours_model, images[:250], "block3")
+        base_seconds, our_seconds = alternating([lambda m=model: tutorial_grad_cam(m, tutorial, m.block3),
+                                                 lambda m=ours_model: cam_images(m, images, "block3")], args.repeats)
+        base, ours = args.baseline_images / base_seconds, args.images / our_seconds
         print(f"{name:6s} {base:15.0f} {ours:13.0f} {ours / base:5.1f}x", flush=True)
 
 

@@ -77,6 +77,7 @@ class RepoCopy:
     """A git-initialised copy of the project's tracked files, for real `dvc repro` runs."""
 
     root: Path
+    repro_log: str = ""  # stdout of the fixture's `dvc repro`, for tests of what the stages print
 
     def run(self, *args: str, check: bool = True, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
         result = subprocess.run(args, cwd=self.root, env=tool_env(**env), capture_output=True, text=True,
@@ -151,7 +152,7 @@ def pipeline_repo(tmp_path_factory) -> RepoCopy:
     """One full `dvc repro` on tiny synthetic data, shared read-only by the tests of later stages."""
     repo = copy_repo(tmp_path_factory.mktemp("pipeline"))
     repo.use_tiny_synthetic_data(epochs=3, train_size=1500, test_size=300)
-    repo.dvc("repro")
+    repo.repro_log = repo.dvc("repro").stdout
     return repo
 
 

@@ -5,7 +5,9 @@ import torch.nn.functional as F  # noqa: N812
 from conftest import hook_count
 from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_batch, cam_images, normalise, upsample
+from seecam.explain.fold import fold_batchnorm
 from seecam.models import build_model
+from seecam.normalize import Normalizer
 from seecam.params import CnnParams, SeParams
 
 
@@ -134,3 +136,26 @@ def test_a_layer_without_a_spatial_map_is_refused_by_name(layer):
     model = small_model("se")
     with pytest.raises(SeecamError, match=rf"layer '{layer}' has a 2-D output.*4-D.*block1, block1.conv.*block3.pool"):
         cam_batch(model, torch.randn(2, 3, 32, 32), layer)
+
+
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in SMALL for layer in spatial_layer_names(n)])
+def test_cam_images_with_batchnorm_folded_matches_the_hook_free_reference(name, layer):
+    """cam_images folds BN into the convolutions (explain/fold.py): the same CAMs up to float rounding."""
+    model = small_model(name)
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    expected_raw, expected_targets = hand_grad_cam(model, Normalizer.for_model(model, images.device)(images), layer)
+    result = cam_images(model, images, layer, batch_size=2)
+    assert torch.equal(result.targets, expected_targets)
+    torch.testing.assert_close(result.raw, expected_raw, atol=1e-5, rtol=0)
+    torch.testing.assert_close(result.maps, normalise(upsample(expected_raw, (32, 32))), atol=1e-5, rtol=0)
+    assert isinstance(model.block1.bn, torch.nn.BatchNorm2d)  # the caller's model is untouched
+
+
+def test_folded_model_gives_the_same_scores_and_keeps_a_named_convolution():
+    model = small_model("se")
+    x = torch.randn(4, 3, 32, 32)
+    folded = fold_batchnorm(model, keep=("block2.conv",))
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-5)
+    assert isinstance(folded.block1.bn, torch.nn.Identity) and isinstance(folded.block2.bn, torch.nn.BatchNorm2d)
+    assert torch.equal(folded.block2.conv.weight, model.block2.conv.weight)

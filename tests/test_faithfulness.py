@@ -9,6 +9,7 @@ from seecam.errors import SeecamError
 from seecam.explain.cam import cam_images
 from seecam.explain.excitation import excitation_by_class, se_gates
 from seecam.explain.faithfulness import (
+    deletion_insertion_auc,
     faithfulness,
     mean_defined,
     pointing_game,
@@ -16,9 +17,11 @@ from seecam.explain.faithfulness import (
     salience_ranks,
     spearman,
 )
+from seecam.explain.fold import fold_batchnorm
 from seecam.explain.run import check_inputs, confident_mistakes
 from seecam.inference import predict_logits, to_device
 from seecam.models import build_model
+from seecam.normalize import Normalizer
 from seecam.params import CnnParams, ExplainParams, parse_params
 from seecam.train import fit, seed_everything, training_splits
 
@@ -153,3 +156,31 @@ def test_randomized_copy_leaves_the_global_random_stream_where_it_was():
     assert torch.equal(torch.rand(3), expected)
     again = randomized_copy(model, seed=1)  # and the copy itself is reproducible
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in first.state_dict().items())
+
+
+@torch.no_grad()
+def per_step_deletion_insertion(model, inputs, maps, targets, steps):
+    """The definition, one forward per curve point over all images (the unbatched, unfolded reference)."""
+    ranks = salience_ranks(maps).view(len(maps), 1, *maps.shape[1:])
+    deletion, insertion = [], []
+    for step in range(steps + 1):
+        changed = (ranks < round(step * maps[0].numel() / steps)).float()
+        for curve, x in ((deletion, inputs * (1 - changed)), (insertion, inputs * changed)):
+            curve.append(torch.softmax(model(x), dim=1).gather(1, targets[:, None])[:, 0])
+    fractions = torch.linspace(0, 1, steps + 1)
+    return (torch.trapezoid(torch.stack(deletion, 1), fractions, dim=1),
+            torch.trapezoid(torch.stack(insertion, 1), fractions, dim=1))
+
+
+@pytest.mark.parametrize("steps,batch", [(1, 7), (5, 7), (16, 250), (16, 3)])
+def test_batched_deletion_insertion_equals_the_per_step_definition(trained, steps, batch):
+    model, data = trained
+    images = to_device(data.test.images[:37], CPU)
+    cams = cam_images(model, images, "block3")
+    inputs = Normalizer.for_model(model, CPU)(images)
+    full = cams.probabilities.gather(1, cams.targets[:, None])[:, 0]
+    deletion, insertion = deletion_insertion_auc(fold_batchnorm(model), inputs, cams.maps, cams.targets, full,
+                                                 steps, batch)
+    expected_deletion, expected_insertion = per_step_deletion_insertion(model, inputs, cams.maps, cams.targets, steps)
+    torch.testing.assert_close(deletion, expected_deletion, atol=1e-5, rtol=0)
+    torch.testing.assert_close(insertion, expected_insertion, atol=1e-5, rtol=0)

@@ -1,6 +1,7 @@
 """`dvc repro` through explain on tiny synthetic data: every figure and metric, logged to both MLflow runs."""
 
 import json
+import re
 
 import pytest
 from mlflow import MlflowClient
@@ -31,6 +32,13 @@ def test_explain_writes_every_figure_and_metric(pipeline_repo):
         assert "figures/explain/gradcam_side_by_side.png" in artifacts
     assert {f"explain/{k}" for k in FAITHFULNESS} <= set(runs["cnn"].data.metrics)
     assert {f"explain/{k}" for k in FAITHFULNESS} <= set(runs["se"].data.metrics)
+
+
+def test_the_stage_log_says_where_the_time_went(pipeline_repo):
+    parts = ("gallery", "cam_methods", "feature maps", "faithfulness", "excitation", "mistakes", "writing", "mlflow")
+    line = next(line for line in pipeline_repo.repro_log.splitlines() if line.startswith("explain: "))
+    assert re.fullmatch(r"explain: " + ", ".join(rf"{p} \d+\.\d s" for p in parts), re.sub(r" \([^)]*\)", "", line))
+    assert re.search(r"faithfulness \d+\.\d s \(300 images\), excitation \d+\.\d s \(300 images\)", line), line
 
 
 def test_nothing_reruns_after_a_full_repro(pipeline_repo):

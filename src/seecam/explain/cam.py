@@ -26,6 +26,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from torch import nn
 
 from seecam.errors import SeecamError
+from seecam.explain.fold import fold_batchnorm
 from seecam.explain.hooks import named_layer, output_shapes, record
 from seecam.normalize import Normalizer
 
@@ -116,8 +117,9 @@ def cam_images(
     model: nn.Module, images: torch.Tensor, layer: str, method: str = "gradcam",
     targets: torch.Tensor | None = None, batch_size: int = 250,
 ) -> CamResult:
-    """CAMs of uint8 NCHW images, one forward/backward per chunk of `batch_size`."""
+    """CAMs of uint8 NCHW images, one forward/backward per chunk of `batch_size`, BatchNorm folded (explain/fold)."""
     normalize = Normalizer.for_model(model, images.device)
+    model = fold_batchnorm(model, keep=(layer,))
     parts = []
     for start in range(0, len(images), batch_size):
         chunk_targets = None if targets is None else targets[start:start + batch_size]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seecam.explain.fold import fold_batchnorm
 from seecam.explain.hooks import record
 from seecam.normalize import Normalizer
 
@@ -46,6 +47,7 @@ def excitation_by_class(
     """Class means and within-class spread of every SE gate's output over uint8 `images`."""
     gates = se_gates(model)
     normalize = Normalizer.for_model(model, images.device)
+    model = fold_batchnorm(model)  # hooks sit on the SE gates only
     collected: dict[str, list[torch.Tensor]] = {gate: [] for gate in gates}
     with record(model, gates, gradients=False) as recording:
         for chunk in images.split(batch):

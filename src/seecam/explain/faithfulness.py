@@ -27,12 +27,17 @@ import torch
 from torch import nn
 
 from seecam.explain.cam import cam_images
+from seecam.explain.fold import fold_batchnorm
 from seecam.normalize import Normalizer
 
 
 @torch.no_grad()
+def _probabilities(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(model(inputs), dim=1)
+
+
 def _target_probability(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch: int) -> torch.Tensor:
-    probabilities = [torch.softmax(model(chunk), dim=1) for chunk in inputs.split(batch)]
+    probabilities = [_probabilities(model, chunk) for chunk in inputs.split(batch)]
     return torch.cat(probabilities).gather(1, targets[:, None])[:, 0]
 
 
@@ -45,20 +50,36 @@ def salience_ranks(maps: torch.Tensor) -> torch.Tensor:
 
 
 def deletion_insertion_auc(
-    model: nn.Module, inputs: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, steps: int, batch: int
+    model: nn.Module, inputs: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, full: torch.Tensor,
+    steps: int, batch: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image deletion and insertion AUC (trapezoid over the fraction of pixels changed)."""
+    """Per-image deletion and insertion AUC (trapezoid over the fraction of pixels changed).
+
+    Each curve has steps + 1 points, but four of them need no per-image pass: deletion's first point and
+    insertion's last are the whole image, whose probability `full` the CAM pass already computed; deletion's
+    last and insertion's first are the all-mean image (0 after normalisation), one forward for every image.
+    The 2 (steps - 1) interior points of a chunk of images run as one forward pass of at most `batch` inputs,
+    so memory stays bounded and there is no Python loop per step.
+    """
     model.eval()
-    ranks = salience_ranks(maps).view(len(maps), 1, *maps.shape[1:])
-    pixels = maps[0].numel()
-    deletion, insertion = [], []
-    for step in range(steps + 1):
-        changed = (ranks < round(step * pixels / steps)).to(inputs.dtype)
-        deletion.append(_target_probability(model, inputs * (1 - changed), targets, batch))
-        insertion.append(_target_probability(model, inputs * changed, targets, batch))
+    count, pixels = len(maps), maps[0].numel()
+    ranks = salience_ranks(maps).view(count, 1, 1, *maps.shape[1:])
+    changed_pixels = torch.tensor([round(step * pixels / steps) for step in range(1, steps)], device=inputs.device)
+    blank = _probabilities(model, torch.zeros_like(inputs[:1]))[0, targets]
+    interior = torch.empty(count, 2, steps - 1, device=inputs.device)
+    per_chunk = max(1, batch // max(1, 2 * (steps - 1)))
+    for start in range(0, count if steps > 1 else 0, per_chunk):
+        chunk = slice(start, start + per_chunk)
+        changed = (ranks[chunk] < changed_pixels.view(1, -1, 1, 1, 1)).to(inputs.dtype)  # (c, steps-1, 1, H, W)
+        image = inputs[chunk, None]
+        variants = torch.stack([image * (1 - changed), image * changed], dim=1)  # (c, 2, steps-1, 3, H, W)
+        flat = variants.flatten(0, 2).contiguous(memory_format=torch.channels_last)
+        probabilities = _probabilities(model, flat).view(*variants.shape[:3], -1)
+        interior[chunk] = probabilities.gather(3, targets[chunk, None, None, None].expand(-1, 2, steps - 1, 1))[..., 0]
+    deletion = torch.cat([full[:, None], interior[:, 0], blank[:, None]], dim=1)
+    insertion = torch.cat([blank[:, None], interior[:, 1], full[:, None]], dim=1)
     fractions = torch.linspace(0, 1, steps + 1, device=inputs.device)
-    return (torch.trapezoid(torch.stack(deletion, 1), fractions, dim=1),
-            torch.trapezoid(torch.stack(insertion, 1), fractions, dim=1))
+    return torch.trapezoid(deletion, fractions, dim=1), torch.trapezoid(insertion, fractions, dim=1)
 
 
 def average_drop_and_increase(
@@ -142,9 +163,10 @@ def faithfulness(
     """All faithfulness metrics of Grad-CAM for `model` on uint8 `images` (explaining its predictions)."""
     cams = cam_images(model, images, layer, "gradcam", batch_size=batch)
     inputs = Normalizer.for_model(model, images.device)(images)
-    deletion, insertion = deletion_insertion_auc(model, inputs, cams.maps, cams.targets, steps, batch)
     full = cams.probabilities.gather(1, cams.targets[:, None])[:, 0]
-    drop, increase = average_drop_and_increase(model, images, cams.maps, cams.targets, full, batch)
+    folded = fold_batchnorm(model)  # only class scores are needed from here on
+    deletion, insertion = deletion_insertion_auc(folded, inputs, cams.maps, cams.targets, full, steps, batch)
+    drop, increase = average_drop_and_increase(folded, images, cams.maps, cams.targets, full, batch)
     random_cams = cam_images(randomized_copy(model, seed), images, layer, "gradcam", cams.targets, batch)
     rho, undefined = mean_defined(spearman(cams.maps, random_cams.maps))
     out = {

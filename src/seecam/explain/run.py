@@ -7,6 +7,9 @@ to the MLflow runs of the models it shows.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,7 @@ from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_images, check_layer, normalise
 from seecam.explain.excitation import excitation_by_class, se_gates
 from seecam.explain.faithfulness import faithfulness
+from seecam.explain.fold import fold_batchnorm
 from seecam.explain.hooks import record
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.models import IMAGE_SIZE
@@ -85,7 +89,7 @@ def confident_mistakes(models: dict[str, nn.Module], images: torch.Tensor, label
     """Each model's most confident wrong predictions, each with the CAM of the class it chose."""
     rgb, maps, titles = [], [], []
     for name, model in models.items():
-        probabilities = torch.softmax(predict_logits(model, images, ex.batch_size), dim=1)
+        probabilities = torch.softmax(predict_logits(fold_batchnorm(model), images, ex.batch_size), dim=1)
         confidence, predicted = probabilities.max(dim=1)
         wrong = (predicted.cpu().numpy() != labels).nonzero()[0]
         worst = wrong[np.argsort(-confidence[wrong].cpu().numpy(), kind="stable")[: ex.mistakes]]
@@ -124,42 +128,67 @@ def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> di
     chosen = images[ex.images]
     first = chosen[:1]
 
+    timer = PartTimer()
     # filename -> (figure, the models whose MLflow runs it goes to)
-    out: dict[str, tuple[Figure, list[str]]] = {
-        "gradcam_side_by_side.png": (gallery(models, chosen, [classes[test.labels[i]] for i in ex.images], classes,
-                                             ex), list(models)),
-        "cam_methods.png": (methods_figure(models, first, ex.layer,
-                                           f"CAM methods at {ex.layer}, image #{ex.images[0]}"), list(models)),
-    }
-    for name, model in models.items():
-        grid, attention = feature_figures(name, model, first, ex)
-        out[f"feature_maps_{name}.png"], out[f"top_channels_{name}.png"] = (grid, [name]), (attention, [name])
+    out: dict[str, tuple[Figure, list[str]]] = {}
+    with timer.part("gallery"):
+        truths = [classes[test.labels[i]] for i in ex.images]
+        out["gradcam_side_by_side.png"] = (gallery(models, chosen, truths, classes, ex), list(models))
+    with timer.part("cam_methods"):
+        title = f"CAM methods at {ex.layer}, image #{ex.images[0]}"
+        out["cam_methods.png"] = (methods_figure(models, first, ex.layer, title), list(models))
+    with timer.part("feature maps"):
+        for name, model in models.items():
+            grid, attention = feature_figures(name, model, first, ex)
+            out[f"feature_maps_{name}.png"], out[f"top_channels_{name}.png"] = (grid, [name]), (attention, [name])
 
     samples = min(ex.faithfulness_samples, len(test.labels))
     boxes = test.boxes[:samples] if test.boxes is not None else None
-    report: dict[str, Any] = {name: faithfulness(model, images[:samples], ex.layer, ex.deletion_steps,
-                                                 ex.batch_size, boxes) for name, model in models.items()}
+    with timer.part("faithfulness", f"{samples:,} images"):
+        report: dict[str, Any] = {name: faithfulness(model, images[:samples], ex.layer, ex.deletion_steps,
+                                                     ex.batch_size, boxes) for name, model in models.items()}
     excitation = {}
-    for name, model in with_se.items():
-        excitation[name] = excitation_by_class(model, images, test.labels, len(classes), ex.batch_size)
-        report[name] |= excitation[name].summary()
+    with timer.part("excitation", f"{len(test.labels):,} images"):
+        for name, model in with_se.items():
+            excitation[name] = excitation_by_class(model, images, test.labels, len(classes), ex.batch_size)
+            report[name] |= excitation[name].summary()
+        out["se_excitation.png"] = (figures.se_excitation({n: (e.mean, e.std) for n, e in excitation.items()},
+                                                          classes), list(with_se))
     report |= {"layer": ex.layer, "samples": samples}
-    out["se_excitation.png"] = (figures.se_excitation({n: (e.mean, e.std) for n, e in excitation.items()},
-                                                      classes), list(with_se))
-    out["se_mistakes.png"] = (confident_mistakes(with_se, images, test.labels, classes, ex), list(with_se))
+    with timer.part("mistakes"):
+        out["se_mistakes.png"] = (confident_mistakes(with_se, images, test.labels, classes, ex), list(with_se))
 
     directory = paths.EXPLAIN_DIR
-    write_json(directory / "metrics.json", report)
-    for filename, (figure, _) in out.items():
-        save_figure(figure, directory / filename)
-        close(figure)
-    for name in models:
-        with tracking.model_run(name, "explain"):
-            tracking.log_values({f"explain/{k}": v for k, v in report[name].items()})
-            for filename, (_, shown) in out.items():
-                if name in shown:
-                    tracking.log_artifact(directory / filename, "figures/explain")
+    with timer.part("writing"):
+        write_json(directory / "metrics.json", report)
+        for filename, (figure, _) in out.items():
+            save_figure(figure, directory / filename)
+            close(figure)
+    with timer.part("mlflow"):
+        for name in models:
+            with tracking.model_run(name, "explain"):
+                tracking.log_values({f"explain/{k}": v for k, v in report[name].items()})
+                for filename, (_, shown) in out.items():
+                    if name in shown:
+                        tracking.log_artifact(directory / filename, "figures/explain")
+    print(f"explain: {timer}", flush=True)
     return report
+
+
+class PartTimer:
+    """Wall-clock seconds of each part of the stage, for one line of the stage log: where the time goes."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    @contextmanager
+    def part(self, name: str, size: str = "") -> Iterator[None]:
+        began = time.perf_counter()
+        yield
+        self.parts.append(f"{name} {time.perf_counter() - began:.1f} s" + (f" ({size})" if size else ""))
+
+    def __str__(self) -> str:
+        return ", ".join(self.parts)
 
 
 def _rgb(images: torch.Tensor) -> np.ndarray:
