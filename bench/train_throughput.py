@@ -1,7 +1,8 @@
 """Training throughput (images/s, augmentation included): seecam's default vs the tutorial's loop.
 
-All variants train the same model at batch 64 on the same images in one process, in alternating rounds
-(tutorial, tutorial 2 workers, seecam default, seecam other, tutorial, ...), so machine load hits all alike:
+All variants train the same model at batch 64 on the same images in one run, in alternating rounds
+(tutorial, tutorial 2 workers, seecam default, seecam other, tutorial, ...), so machine load hits all alike;
+each variant runs in its own process, as a user's training would:
   tutorial  torchvision PIL transforms (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize)
             in a DataLoader, Adam, NCHW: exactly the tutorial's loop (no workers), and with 2 workers;
   seecam    seecam.train.fit: on-device uint8 data, batched per-image augmentation; `default` compiles or
@@ -18,14 +19,14 @@ val images, default params) in a child process.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,72 +71,92 @@ class PilDataset(torch.utils.data.Dataset):
         return TUTORIAL_TRANSFORM(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def tutorial_variant(name: str, images: np.ndarray, labels: np.ndarray, rounds: int, workers: int):
-    def run(done: Round) -> None:
-        torch.manual_seed(0)
-        model = build_model(name, Params().model(name))
-        optimizer = torch.optim.Adam(model.parameters(), lr=Params().train.lr)
-        loader = DataLoader(PilDataset(images, labels), batch_size=64, shuffle=True, num_workers=workers,
-                            persistent_workers=workers > 0)
-        for _ in range(rounds):
-            began = time.perf_counter()
-            model.train()
-            for x, y in loader:
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(x), y)
-                loss.backward()
-                optimizer.step()
-                loss.item()  # the tutorial's running_loss += loss.item()
-            done(time.perf_counter() - began)
-    return run
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: the tutorial's loop (with `workers` loader processes) or seecam's fit."""
+
+    label: str
+    model: str
+    kind: str  # "tutorial" | "seecam"
+    workers: int = 0
+    compiled: bool = False
 
 
-def seecam_variant(name: str, images: np.ndarray, labels: np.ndarray, rounds: int, compiled: bool):
-    def run(done: Round) -> None:
-        torch.manual_seed(0)
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-        y = torch.from_numpy(labels)
-        splits = TrainSplits(x, y, x[:64], y[:64], "val")
-        train = replace(Params().train, epochs=rounds, compile=compiled)
-        fit(build_model(name, Params().model(name)), splits, train, seed=0, device=torch.device("cpu"),
-            on_epoch=lambda row, state: done(row["epoch_seconds"]), label=name)
-    return run
+def run_tutorial(variant: Variant, images: np.ndarray, labels: np.ndarray, rounds: int, done: Round) -> None:
+    torch.manual_seed(0)
+    model = build_model(variant.model, Params().model(variant.model))
+    optimizer = torch.optim.Adam(model.parameters(), lr=Params().train.lr)
+    loader = DataLoader(PilDataset(images, labels), batch_size=64, shuffle=True, num_workers=variant.workers,
+                        persistent_workers=variant.workers > 0)
+    for _ in range(rounds):
+        began = time.perf_counter()
+        model.train()
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            loss.item()  # the tutorial's running_loss += loss.item()
+        done(time.perf_counter() - began)
 
 
-def alternate(variants: dict[str, Callable[[Round], None]]) -> dict[str, list[float]]:
-    """Run the variants' rounds in turn (A1 B1 C1 A2 B2 C2 ...), one at a time, each variant in its own thread.
+def run_seecam(variant: Variant, images: np.ndarray, labels: np.ndarray, rounds: int, done: Round) -> None:
+    torch.manual_seed(0)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    y = torch.from_numpy(labels)
+    splits = TrainSplits(x, y, x[:64], y[:64], "val")
+    train = replace(Params().train, epochs=rounds, compile=variant.compiled)
+    fit(build_model(variant.model, Params().model(variant.model)), splits, train, seed=0,
+        device=torch.device("cpu"), on_epoch=lambda row, state: done(row["epoch_seconds"]), label=variant.model)
 
-    A thread keeps its variant's state (model, compiled graph, DataLoader workers) between rounds; a
-    semaphore per variant passes the turn on after each round. All variants must run the same number of rounds.
+
+def _variant_process(variant: Variant, images: np.ndarray, labels: np.ndarray, rounds: int, my_turn, next_turn,
+                     results) -> None:
+    """A variant's own process: wait for the turn, run a round, report its seconds, pass the turn on."""
+    def done(elapsed: float) -> None:
+        results.put((variant.label, elapsed))
+        next_turn.release()
+        my_turn.acquire()
+
+    my_turn.acquire()
+    try:
+        (run_tutorial if variant.kind == "tutorial" else run_seecam)(variant, images, labels, rounds, done)
+    except BaseException as error:  # noqa: BLE001 (reported by the parent)
+        results.put((variant.label, repr(error)))
+    next_turn.release()
+
+
+def alternate(variants: list[Variant], images: np.ndarray, labels: np.ndarray, rounds: int) -> dict[str, list[float]]:
+    """Run the variants' rounds in turn (A1 B1 C1 A2 B2 C2 ...), one at a time, each in its own process.
+
+    A process keeps its variant's state (model, compiled graph, DataLoader workers) between rounds, and one
+    variant's threads, heap and OpenMP pool never slow another's rounds, as they would in threads of one
+    process (measured: seecam's eager CNN ran 1,600 img/s alone but 1,100-1,270 img/s when its rounds
+    alternated with the tutorial's in threads of one process); a semaphore per variant passes the turn on.
     """
-    names = list(variants)
-    turns = [threading.Semaphore(0) for _ in names]
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    failures: list[BaseException] = []
-
-    def worker(i: int, name: str) -> None:
-        def done(elapsed: float) -> None:
-            seconds[name].append(elapsed)
-            print(f"  {name}: round {len(seconds[name])} {elapsed:.1f} s", file=sys.stderr, flush=True)
-            turns[(i + 1) % len(names)].release()
-            turns[i].acquire()
-
-        turns[i].acquire()
-        try:
-            variants[name](done)
-        except BaseException as error:  # noqa: BLE001 (reported by the main thread)
-            failures.append(error)
-        for turn in turns:  # let the others finish (or fail fast) without waiting on this variant
-            turn.release(len(names) * 1000)
-
-    threads = [threading.Thread(target=worker, args=(i, name), daemon=True) for i, name in enumerate(names)]
-    for thread in threads:
-        thread.start()
+    context = multiprocessing.get_context("spawn")  # no fork of a process whose OpenMP threads already ran
+    turns = [context.Semaphore(0) for _ in variants]
+    results = context.Queue()
+    processes = [context.Process(target=_variant_process,  # not daemonic: DataLoader workers are its children
+                                 args=(v, images, labels, rounds, turns[i], turns[(i + 1) % len(variants)], results))
+                 for i, v in enumerate(variants)]
+    for process in processes:
+        process.start()
     turns[0].release()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    seconds: dict[str, list[float]] = {v.label: [] for v in variants}
+    try:
+        for _ in range(rounds * len(variants)):
+            label, value = results.get()
+            if isinstance(value, str):
+                raise SystemExit(f"{label} failed: {value}")
+            seconds[label].append(value)
+            print(f"  {label}: round {len(seconds[label])} {value:.1f} s", file=sys.stderr, flush=True)
+    except BaseException:
+        for process in processes:  # a failed variant leaves the others waiting for their turn
+            process.terminate()
+        raise
+    for process in processes:
+        process.join()
     return seconds
 
 
@@ -153,14 +174,15 @@ def throughput(args: argparse.Namespace) -> None:
     rounds = args.rounds + 1
     rates: dict[str, dict[str, float]] = {}
     for name in ("cnn", "se"):
-        variants = {
-            "tutorial, no workers": tutorial_variant(name, images, labels, rounds, workers=0),
-            "tutorial, 2 workers": tutorial_variant(name, images, labels, rounds, workers=2),
-            default: seecam_variant(name, images, labels, rounds, compiled),
-            f"seecam {'eager' if compiled else 'compiled'}": seecam_variant(name, images, labels, rounds, not compiled),
-        }
+        variants = [
+            Variant("tutorial, no workers", name, "tutorial"),
+            Variant("tutorial, 2 workers", name, "tutorial", workers=2),
+            Variant(default, name, "seecam", compiled=compiled),
+            Variant(f"seecam {'eager' if compiled else 'compiled'}", name, "seecam", compiled=not compiled),
+        ]
         print(f"{name}: {rounds} alternating rounds of {args.images} images", file=sys.stderr, flush=True)
-        rates[name] = {variant: args.images / statistics.median(s[1:]) for variant, s in alternate(variants).items()}
+        rates[name] = {label: args.images / statistics.median(s[1:])
+                       for label, s in alternate(variants, images, labels, rounds).items()}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images a round, batch 64, "
           f"median of {args.rounds} alternating rounds after 1 warm-up round")
     print(why)
