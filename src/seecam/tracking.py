@@ -304,6 +304,15 @@ def log_missing_epochs(run_id: str, history: list[dict[str, float]]) -> None:
             log_epoch(row)
 
 
+def describe_run(params: dict[str, Any], tags: dict[str, str]) -> None:
+    """Tags first, params last: a resume takes params as "described", so a kill between the two calls must
+    leave the tags (set again, harmlessly) rather than params without tags (never completed)."""
+    import mlflow
+
+    mlflow.set_tags(tags)
+    mlflow.log_params(params)
+
+
 def log_dataset(images: Any, labels: Any, source: dict[str, Any], digest: str) -> None:
     """Record the training data as an MLflow input (digest = our sha256 of the arrays)."""
     import mlflow

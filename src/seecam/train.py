@@ -321,11 +321,14 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
         def started(state: dict[str, Any]) -> None:
             """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
             save(state)
-            if not mlflow.get_run(run.info.run_id).data.params:
-                mlflow.log_params(tracking.run_params(name, params, count_parameters(model))
-                                  | compile_decision(params.train, len(splits.train_y), device).mlflow_params())
-                mlflow.set_tags(tracking.run_tags(name, params, dataset.sha256, training_code_digest(), device.type,
-                                                  splits.scheduled_on))
+            logged = mlflow.get_run(run.info.run_id)
+            if not logged.data.params:
+                tracking.describe_run(
+                    tracking.run_params(name, params, count_parameters(model))
+                    | compile_decision(params.train, len(splits.train_y), device).mlflow_params(),
+                    tracking.run_tags(name, params, dataset.sha256, training_code_digest(), device.type,
+                                      splits.scheduled_on))
+            if not logged.inputs.dataset_inputs:
                 tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"],
                                      dataset.sha256)
             # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks

@@ -95,7 +95,9 @@ def test_kill_before_the_first_epoch_and_during_model_logging_leave_one_run(repo
     [run] = all_runs(client)
     assert run.info.run_id == state["run_id"] == run_id(root) and run.info.status == "FINISHED"
     assert client.get_logged_model(pending.model_id).status == LoggedModelStatus.FAILED
+    # the description is complete whatever the kill interrupted: params, tags and the dataset input
     assert run.data.params["seed"] == "42" and run.data.tags["model"] == "cnn"
+    assert run.data.tags["config_sha"] and [d.dataset.digest for d in run.inputs.dataset_inputs]
 
 
 def test_code_change_after_a_finished_run_retrains(repo_copy):
