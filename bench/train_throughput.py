@@ -31,45 +31,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
-from PIL import Image
-from torch.utils.data import DataLoader
-from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+import tutorial  # noqa: E402  (bench/tutorial.py: the tutorial's loop)
+
 from seecam.data.synthetic import make_synthetic  # noqa: E402
 from seecam.models import build_model  # noqa: E402
-from seecam.normalize import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from seecam.params import Params, TrainParams  # noqa: E402
 from seecam.train import TrainSplits, compile_decision, fit  # noqa: E402
 
 FULL_TRAIN, FULL_VAL, FULL_TEST = 45_000, 5_000, 10_000  # the default run's split of CIFAR-10
 MEMORY_TARGET_GB = 2.5
 Round = Callable[[float], None]  # a variant calls it with each round's seconds
-
-TUTORIAL_TRANSFORM = transforms.Compose([
-    transforms.RandomCrop(32, padding=4),
-    transforms.RandomHorizontalFlip(),
-    transforms.ColorJitter(0.2, 0.2, 0.2, 0.1),
-    transforms.RandomRotation(15),
-    transforms.ToTensor(),
-    transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD),
-])
-
-
-class PilDataset(torch.utils.data.Dataset):
-    """What torchvision.datasets.CIFAR10 does per item: uint8 array -> PIL -> transforms."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        return TUTORIAL_TRANSFORM(Image.fromarray(self.images[i])), int(self.labels[i])
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -86,17 +60,10 @@ def run_tutorial(variant: Variant, images: np.ndarray, labels: np.ndarray, round
     torch.manual_seed(0)
     model = build_model(variant.model, Params().model(variant.model))
     optimizer = torch.optim.Adam(model.parameters(), lr=Params().train.lr)
-    loader = DataLoader(PilDataset(images, labels), batch_size=64, shuffle=True, num_workers=variant.workers,
-                        persistent_workers=variant.workers > 0)
+    loader = tutorial.train_loader(images, labels, Params().train.normalize, variant.workers)
     for _ in range(rounds):
         began = time.perf_counter()
-        model.train()
-        for x, y in loader:
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            loss.item()  # the tutorial's running_loss += loss.item()
+        tutorial.train_epoch(model, loader, optimizer)
         done(time.perf_counter() - began)
 
 
