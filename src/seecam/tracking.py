@@ -328,8 +328,14 @@ def log_dataset(images: Any, labels: Any, source: dict[str, Any], digest: str) -
 
 
 def log_torch_model(model: Any, example: Any) -> str:
-    """Log the model (MLflow 3: `name=`, pt2 format from the input example); return its URI."""
+    """Log the model (MLflow 3: `name=`, pt2 format from the input example); return its URI.
+
+    The pip requirements are given, not inferred: inference reloads the model in a subprocess to see what
+    it imports, measured at 9-12 s of the train stage's epilogue; loading needs torch, numpy (the pyfunc
+    input) and mlflow itself, which MLflow always adds.
+    """
     import mlflow
+    import numpy
     import torch
     from mlflow.models import infer_signature
 
@@ -337,7 +343,9 @@ def log_torch_model(model: Any, example: Any) -> str:
     with torch.no_grad():
         output = model(example).numpy()
     signature = infer_signature(example.numpy(), output)
-    info = mlflow.pytorch.log_model(model, name="model", input_example=example.numpy(), signature=signature)
+    requirements = [*mlflow.pytorch.get_default_pip_requirements(), f"numpy=={numpy.__version__}"]
+    info = mlflow.pytorch.log_model(model, name="model", input_example=example.numpy(), signature=signature,
+                                    pip_requirements=requirements)
     return info.model_uri
 
 
