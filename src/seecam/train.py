@@ -42,6 +42,7 @@ from seecam.params import DataParams, Params, TrainParams
 from seecam.plots import close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_writable
+from seecam.stage_clock import StageClock
 from seecam.tracking import RunInfo
 
 AUGMENT_CHUNK = 256
@@ -62,6 +63,7 @@ class TrainSplits:
 class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     iterations: list[dict[str, float]] = field(default_factory=list)
+    compile_seconds: float = 0.0  # the first compiled step's seconds (compiling happens there); 0 when eager
 
 
 def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch.device) -> TrainSplits:
@@ -171,6 +173,8 @@ def fit(
         if summarise:
             print(_summary(label, row, train.epochs), file=sys.stderr, flush=True)
         on_epoch(row, _state(epoch, model, optimizer, scheduler, generator, result))
+    if isinstance(step, compiling.FallbackStep):
+        result.compile_seconds = step.compile_seconds
     return result
 
 
@@ -198,7 +202,7 @@ def _make_step(
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return fast(x, y) if len(x) == batch_size else eager(x, y)
 
-    return compiling.with_eager_fallback(step, eager, model)
+    return compiling.FallbackStep(step, eager, model)
 
 
 def _step_through(
@@ -265,13 +269,16 @@ def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, resu
 
 
 def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
-              world: World = SINGLE) -> RunInfo | None:
+              world: World = SINGLE, clock: StageClock | None = None) -> RunInfo | None:
     """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports.
+
+    `clock` (started by the stage script before its imports) ends the log with where the time went.
 
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
     trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
     Under DDP only rank 0 does all that; the other ranks train from rank 0's checkpoint and return None.
     """
+    clock = clock or StageClock()
     if world.is_main:
         check_writable(paths.train_outputs(name))
         experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
@@ -295,18 +302,20 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
             for run_id in discarded_runs:
                 tracking.mark_killed(run_id)
             result, info = _train_in_run(name, params, dataset, device, splits, model, ckpt_path, key, resume,
-                                         experiment_id, world)
+                                         experiment_id, world, clock)
         info.save(paths.train_dir(name) / "run.json")
         checkpoint.remove(ckpt_path)
+    clock.lap("outputs")
     last = result.history[-1]
     print(f"{name}: val_acc {last['val_acc']:.4f}, val_loss {last['val_loss']:.4f} after {last['epoch']} epochs; "
           f"MLflow run {info.run_id}")
+    print(clock.line(name), flush=True)
     return info
 
 
 def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.device, splits: TrainSplits,
                   model: torch.nn.Module, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
-                  experiment_id: str, world: World) -> tuple[FitResult, RunInfo]:
+                  experiment_id: str, world: World, clock: StageClock) -> tuple[FitResult, RunInfo]:
     """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
     uri = tracking.tracking_uri(params.tracking)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
@@ -333,12 +342,14 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
                                      dataset.sha256)
             # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
             tracking.log_missing_epochs(run.info.run_id, state["history"])
+            clock.lap("startup")
 
         def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
             save(state)
             tracking.log_epoch(row)
 
         result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started, world)
+        clock.lap("epochs", carve=("compile", result.compile_seconds))
         model_uri = _write_outputs(name, params, dataset, model, result)
     return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 
