@@ -198,6 +198,8 @@ class TrainParams:
     compile: Literal["auto", True, False] = "auto"
     # normalize.NORMALIZATIONS: cifar10 = the train set's per-pixel std; tutorial = the tutorial's constants
     normalize: Literal["cifar10", "tutorial"] = "cifar10"
+    # auto = bf16 autocast on CUDA (train.py: uses_bf16), fp32 elsewhere; fp32 = as the tutorial everywhere
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     augment: AugmentParams = field(default_factory=AugmentParams)
     # DDP under torchrun (distributed.py): 1 = one process, no process group
     processes: int = 1

@@ -4,7 +4,7 @@ Speed comes from keeping the host out of the loop: the uint8 images live on
 the training device, batches are index gathers, augmentation is batched
 tensor ops, and losses and hit counts accumulate on the device, read back
 once per epoch (no per-step `.item()`). On CUDA the step runs in bf16
-autocast with channels_last; `train.compile` (compiling.py) decides whether
+autocast (`train.precision`) with channels_last; `train.compile` (compiling.py) decides whether
 full batches run a `torch.compile`d model.
 With `train.processes` > 1 each torchrun rank trains its shard of the epoch and rank 0 alone writes
 (distributed.py); one process never touches torch.distributed, so its numbers are what they were.
@@ -127,7 +127,7 @@ def fit(
     if world.is_main:
         print(decision.line(label), flush=True)
     step = _make_step(distributed.wrap(model, world, train.sync_batchnorm), optimizer, device, decision.compiled,
-                      batch_size)
+                      batch_size, uses_bf16(train.precision, device))
     on_start(_state(start, model, optimizer, scheduler, generator, result))
     summarise = world.is_main and not sys.stderr.isatty()  # a TTY gets a bar; a log one line per epoch
 
@@ -190,14 +190,23 @@ def _summary(label: str, row: dict[str, float], epochs: int) -> str:
             f"lr {row['lr']:.3g} {row['epoch_seconds']:.1f}s")
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """bf16 autocast for the training step: `train.precision: bf16`, or `auto` on CUDA (fp32 elsewhere).
+
+    fp32 is the tutorial's; bf16 halves the bytes a CUDA step moves. Evaluation always runs in fp32.
+    """
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
 def _make_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, compiled: bool, batch_size: int
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, compiled: bool, batch_size: int,
+    bf16: bool = False,
 ) -> compiling.Step:
     """The training step; when `compiled`, full batches run the compiled model and a partial batch eagerly."""
-    eager = _step_through(model, optimizer, device)
+    eager = _step_through(model, optimizer, device, bf16)
     if not compiled:
         return eager
-    fast = _step_through(compiling.compile_model(model, device.type), optimizer, device)
+    fast = _step_through(compiling.compile_model(model, device.type), optimizer, device, bf16)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return fast(x, y) if len(x) == batch_size else eager(x, y)
@@ -206,16 +215,16 @@ def _make_step(
 
 
 def _step_through(
-    forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer, device: torch.device
+    forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer, device: torch.device,
+    bf16: bool,
 ) -> compiling.Step:
-    autocast = device.type == "cuda"
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # A new CUDA-graph generation per step (a no-op without CUDA graphs): the caller copies this step's
         # loss and hit count into its own tensors before the next replay overwrites the graph's outputs.
         torch.compiler.cudagraph_mark_step_begin()
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = forward(x)
             loss = F.cross_entropy(logits, y)
         loss.backward()
