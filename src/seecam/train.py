@@ -77,8 +77,10 @@ def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch
         val_images, val_labels, scheduled_on = dataset.train.images[val_idx], labels[val_idx], "val"
     else:
         val_images, val_labels, scheduled_on = dataset.test.images, dataset.test.labels, "test"
+    # Train images NCHW-contiguous: the augmentation's gathers and colour ops ran ~20% slower on to_device's
+    # channels_last strides (its output is made channels_last for the model); validation stays channels_last.
     return TrainSplits(
-        to_device(dataset.train.images[train_idx], device), torch.from_numpy(labels[train_idx]).to(device),
+        to_device(dataset.train.images[train_idx], device).contiguous(), torch.from_numpy(labels[train_idx]).to(device),
         to_device(val_images, device), torch.from_numpy(np.asarray(val_labels)).to(device), scheduled_on,
     )
 
