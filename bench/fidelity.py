@@ -182,7 +182,8 @@ def table(results: dict[str, Any]) -> str:
                  for side in sides]
         lines.append(f"{i + 1:5d}  " + "  ".join(cells))
     lines.append(f"{'':27s}" + "  ".join(f"{side:>9s}" for side in sides))
-    for label, pick in ((f"final test acc (epoch {results['epochs']})", lambda rows: rows[-1]["test_acc"]),
+    lines.append(f"{'epochs run':27s}" + "  ".join(f"{len(results[side]):9d}" for side in sides))
+    for label, pick in (("test acc, last epoch run", lambda rows: rows[-1]["test_acc"]),
                         (f"mean of the last {LAST} epochs",
                          lambda rows: statistics.mean(r["test_acc"] for r in rows[-LAST:])),
                         ("best epoch", lambda rows: max(r["test_acc"] for r in rows)),
