@@ -34,6 +34,16 @@ def test_unreachable_server_fails_fast_with_one_line():
     assert time.monotonic() - began < 5
 
 
+def test_make_ui_is_suggested_only_for_a_server_on_this_machine():
+    """`make ui` serves this project's store on 127.0.0.1: no help for a team's server elsewhere."""
+    port = free_port()
+    with pytest.raises(SeecamError, match=rf"unreachable .*; start it \(`PORT={port} make ui`\) or set"):
+        check_reachable(f"http://localhost:{port}")
+    with pytest.raises(SeecamError) as remote:
+        check_reachable("http://mlflow.invalid:5000")
+    assert "make ui" not in str(remote.value) and "check that it runs and that the URL is right" in str(remote.value)
+
+
 def test_both_models_log_the_same_param_keys():
     params = Params()
     cnn, se = run_params("cnn", params, 1), run_params("se", params, 2)

@@ -291,7 +291,8 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     with checkpoint.claim(ckpt_path):
         resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
         distributed.from_main(resume, world)  # every rank starts from the state rank 0 resumes
-        with tracking.server_errors(uri):
+        with tracking.server_errors(uri, "the training checkpoint is kept: rerun once it is back to continue "
+                                         "the same run"):
             for run_id in discarded_runs:
                 tracking.mark_killed(run_id)
             result, info = _train_in_run(name, params, dataset, device, splits, model, ckpt_path, key, resume,
