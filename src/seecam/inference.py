@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seecam.atomic import atomic_path
+from seecam.atomic import write_serialised
 from seecam.errors import SeecamError
 from seecam.models import Net, model_from_config
 from seecam.normalize import Normalizer
@@ -38,8 +38,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int
 def save_model(path: Path, model: torch.nn.Module, config: dict[str, Any], classes: list[str]) -> None:
     """State dict + the config that rebuilds it; loadable with torch.load(weights_only=True)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"config": config, "classes": classes, "state_dict": state}, tmp)
+    write_serialised(path, lambda file: torch.save({"config": config, "classes": classes, "state_dict": state}, file))
 
 
 def _read_payload(path: Path, stage: str) -> dict[str, Any]:

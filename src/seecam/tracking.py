@@ -305,6 +305,19 @@ def end_status(exc: BaseException) -> str:
     return "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
 
 
+def discard_active_run() -> None:
+    """End and delete the active run, which holds nothing yet: a training that fails before its first
+    checkpoint would otherwise leave an empty FAILED run that no rerun resumes. Never masks that failure."""
+    import mlflow
+
+    run = mlflow.active_run()
+    try:
+        mlflow.end_run("FAILED")
+        mlflow.MlflowClient().delete_run(run.info.run_id)
+    except Exception:  # noqa: BLE001 (cleanup on the way out of another error: that error is the one to report)
+        pass
+
+
 def fail_pending_models(run_id: str, experiment_id: str) -> None:
     """A kill during `log_model` leaves a PENDING logged model; mark the run's ones FAILED before resuming."""
     import mlflow

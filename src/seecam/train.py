@@ -315,9 +315,12 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
         if run_id:
             tracking.fail_pending_models(run_id, experiment_id)
+        checkpointed = False  # until a checkpoint names the run, nothing can resume it
 
         def save(state: dict[str, Any]) -> None:
+            nonlocal checkpointed
             checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
+            checkpointed = True
 
         def started(state: dict[str, Any]) -> None:
             """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
@@ -339,8 +342,14 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             save(state)
             tracking.log_epoch(row)
 
-        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started, world)
-        model_uri = _write_outputs(name, params, dataset, model, result)
+        try:
+            result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started,
+                         world)
+            model_uri = _write_outputs(name, params, dataset, model, result)
+        except BaseException:
+            if run_id is None and not checkpointed:
+                tracking.discard_active_run()  # empty: no params, no metrics, no checkpoint to resume it
+            raise
     return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 
 
