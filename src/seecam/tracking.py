@@ -318,6 +318,23 @@ def discard_active_run() -> None:
         pass
 
 
+def ready_model_uri() -> str | None:
+    """The URI of a READY model the active run already logged, else None.
+
+    An epilogue stopped after `log_model` leaves one: the rerun that finishes the run reuses it instead of
+    logging a second model into the run.
+    """
+    import mlflow
+    from mlflow.entities import LoggedModelStatus
+
+    run = mlflow.active_run().info
+    for model in mlflow.MlflowClient().search_logged_models(
+            experiment_ids=[run.experiment_id], filter_string=f"source_run_id = '{run.run_id}'"):
+        if model.status == LoggedModelStatus.READY:
+            return f"models:/{model.model_id}"
+    return None
+
+
 def fail_pending_models(run_id: str, experiment_id: str) -> None:
     """A kill during `log_model` leaves a PENDING logged model; mark the run's ones FAILED before resuming."""
     import mlflow

@@ -270,6 +270,9 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
 
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
     trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
+    It goes last, after run.json and after the run is FINISHED, and every step of the epilogue can be
+    repeated (the model already logged is reused): a stop anywhere after the last epoch leaves the final
+    checkpoint, and the rerun resumes at the last epoch, trains nothing and finishes the same run.
     Under DDP only rank 0 does all that; the other ranks train from rank 0's checkpoint and return None.
     """
     if world.is_main:
@@ -346,9 +349,11 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started,
                          world)
             model_uri = _write_outputs(name, params, dataset, model, result)
-        except BaseException:
+        except BaseException as exc:
             if run_id is None and not checkpointed:
                 tracking.discard_active_run()  # empty: no params, no metrics, no checkpoint to resume it
+            else:
+                mlflow.end_run(tracking.end_status(exc))  # KILLED when stopped; the checkpoint resumes it
             raise
     return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 
@@ -367,4 +372,4 @@ def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.
     # the logged MLflow model takes normalised inputs: its example is normalised as in training
     images = torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2)
     example = Normalizer.for_model(model, torch.device("cpu"))(images)
-    return tracking.log_torch_model(model, example)
+    return tracking.ready_model_uri() or tracking.log_torch_model(model, example)
