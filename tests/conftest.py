@@ -7,6 +7,7 @@ import http.server
 import os
 import shutil
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -55,13 +56,22 @@ def http_server(tmp_path: Path) -> Iterator[LocalServer]:
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        state.url = url
+        yield state
+
+
+@contextlib.contextmanager
+def serving(handler: type[socketserver.BaseRequestHandler]) -> Iterator[str]:
+    """Serve `handler` from 127.0.0.1 (a thread per connection); yield the base URL, stop the server after."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a handler still trickling to a client that gave up must not block the stop
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def tool_env(**extra: str) -> dict[str, str]:

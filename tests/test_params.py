@@ -96,6 +96,8 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
         ({"data": {"timeout_seconds": float("inf")}}, "data.timeout_seconds must be a finite number, got inf"),
         ({"data": {"timeout_seconds": 86400}}, "data.timeout_seconds must be <= 3,600.0 (a server silent"),
         ({"data": {"retries": 1000}}, "data.retries must be <= 10 (the wait doubles per retry"),
+        ({"data": {"deadline_seconds": 0}}, "data.deadline_seconds must be > 0, got 0"),
+        ({"data": {"deadline_seconds": 10**6}}, "data.deadline_seconds must be <= 86,400.0 (a day: on a slower"),
         ({"data": {"url": "ftp://example.org/c.tar.gz"}}, "data.url must be an http(s)://host/... or file:// URL"),
         ({"data": {"url": "https:///c.tar.gz"}}, "data.url must be an http(s)://host/... or file:// URL"),
         ({"train": {"augment": {"crop_padding": 100000}}},
