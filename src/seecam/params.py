@@ -80,8 +80,13 @@ def _archive_url_ok(url: str) -> bool:
 
 
 def tracking_uri_problem(uri: str) -> str | None:
-    """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store."""
-    if uri == "" or (_one_line(uri) and " " not in uri and _TRACKING_URI.match(uri)):
+    """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store.
+
+    A space is fine in a file path (`sqlite:////home/me/my project/mlflow.db`, the default store of a clone
+    in such a folder), never in a server's or a database's URL.
+    """
+    local = uri.startswith(("sqlite:///", "file://"))
+    if uri == "" or (_one_line(uri) and (local or " " not in uri) and _TRACKING_URI.match(uri)):
         return None
     return (f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; "
             f"got {shown(masked(uri))}")

@@ -1,5 +1,5 @@
 """`seecam sweep --seeds 0-2 --run -j 2` on DVC's real queue (whole pipeline per seed), then `seecam verdict`
-and the report: the README's commands, end to end."""
+and the report: the README's commands, end to end, in a clone whose path has a space and a non-ASCII letter."""
 
 import json
 import sys
@@ -7,11 +7,14 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
+from conftest import UNUSUAL_DIR, copy_repo
+
 pytestmark = pytest.mark.e2e
 
 
-def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_section(repo_copy):
-    repo = repo_copy
+def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_section(tmp_path):
+    (tmp_path / UNUSUAL_DIR).mkdir()
+    repo = copy_repo(tmp_path / UNUSUAL_DIR)
     repo.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=120)
     repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=40,
                     explain__images=[1, 2])
