@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,24 @@ def save_model(path: Path, model: torch.nn.Module, config: dict[str, Any], class
     write_serialised(path, lambda file: torch.save({"config": config, "classes": classes, "state_dict": state}, file))
 
 
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load failed, in a few words.
+
+    For a file holding objects beyond tensors and plain containers, torch's own message advises retrying with
+    `weights_only=False`, which would run the file's code: only the object it refused is kept.
+    """
+    refused = re.search(r"WeightsUnpickler error: (.+?)(?: was not an allowed| Please|\n|$)", str(exc))
+    if refused:
+        return f"it holds an object a safe load refuses: {refused.group(1).split('GLOBAL ')[-1]}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _read_payload(path: Path, stage: str) -> dict[str, Any]:
     """The model file's dict, or one line saying the file is damaged and which stage rewrites it."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 (cut, empty or foreign bytes fail in many ways; all mean "damaged")
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = _load_failure(exc)
         raise SeecamError(f"{path}: not a readable model file ({reason}); rerun `dvc repro {stage}`") from None
     if not (isinstance(payload, dict) and isinstance(payload.get("config"), dict)
             and isinstance(payload.get("state_dict"), dict)):
