@@ -22,6 +22,7 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     sweep = (sys.executable, "-m", "seecam.cli", "sweep", "--seeds", "0-2")
     refused = repo.run(*sweep, check=False, PYTHONPATH=src)
     assert refused.returncode == 2 and "no git commit, and dvc exp needs one" in refused.stderr
+    repo.dvc("cache", "dir", "--local", str(tmp_path / "cache"))  # DVC's queue needs an ASCII cache path (sweep.py)
     repo.run("git", "add", "-A")
     repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
     swept = repo.run(*sweep, "--run", "-j", "2", PYTHONPATH=src, timeout=1200)
