@@ -6,6 +6,7 @@ import pytest
 from seecam.cli import main
 from seecam.errors import SeecamError
 from seecam.sweep import (
+    check_cache_dir,
     check_git_commit,
     check_overrides,
     config_hash,
@@ -94,3 +95,21 @@ def test_no_dvc_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SeecamError, match="dvc not found; install the project"):
         dvc_command()
+
+
+def test_a_non_ascii_cache_path_is_refused_before_queueing_with_the_fix(tmp_path):
+    """DVC 3.67's queue writes the cache path into each experiment's config as ASCII: in a clone under
+    `my project é/` every queued experiment failed at setup, with no log. An ASCII cache path works."""
+    root = tmp_path / "my project é"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    dvc = dvc_command()
+    subprocess.run([dvc, "init", "-q"], cwd=root, check=True)
+    with pytest.raises(SeecamError) as caught:
+        check_cache_dir(dvc, root)
+    assert str(caught.value) == (
+        f"DVC's experiment queue cannot use a cache at a non-ASCII path ({root}/.dvc/cache): it writes that path "
+        "as ASCII and every queued experiment would fail at setup; give it an ASCII one "
+        "(`dvc cache dir --local /path/to/cache`) or clone into an ASCII path")
+    subprocess.run([dvc, "cache", "dir", "--local", str(tmp_path / "cache")], cwd=root, check=True)
+    check_cache_dir(dvc, root)

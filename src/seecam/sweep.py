@@ -104,6 +104,17 @@ def check_git_commit(root: Path) -> None:
                           "run `git add -A && git commit -m baseline` first")
 
 
+def check_cache_dir(dvc: str, root: Path) -> None:
+    """The DVC cache path is ASCII: DVC 3.67's queue writes it into each experiment's `.dvc/config.local`
+    through configobj, which encodes ASCII only, so under a folder like `my project é/` every queued experiment
+    fails at setup (a UnicodeEncodeError in the celery worker's log, none in `dvc queue logs`)."""
+    cache = _dvc(dvc, root, "cache", "dir").stdout.strip()
+    if not cache.isascii():
+        raise SeecamError(f"DVC's experiment queue cannot use a cache at a non-ASCII path ({cache}): it writes that "
+                          "path as ASCII and every queued experiment would fail at setup; give it an ASCII one "
+                          "(`dvc cache dir --local /path/to/cache`) or clone into an ASCII path")
+
+
 def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
@@ -156,6 +167,7 @@ def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str]
     dvc = dvc_command()
     check_git_commit(root)
     check_overrides(root / "params.yaml", parse_overrides(overrides))
+    check_cache_dir(dvc, root)
     names = queue(dvc, root, seeds, overrides, targets)
     print(f"queued {len(names)} experiments: {', '.join(names)}")
     if not run:

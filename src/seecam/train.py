@@ -287,6 +287,9 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
 
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
     trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
+    It goes last, after run.json and after the run is FINISHED, and every step of the epilogue can be
+    repeated (the model already logged is reused): a stop anywhere after the last epoch leaves the final
+    checkpoint, and the rerun resumes at the last epoch, trains nothing and finishes the same run.
     Under DDP only rank 0 does all that; the other ranks train from rank 0's checkpoint and return None.
     """
     clock = clock or StageClock()
@@ -309,7 +312,8 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     with checkpoint.claim(ckpt_path):
         resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
         distributed.from_main(resume, world)  # every rank starts from the state rank 0 resumes
-        with tracking.server_errors(uri):
+        with tracking.server_errors(uri, "the training checkpoint is kept: rerun once it is back to continue "
+                                         "the same run"):
             for run_id in discarded_runs:
                 tracking.mark_killed(run_id)
             result, info = _train_in_run(name, params, dataset, device, splits, model, ckpt_path, key, resume,
@@ -334,9 +338,12 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
         if run_id:
             tracking.fail_pending_models(run_id, experiment_id)
+        checkpointed = False  # until a checkpoint names the run, nothing can resume it
 
         def save(state: dict[str, Any]) -> None:
+            nonlocal checkpointed
             checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
+            checkpointed = True
 
         def started(state: dict[str, Any]) -> None:
             """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
@@ -359,9 +366,17 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             save(state)
             tracking.log_epoch(row)
 
-        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started, world)
-        clock.lap("epochs", carve=("compile", result.compile_seconds))
-        model_uri = _write_outputs(name, params, dataset, model, result)
+        try:
+            result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started,
+                         world)
+            clock.lap("epochs", carve=("compile", result.compile_seconds))
+            model_uri = _write_outputs(name, params, dataset, model, result)
+        except BaseException as exc:
+            if run_id is None and not checkpointed:
+                tracking.discard_active_run()  # empty: no params, no metrics, no checkpoint to resume it
+            else:
+                mlflow.end_run(tracking.end_status(exc))  # KILLED when stopped; the checkpoint resumes it
+            raise
     return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 
 
@@ -379,4 +394,4 @@ def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.
     # the logged MLflow model takes normalised inputs: its example is normalised as in training
     images = torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2)
     example = Normalizer.for_model(model, torch.device("cpu"))(images)
-    return tracking.log_torch_model(model, example)
+    return tracking.ready_model_uri() or tracking.log_torch_model(model, example)

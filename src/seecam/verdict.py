@@ -25,7 +25,7 @@ import numpy as np
 
 from seecam import paths, stats, tracking
 from seecam.atomic import write_json, write_text
-from seecam.credentials import masked, mlflow_uri
+from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params
 from seecam.tables import title
@@ -163,14 +163,17 @@ def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str) -> 
 
 
 def _correct(run_id: str) -> np.ndarray | None:
-    """evaluate's per-image 0/1 string of the run, None if it has none."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    """evaluate's per-image 0/1 string of the run, None if it has none.
 
-    try:
-        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{tracking.CORRECT_ARTIFACT}")
-    except (MlflowException, OSError):
+    Listed first rather than a failed download taken as "none": a server that dies here must stop the
+    verdict in one line (server_errors), not silently drop the pooled bootstrap after minutes of retries.
+    """
+    import mlflow
+
+    folder = tracking.CORRECT_ARTIFACT.rsplit("/", 1)[0]
+    if tracking.CORRECT_ARTIFACT not in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, folder)}:
         return None
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{tracking.CORRECT_ARTIFACT}")
     return np.frombuffer(text.strip().encode(), dtype=np.uint8) == ord("1")
 
 
@@ -220,11 +223,6 @@ def _skipped(skipped: dict[str, int]) -> str:
 def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
                 out: Path = paths.VERDICT_DIR) -> dict[str, Any]:
     """Select, pair, summarise; write reports/verdict/* and log the verdict run. Returns verdict.json."""
-    import mlflow
-
-    from seecam.plots import close, save_figure
-    from seecam.plots.verdict import seeds_figure
-
     for name in (baseline, candidate):
         if name not in MODELS:
             raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
@@ -234,8 +232,17 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
     if not re.fullmatch(r"[0-9a-f]{1,16}", sha):
         raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
     uri = tracking.tracking_uri(params.tracking)
-    tracking.check_reachable(uri)
-    mlflow.set_tracking_uri(mlflow_uri(uri))
+    tracking.connect(uri)
+    with tracking.server_errors(uri, "nothing it pooled was changed: rerun `seecam verdict` once it is back"):
+        return _pool_and_log(params, sha, baseline, candidate, uri, out)
+
+
+def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: str, out: Path) -> dict[str, Any]:
+    import mlflow
+
+    from seecam.plots import close, save_figure
+    from seecam.plots.verdict import seeds_figure
+
     experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
     if experiment is None:
         raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
@@ -261,5 +268,5 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
         save_figure(figure, out / "seeds.png")
         close(figure)
         for filename in ("verdict.json", "verdict.md", "seeds.png"):
-            tracking.log_artifact(out / filename, "verdict")
+            tracking.log_artifact(run.info.run_id, out / filename, "verdict")
     return result
