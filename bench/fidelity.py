@@ -78,7 +78,7 @@ def run_seecam(args: argparse.Namespace, report) -> None:
                           "test_loss": row["val_loss"], "test_acc": row["val_acc"], "lr": row["lr"],
                           "epoch_seconds": row["epoch_seconds"]})
 
-    fit(model, splits, train, args.seed, device, on_epoch=on_epoch, label=f"seecam {args.model}")
+    fit(model, splits, train, seed=args.seed, device=device, on_epoch=on_epoch, label=f"seecam {args.model}")
     report("check", augmentation_check(model.eval(), data.test.images[:CHECK_IMAGES], test_y[:CHECK_IMAGES],
                                        args.normalize))
 

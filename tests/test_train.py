@@ -30,7 +30,7 @@ def train(dataset, name="cnn", resume=None, on_epoch=lambda row, state: None, su
     seed_everything(p.seed)
     model = build_model(name, p.model(name), p.train.normalize)
     splits = training_splits(dataset, p.data, p.seed, CPU)
-    return model, fit(model, splits, p.train, p.seed, CPU, resume, on_epoch)
+    return model, fit(model, splits, p.train, seed=p.seed, device=CPU, resume=resume, on_epoch=on_epoch)
 
 
 def metrics(history):

@@ -66,6 +66,54 @@ class FitResult:
     compile_seconds: float = 0.0  # the first compiled step's seconds (compiling happens there); 0 when eager
 
 
+@dataclass
+class TrainState:
+    """Everything a resume restores, in one object: weights, optimiser, LR schedule, the data-order generator,
+    the global RNGs (dropout, at save time) and the history so far. `state_dict()` is the checkpoint's payload.
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    generator: torch.Generator
+    result: FitResult = field(default_factory=FitResult)
+    epoch: int = 0  # epochs completed
+
+    @classmethod
+    def fresh(cls, model: torch.nn.Module, train: TrainParams, seed: int, device: torch.device) -> TrainState:
+        """Adam and ReduceLROnPlateau as the tutorial sets them; the data order seeded on its own generator."""
+        optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
+                                     fused=device.type in ("cuda", "cpu"))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=train.lr_factor, patience=train.lr_patience)
+        return cls(model, optimizer, scheduler, torch.Generator(device).manual_seed(seed))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "history": list(self.result.history),
+            "iterations": list(self.result.iterations),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.result.history = list(state["history"])
+        self.result.iterations = list(state["iterations"])
+        self.epoch = int(state["epoch"])
+
+
 def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch.device) -> TrainSplits:
     """Hold out `data.val_size` stratified train images; use `data.subset` of the rest.
 
@@ -95,45 +143,43 @@ def fit(
     model: torch.nn.Module,
     splits: TrainSplits,
     train: TrainParams,
+    *,
     seed: int,
     device: torch.device,
     resume: dict[str, Any] | None = None,
+    on_start: Callable[[dict[str, Any]], None] = lambda state: None,
     on_epoch: Callable[[dict[str, float], dict[str, Any]], None] = lambda row, state: None,
     label: str = "train",
-    on_start: Callable[[dict[str, Any]], None] = lambda state: None,
     world: World = SINGLE,
+    decision: compiling.Decision | None = None,
 ) -> FitResult:
     """Train for `train.epochs`, calling `on_epoch(history_row, checkpoint_state)` after each.
 
     `on_start(checkpoint_state)` sees the state before the first epoch this call runs (epoch 0 when fresh),
-    so a kill before the first epoch ends still has a checkpoint to resume from.
+    so a kill before the first epoch ends still has a checkpoint to resume from. `decision` is the compile
+    decision the caller already made and logged (compile_decision), so one run decides once.
     Under DDP (`world.size > 1`) each rank trains on its shard (distributed.py); the history row holds the
     sums over all ranks and rank 0's validation metrics, so every rank gets the same row and LR schedule.
     """
     memory_format = torch.channels_last  # measured faster on CPU too (mkldnn)
     model.to(device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
-                                 fused=device.type in ("cuda", "cpu"))
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=train.lr_factor, patience=train.lr_patience
-    )
-    generator = torch.Generator(device).manual_seed(seed)
-    result, start = FitResult(), 0
+    state = TrainState.fresh(model, train, seed, device)
     if resume:
-        start = _restore(resume, model, optimizer, scheduler, generator, result)
+        state.load_state_dict(resume)
+    optimizer, scheduler, generator, result = state.optimizer, state.scheduler, state.generator, state.result
     augment = Augmenter(train.augment, device, model.normalization)  # the normaliser the model file records
     # Augment several batches per call: per-op overhead dominates at batch 64 on a CPU.
     batch_size = distributed.rank_batch_size(train, world)
     chunk = batch_size * max(1, AUGMENT_CHUNK // batch_size)
-    decision = compile_decision(train, len(splits.train_y), device)
+    decision = decision or compile_decision(train, len(splits.train_y), device)
     if world.is_main:
         print(decision.line(label), flush=True)
     step = _make_step(distributed.wrap(model, world, train.sync_batchnorm), optimizer, device, decision.compiled,
                       batch_size, uses_bf16(train.precision, device))
-    on_start(_state(start, model, optimizer, scheduler, generator, result))
+    on_start(state.state_dict())
     summarise = world.is_main and not sys.stderr.isatty()  # a TTY gets a bar; a log one line per epoch
 
-    for epoch in range(start + 1, train.epochs + 1):
+    for epoch in range(state.epoch + 1, train.epochs + 1):
         began = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         model.train()
@@ -156,6 +202,8 @@ def fit(
         bar.close()
         sizes = torch.full((steps,), float(batch_size), device=device)
         sizes[-1] = len(order) - batch_size * (steps - 1)
+        # Collectives below: every rank calls each one, in this order, once per epoch (a rank that skipped
+        # one would hang the others); DDP's gradient all-reduce runs inside each step's backward.
         loss_sum, seen, hits = distributed.sum_over_ranks(
             torch.stack([(losses * sizes).sum(), sizes.sum(), hits.to(losses.dtype)]), world)
         losses = distributed.sum_over_ranks(losses, world) / world.size  # each step's mean over the ranks
@@ -174,7 +222,8 @@ def fit(
                               for i, v in enumerate(losses.tolist())]
         if summarise:
             print(_summary(label, row, train.epochs), file=sys.stderr, flush=True)
-        on_epoch(row, _state(epoch, model, optimizer, scheduler, generator, result))
+        state.epoch = epoch
+        on_epoch(row, state.state_dict())
     if isinstance(step, compiling.FallbackStep):
         result.compile_seconds = step.compile_seconds
     return result
@@ -252,31 +301,23 @@ def _stop_if_not_finite(losses: torch.Tensor, epoch: int, label: str, steps: int
         )
 
 
-def _state(epoch: int, model, optimizer, scheduler, generator, result: FitResult) -> dict[str, Any]:
-    return {
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "history": list(result.history),
-        "iterations": list(result.iterations),
-    }
+@dataclass
+class TrainingJob:
+    """One train stage's inputs, decided once: what to train, on what, where, and whether compiled."""
 
+    name: str
+    params: Params
+    dataset: Dataset
+    device: torch.device
+    splits: TrainSplits
+    model: torch.nn.Module
+    decision: compiling.Decision
+    world: World
+    clock: StageClock
 
-def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, result: FitResult) -> int:
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"]:
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    result.history = list(state["history"])
-    result.iterations = list(state["iterations"])
-    return int(state["epoch"])
+    def fit(self, resume: dict[str, Any] | None, **hooks: Callable) -> FitResult:
+        return fit(self.model, self.splits, self.params.train, seed=self.params.seed, device=self.device,
+                   resume=resume, label=self.name, world=self.world, decision=self.decision, **hooks)
 
 
 def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
@@ -299,9 +340,11 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     splits = training_splits(dataset, params.data, params.seed, device)
     seed_everything(params.seed)
     model = build_model(name, params.model(name), params.train.normalize)
+    job = TrainingJob(name, params, dataset, device, splits, model,
+                      compile_decision(params.train, len(splits.train_y), device), world, clock)
     if not world.is_main:
-        resume = distributed.from_main(None, world)
-        fit(model, splits, params.train, params.seed, device, resume, label=name, world=world)
+        resume = distributed.from_main(None, world)  # pairs with rank 0's from_main(resume, world) below
+        job.fit(resume)
         return None
     uri = tracking.tracking_uri(params.tracking)
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
@@ -311,13 +354,13 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     ckpt_path = tracking.repo_root() / paths.checkpoint_file(name, key)
     with checkpoint.claim(ckpt_path):
         resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
-        distributed.from_main(resume, world)  # every rank starts from the state rank 0 resumes
+        # pairs with the other ranks' from_main(None, world) above: every rank starts from rank 0's state
+        distributed.from_main(resume, world)
         with tracking.server_errors(uri, "the training checkpoint is kept: rerun once it is back to continue "
                                          "the same run"):
             for run_id in discarded_runs:
                 tracking.mark_killed(run_id)
-            result, info = _train_in_run(name, params, dataset, device, splits, model, ckpt_path, key, resume,
-                                         experiment_id, world, clock)
+            result, info = _train_in_run(job, ckpt_path, key, resume, experiment_id, uri)
         info.save(paths.train_dir(name) / "run.json")
         checkpoint.remove(ckpt_path)
     clock.lap("outputs")
@@ -328,11 +371,11 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     return info
 
 
-def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.device, splits: TrainSplits,
-                  model: torch.nn.Module, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
-                  experiment_id: str, world: World, clock: StageClock) -> tuple[FitResult, RunInfo]:
+def _train_in_run(job: TrainingJob, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
+                  experiment_id: str, uri: str) -> tuple[FitResult, RunInfo]:
     """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
-    uri = tracking.tracking_uri(params.tracking)
+    name, params, dataset, device, splits, model, clock = (job.name, job.params, job.dataset, job.device,
+                                                            job.splits, job.model, job.clock)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
                                  "training", uri) if resume else None
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
@@ -351,8 +394,7 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             logged = mlflow.get_run(run.info.run_id)
             if not logged.data.params:
                 tracking.describe_run(
-                    tracking.run_params(name, params, count_parameters(model))
-                    | compile_decision(params.train, len(splits.train_y), device).mlflow_params(),
+                    tracking.run_params(name, params, count_parameters(model)) | job.decision.mlflow_params(),
                     tracking.run_tags(name, params, dataset.sha256, training_code_digest(), device.type,
                                       splits.scheduled_on))
             if not logged.inputs.dataset_inputs:
@@ -367,8 +409,7 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             tracking.log_epoch(row)
 
         try:
-            result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started,
-                         world)
+            result = job.fit(resume, on_start=started, on_epoch=after_epoch)
             clock.lap("epochs", carve=("compile", result.compile_seconds))
             model_uri = _write_outputs(name, params, dataset, model, result)
         except BaseException as exc:

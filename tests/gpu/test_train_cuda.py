@@ -79,7 +79,8 @@ def test_bf16_autocast_trains_as_well_as_fp32_and_evaluates_in_fp32(synthetic_sp
     for precision in ("bf16", "fp32"):
         torch.manual_seed(0)
         model = build_model("cnn", CnnParams())
-        result = fit(model, synthetic_splits, replace(TrainParams(), epochs=3, precision=precision), 0, CUDA)
+        result = fit(model, synthetic_splits, replace(TrainParams(), epochs=3, precision=precision), seed=0,
+                     device=CUDA)
         last[precision] = result.history[-1]
         loss, acc = evaluate_split(model, synthetic_splits.val_x, synthetic_splits.val_y)
         assert (loss, acc) == pytest.approx((last[precision]["val_loss"], last[precision]["val_acc"]))
