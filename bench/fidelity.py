@@ -42,6 +42,7 @@ import tutorial  # noqa: E402  (bench/tutorial.py: the tutorial's loop)
 from seecam.atomic import atomic_path  # noqa: E402
 from seecam.augment import Augmenter  # noqa: E402
 from seecam.data.cifar_binary import read_archive  # noqa: E402
+from seecam.data.fetch import file_md5  # noqa: E402
 from seecam.inference import to_device  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.normalize import Normalizer  # noqa: E402
@@ -145,9 +146,10 @@ def _side_process(side: str, args: argparse.Namespace, threads: int, queue) -> N
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Both sides at once, each in its own spawned process; results saved to args.out after every epoch."""
     threads = max(1, (os.cpu_count() or 2) // len(args.sides))
-    results: dict[str, Any] = {"archive": str(args.archive), "model": args.model, "epochs": args.epochs,
-                               "seed": args.seed, "normalize": args.normalize, "threads_per_side": threads,
-                               "torch": torch.__version__, **{side: [] for side in args.sides}}
+    results: dict[str, Any] = {"archive": str(args.archive), "archive_md5": file_md5(args.archive),
+                               "model": args.model, "epochs": args.epochs, "seed": args.seed,
+                               "normalize": args.normalize, "threads_per_side": threads, "torch": torch.__version__,
+                               **{side: [] for side in args.sides}}
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [context.Process(target=_side_process, args=(side, args, threads, queue)) for side in args.sides]
