@@ -311,7 +311,8 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
     uri = tracking.tracking_uri(params.tracking)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
                                  "training", uri) if resume else None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else tracking.run_name(name, params.seed),
+                          experiment_id=experiment_id) as run:
         if run_id:
             tracking.fail_pending_models(run_id, experiment_id)
 

@@ -35,6 +35,7 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
     assert set(cnn.data.metrics) == set(se.data.metrics) and set(cnn.data.metrics) >= EPOCH_METRICS
     assert cnn.data.params.keys() == se.data.params.keys()
     assert (cnn.data.tags["model"], se.data.tags["model"]) == ("cnn", "se")
+    assert (cnn.info.run_name, se.info.run_name) == ("cnn · seed 42", "se · seed 42")  # a sweep's runs differ
     assert cnn.data.tags["dvc_stage"] == "train_cnn" and len(cnn.data.tags["data_sha256"]) == 64
     assert cnn.data.tags["device"] == "cpu"
     assert (se.data.params["train.compile"], se.data.params["compiled"]) == ("auto", "false")
