@@ -13,11 +13,11 @@ from seecam.atomic import write_json
 from seecam.credentials import masked
 from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
-from seecam.params import MODELS, load_params
+from seecam.params import MODELS, Params, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
 from seecam.server import ServerConfig, artifacts_destination, serve
 from seecam.sweep import parse_seeds, sweep
-from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri
+from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri, workspace_config_sha
 
 
 def check_data(directory: Path, report: Path) -> None:
@@ -67,10 +67,27 @@ def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> Non
 
     params = load_params()
     result = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or params.evaluate.candidate)
-    print(f"{result['sentence']} (config_sha {result['config_sha']}, {result['seeds']} seeds; "
+    print(f"{result['plain']}.")
+    print(f"  {result['sentence']} (config_sha {result['config_sha']}, {result['seeds']} seeds; "
           f"mean {result['candidate']} - {result['baseline']} {result['acc_diff_mean'] * 100:+.2f} points, "
           f"95% t interval [{result['acc_diff_t_low'] * 100:+.2f}, {result['acc_diff_t_high'] * 100:+.2f}]); "
           f"wrote {VERDICT_DIR}/verdict.{{json,md}}, seeds.png; MLflow run {result['mlflow_run_id']}")
+    print(f"next: {report_step(params, result['config_sha'], result['experiments'])}")
+
+
+def report_step(params: Params, config: str, experiments: list[str]) -> str:
+    """How to get a verdict onto reports/index.html: the page shows it when its models are of that configuration."""
+    try:
+        here = workspace_config_sha(params)
+    except SeecamError:  # no data/cifar10 here: the workspace has trained nothing yet
+        here = None
+    if here == config:
+        return "`dvc repro report` puts it on top of reports/index.html"
+    if experiments:
+        return (f"the workspace holds another configuration: `dvc exp apply {experiments[0]}` (this one's params "
+                "and outputs), then `dvc repro report` puts the verdict on top of reports/index.html")
+    return (f"`dvc repro report` puts it on top of reports/index.html once the workspace trains config_sha {config} "
+            "(the same params, data and code)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     seeds.add_argument("-j", "--jobs", type=int, default=1, help="queue workers with --run")
     seeds.add_argument("targets", nargs="*", help="stages to run (default: the whole pipeline, as dvc repro)")
     pool = commands.add_parser("verdict", help="is the candidate better across training seeds? (pools MLflow runs)")
-    pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the workspace's")
+    pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the latest sweep's "
+                      "configuration, else the only one with >= 2 seeds (several are listed)")
     pool.add_argument("--baseline", help="default: evaluate.baseline")
     pool.add_argument("--candidate", help="default: evaluate.candidate")
     args = parser.parse_args(argv)

@@ -99,7 +99,7 @@ def seeds_verdict(result: dict[str, Any]) -> str:
     """The multi-seed answer: the sentence, its intervals, the per-seed figure (redrawn from verdict.json, so
     the page depends on that file only) and the classes the candidate changes reliably."""
     base, cand = result["baseline"], result["candidate"]
-    reliable = [f"{c} ({v['mean'] * 100:+.1f})" for c, v in result["per_class_diff"].items() if v["reliable"]]
+    reliable = [f"{c} ({v['median'] * 100:+.1f})" for c, v in result["per_class_diff"].items() if v["reliable"]]
     figure = seeds_figure(result)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)

@@ -87,6 +87,11 @@ def experiment_name(seed: int, digest: str) -> str:
     return f"seed-{seed}-{digest}"
 
 
+def is_sweep_experiment(name: str) -> bool:
+    """Whether a run's `dvc_exp_name` tag names one of a sweep's experiments (`seecam verdict` finds sweeps so)."""
+    return re.fullmatch(r"seed-\d+-[0-9a-f]{6}", name) is not None
+
+
 def dvc_command() -> str:
     """The dvc beside this Python (the project's venv), else the one on PATH."""
     beside = Path(sys.executable).with_name("dvc")
