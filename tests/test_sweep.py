@@ -5,16 +5,19 @@ import pytest
 
 from seecam.cli import main
 from seecam.errors import SeecamError
+from seecam.params import parse_params
 from seecam.sweep import (
     check_git_commit,
     check_overrides,
     config_hash,
     dvc_command,
     experiment_name,
+    next_commands,
     parse_overrides,
     parse_seeds,
     queue_states,
     sweep,
+    swept_config_sha,
 )
 
 
@@ -94,3 +97,41 @@ def test_no_dvc_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SeecamError, match="dvc not found; install the project"):
         dvc_command()
+
+
+NAMES = ["seed-0-abc123", "seed-1-abc123", "seed-2-abc123"]
+
+
+def test_a_finished_sweep_names_its_config_sha_and_the_exact_next_commands():
+    assert next_commands(NAMES, "1234567890abcdef", other_workspace=False) == [
+        "seecam verdict --config-sha 1234567890abcdef   # pools these 3 seeds from MLflow",
+        "dvc repro report                               # puts the verdict on top of reports/index.html",
+    ]
+    assert next_commands(NAMES, "1234567890abcdef", other_workspace=True) == [
+        "seecam verdict --config-sha 1234567890abcdef   # pools these 3 seeds from MLflow",
+        "dvc exp apply seed-0-abc123                    # this configuration's params and outputs into the workspace",
+        "dvc repro report                               # puts the verdict on top of reports/index.html",
+    ]
+
+
+def test_a_queued_sweep_says_how_to_run_it_first():
+    assert next_commands(NAMES, None, other_workspace=False, queued_for=2) == [
+        "dvc queue start -j 2                           # runs the 3 experiments",
+        "dvc queue status                               # until all 3 show Success",
+        "seecam verdict                                 # pools the latest sweep's seeds from MLflow",
+        "dvc repro report                               # puts the verdict on top of reports/index.html",
+    ]
+
+
+def test_the_config_sha_of_a_sweep_is_read_back_from_its_runs(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    params = parse_params({"tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"}})
+    assert swept_config_sha(params, "abc123") is None  # nothing trained yet
+    mlflow.set_tracking_uri(params.tracking.uri)
+    experiment = mlflow.create_experiment("seecam", artifact_location=(tmp_path / "art").as_uri())
+    for name, sha in (("seed-0-abc123", "1234567890abcdef"), ("seed-0-fff000", "fedcba0987654321")):
+        with mlflow.start_run(experiment_id=experiment, tags={"dvc_exp_name": name, "config_sha": sha}):
+            pass
+    assert swept_config_sha(params, "abc123") == "1234567890abcdef"

@@ -118,9 +118,8 @@ def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], targets: list[str]) -> list[str]:
-    """Queue one `dvc exp run` per seed; return the experiment names."""
-    digest = config_hash((root / "params.yaml").read_text(), overrides)
+def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], targets: list[str], digest: str) -> list[str]:
+    """Queue one `dvc exp run` per seed, named by `digest` (config_hash); return the experiment names."""
     names = []
     for seed in seeds:
         name = experiment_name(seed, digest)
@@ -154,21 +153,67 @@ def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_S
         subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True)
 
 
+def swept_config_sha(params: Params, digest: str) -> str | None:
+    """The config_sha the sweep's runs were tagged with (tag dvc_exp_name `seed-N-<digest>`), None before any."""
+    import mlflow
+
+    from seecam.credentials import mlflow_uri
+    from seecam.tracking import check_reachable, tracking_uri
+
+    uri = tracking_uri(params.tracking)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(mlflow_uri(uri))
+    experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
+    if experiment is None:
+        return None
+    runs = mlflow.MlflowClient().search_runs([experiment.experiment_id],
+                                             f"tags.dvc_exp_name LIKE 'seed-%-{digest}'", max_results=1)
+    return runs[0].data.tags.get("config_sha") if runs else None
+
+
+def next_commands(names: list[str], config_sha: str | None, other_workspace: bool,
+                  queued_for: int | None = None) -> list[str]:
+    """What to type after the sweep, each with why: run the queue (`queued_for` workers), the verdict, the report.
+
+    `other_workspace`: the -S overrides make the sweep's configuration differ from the workspace's, so the
+    report shows the verdict only after `dvc exp apply` brings one of the sweep's experiments in.
+    """
+    steps = []
+    if queued_for is not None:
+        steps += [(f"dvc queue start -j {queued_for}", f"runs the {len(names)} experiments"),
+                  ("dvc queue status", f"until all {len(names)} show Success")]
+    if config_sha is None:
+        steps.append(("seecam verdict", "pools the latest sweep's seeds from MLflow"))
+    else:
+        steps.append((f"seecam verdict --config-sha {config_sha}", f"pools these {len(names)} seeds from MLflow"))
+    if other_workspace:
+        steps.append((f"dvc exp apply {names[0]}", "this configuration's params and outputs into the workspace"))
+    steps.append(("dvc repro report", "puts the verdict on top of reports/index.html"))
+    return [f"{command:<46} # {why}" for command, why in steps]
+
+
 def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str], jobs: int, run: bool) -> None:
-    """Queue the sweep; with `run`, run it on `jobs` workers to the end and fail (exit 1) if any experiment failed."""
+    """Queue the sweep; with `run`, run it on `jobs` workers to the end and fail (exit 1) if any experiment failed.
+
+    Either way it prints the exact commands that follow; after a run, with the sweep's config_sha.
+    """
     if jobs < 1:
         raise SeecamError(f"-j must be >= 1 (queue workers), got {jobs}")
     dvc = dvc_command()
     check_git_commit(root)
-    check_overrides(root / "params.yaml", parse_overrides(overrides))
-    names = queue(dvc, root, seeds, overrides, targets)
+    params = check_overrides(root / "params.yaml", parse_overrides(overrides))
+    other_workspace = params != check_overrides(root / "params.yaml", [])
+    digest = config_hash((root / "params.yaml").read_text(), overrides)
+    names = queue(dvc, root, seeds, overrides, targets, digest)
     print(f"queued {len(names)} experiments: {', '.join(names)}")
     if not run:
-        print(f"next: `dvc queue start -j {jobs}` (then `dvc queue status` until all succeed), then `seecam verdict`")
+        print("next:", *next_commands(names, None, other_workspace, queued_for=jobs), sep="\n  ")
         return
     states = wait(dvc, root, names, jobs)
     failed = [name for name, state in states.items() if state != "Success"]
     if failed:
         raise SeecamError(f"{len(failed)} of {len(names)} experiments failed ({', '.join(failed)}); "
                           f"see `dvc queue logs {failed[0]}`", exit_code=1)
-    print(f"all {len(names)} experiments succeeded; next: `seecam verdict`")
+    sha = swept_config_sha(params, digest)
+    print(f"all {len(names)} experiments succeeded; config_sha {sha or 'unknown (no new MLflow runs)'}")
+    print("next:", *next_commands(names, sha, other_workspace), sep="\n  ")
