@@ -21,8 +21,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
-SECTIONS = ("Verdict", "Metrics", "Training curves", "Confusion and calibration", "Grad-CAM: CNN vs SE",
-            "SE excitation", "Faithfulness", "Data checks", "Provenance")
+SECTIONS = ("One training run (seed 42): not a verdict", "Metrics", "Training curves", "Confusion and calibration",
+            "Grad-CAM: CNN vs SE", "SE excitation", "Faithfulness", "Data checks", "Provenance")
 
 
 @pytest.fixture(scope="module")
