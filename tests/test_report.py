@@ -138,4 +138,5 @@ def test_a_verdict_for_another_configuration_is_named_with_how_to_show_it(page_i
     assert "Verdict across seeds" not in page
     note = section(page, "One training run (seed 42): not a verdict")
     assert "A verdict across 3 seeds exists for another configuration (config_sha <code>fff</code>" in note
-    assert "<code>dvc exp apply seed-0-abc123</code>, then <code>dvc repro report</code>" in note
+    assert ("<code>dvc exp apply seed-0-abc123</code>, <code>seecam verdict</code> again (the apply restores the "
+            "experiment's reports/), then <code>dvc repro report</code>") in note

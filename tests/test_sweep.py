@@ -108,8 +108,8 @@ def test_a_finished_sweep_names_its_config_sha_and_the_exact_next_commands():
         "dvc repro report                               # puts the verdict on top of reports/index.html",
     ]
     assert next_commands(NAMES, "1234567890abcdef", other_workspace=True) == [
-        "seecam verdict --config-sha 1234567890abcdef   # pools these 3 seeds from MLflow",
         "dvc exp apply seed-0-abc123                    # this configuration's params and outputs into the workspace",
+        "seecam verdict --config-sha 1234567890abcdef   # pools these 3 seeds from MLflow",
         "dvc repro report                               # puts the verdict on top of reports/index.html",
     ]
 

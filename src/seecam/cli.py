@@ -85,7 +85,8 @@ def report_step(params: Params, config: str, experiments: list[str]) -> str:
         return "`dvc repro report` puts it on top of reports/index.html"
     if experiments:
         return (f"the workspace holds another configuration: `dvc exp apply {experiments[0]}` (this one's params "
-                "and outputs), then `dvc repro report` puts the verdict on top of reports/index.html")
+                "and outputs; it restores the experiment's reports/ too), `seecam verdict` again, then "
+                "`dvc repro report` puts the verdict on top of reports/index.html")
     return (f"`dvc repro report` puts it on top of reports/index.html once the workspace trains config_sha {config} "
             "(the same params, data and code)")
 

@@ -144,8 +144,9 @@ def other_verdict(result: dict[str, Any], config_sha: str | None) -> str:
     if not result.get("config_sha"):
         return f"<p>{GET_A_VERDICT}</p>"
     experiments = result.get("experiments") or []
-    how = (f"<code>dvc exp apply {html.escape(experiments[0])}</code>, then <code>dvc repro report</code>"
-           if experiments else "train that configuration here, then <code>dvc repro report</code>")
+    how = (f"<code>dvc exp apply {html.escape(experiments[0])}</code>, <code>seecam verdict</code> again (the "
+           "apply restores the experiment's reports/), then <code>dvc repro report</code>" if experiments else
+           "train that configuration here, <code>seecam verdict</code> again, then <code>dvc repro report</code>")
     answer = html.escape(result.get("plain", result["sentence"]))  # a verdict.json from before `plain`
     return (f"<p>A verdict across {result['seeds']} seeds exists for another configuration (config_sha "
             f"<code>{html.escape(result['config_sha'])}</code>: “{answer}”); these models are config_sha "

@@ -176,18 +176,19 @@ def next_commands(names: list[str], config_sha: str | None, other_workspace: boo
     """What to type after the sweep, each with why: run the queue (`queued_for` workers), the verdict, the report.
 
     `other_workspace`: the -S overrides make the sweep's configuration differ from the workspace's, so the
-    report shows the verdict only after `dvc exp apply` brings one of the sweep's experiments in.
+    report shows the verdict only after `dvc exp apply` brings one of the sweep's experiments in; that goes
+    first, since it also restores the experiment's reports/ (its verdict.json among them).
     """
     steps = []
     if queued_for is not None:
         steps += [(f"dvc queue start -j {queued_for}", f"runs the {len(names)} experiments"),
                   ("dvc queue status", f"until all {len(names)} show Success")]
+    if other_workspace:
+        steps.append((f"dvc exp apply {names[0]}", "this configuration's params and outputs into the workspace"))
     if config_sha is None:
         steps.append(("seecam verdict", "pools the latest sweep's seeds from MLflow"))
     else:
         steps.append((f"seecam verdict --config-sha {config_sha}", f"pools these {len(names)} seeds from MLflow"))
-    if other_workspace:
-        steps.append((f"dvc exp apply {names[0]}", "this configuration's params and outputs into the workspace"))
     steps.append(("dvc repro report", "puts the verdict on top of reports/index.html"))
     return [f"{command:<46} # {why}" for command, why in steps]
 

@@ -26,7 +26,7 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     names = sorted(n for n in repo.dvc("exp", "list", "--name-only").stdout.split() if n.startswith("seed-"))
     assert [name.rsplit("-", 1)[0] for name in names] == ["seed-0", "seed-1", "seed-2"]
     sha = re.search(r"all 3 experiments succeeded; config_sha ([0-9a-f]{16})\n", swept)[1]
-    assert f"seecam verdict --config-sha {sha}" in swept and f"dvc exp apply {names[0]}" in swept, swept
+    assert swept.index(f"dvc exp apply {names[0]}") < swept.index(f"seecam verdict --config-sha {sha}"), swept
 
     assert not (repo.root / "data/cifar10").exists()  # this workspace never ran download: MLflow is enough
     done = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=src).stdout  # the sweep's -S config
@@ -52,7 +52,11 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
         assert run.info.run_name == f"{run.data.tags['model']} · seed {seed}"
     assert "verdict/seeds.png" in {a.path for a in client.list_artifacts(verdict_run.info.run_id, "verdict")}
 
-    repo.dvc("exp", "apply", names[2])  # the sweep's configuration into the workspace, as the next step says
+    repo.dvc("exp", "apply", names[2])  # the sweep's configuration into the workspace, as the next steps say
+    again = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=src).stdout  # apply restored reports/
+    rerun = json.loads((repo.root / "reports/verdict/verdict.json").read_text())
+    assert rerun["mlflow_run_id"] == verdict_run.info.run_id  # the same runs pooled again: the same verdict run
+    assert "`dvc repro report` puts it on top" in again  # the workspace now holds this configuration
     assert "Running stage 'report'" in repo.dvc("repro", "report").stdout  # the new verdict.json reruns it
     page = (repo.root / "reports/index.html").read_text()
     assert re.findall(r"<h2>(.*?)</h2>", page)[:2] == ["Verdict across seeds", "One training run (seed 2)"]
