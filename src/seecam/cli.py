@@ -29,14 +29,21 @@ def check_data(directory: Path, report: Path) -> None:
         sys.exit(1)
 
 
-def ui_urls(base: str, experiment_id: str, run_ids: list[str]) -> list[str]:
-    """The experiment's runs table and the CNN-vs-SE compare view (MLflow 3 opens experiments elsewhere)."""
-    urls = [f"{base}/#/experiments/{experiment_id}/runs"]
+def ui_urls(base: str, experiment_id: str, run_ids: list[str]) -> dict[str, str]:
+    """Label -> URL: the runs table, its chart view and the CNN-vs-SE compare view (MLflow 3.17 opens an
+    experiment on its GenAI overview, so each link goes straight to its view)."""
+    runs_table = f"{base}/#/experiments/{experiment_id}/runs"
+    urls = {"runs table": runs_table, "charts": f"{runs_table}?compareRunsMode=CHART"}
     if len(run_ids) == 2:
         runs = urllib.parse.quote(json.dumps(run_ids, separators=(",", ":")))
         experiments = urllib.parse.quote(json.dumps([experiment_id]))
-        urls.append(f"{base}/#/compare-runs?runs={runs}&experiments={experiments}")
+        urls["compare"] = f"{base}/#/compare-runs?runs={runs}&experiments={experiments}"
     return urls
+
+
+UI_HINTS = {"runs table": "Columns -> test_acc adds test accuracy to the table",
+            "charts": "Search metric charts: ^(test|val)_acc$ puts test_acc per run beside the val_acc curves",
+            "compare": "the latest CNN and SE runs side by side"}
 
 
 def ui(port: int) -> None:
@@ -49,8 +56,8 @@ def ui(port: int) -> None:
     run_ids = [info.run_id for name in MODELS if (info := RunInfo.load(train_dir(name) / "run.json"))]
     base = f"http://127.0.0.1:{port}"
     print(f"MLflow UI for experiment '{params.tracking.experiment}' ({masked(uri)}):")
-    for url in ui_urls(base, experiment_id, run_ids):
-        print(f"  {url}")
+    for label, url in ui_urls(base, experiment_id, run_ids).items():
+        print(f"  {label + ':':<12} {url}  ({UI_HINTS[label]})", flush=True)
     serve(ServerConfig(uri, str(repo_root() / "mlartifacts"), port=port))
 
 

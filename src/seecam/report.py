@@ -142,7 +142,7 @@ def run_in_verdict(result: dict[str, Any], seed: int) -> str:
 def other_verdict(result: dict[str, Any], config_sha: str | None) -> str:
     """A verdict that exists for another configuration: named, with how to bring its configuration here."""
     if not result.get("config_sha"):
-        return f"<p>{GET_A_VERDICT}</p>"
+        return ""
     experiments = result.get("experiments") or []
     how = (f"<code>dvc exp apply {html.escape(experiments[0])}</code>, <code>seecam verdict</code> again (the "
            "apply restores the experiment's reports/), then <code>dvc repro report</code>" if experiments else
@@ -231,7 +231,8 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
         sections = [("Verdict across seeds", seeds_verdict(across)),
                     (f"One training run (seed {params.seed})", run_in_verdict(across, params.seed) + run)]
     else:
-        sections = [(f"One training run (seed {params.seed}): not a verdict", other_verdict(across, config_sha) + run)]
+        sections = [(f"One training run (seed {params.seed}): not a verdict",
+                     other_verdict(across, config_sha) + run + f"<p>{GET_A_VERDICT}</p>")]
     sections += [
         ("Metrics", metrics_table(evaluation, ev.baseline, ev.candidate)),
         ("Training curves", curves_image()),
