@@ -1,5 +1,7 @@
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from seecam.sweep import (
     check_overrides,
     config_hash,
     dvc_command,
+    dvc_env,
     experiment_name,
     next_commands,
     parse_overrides,
@@ -18,6 +21,7 @@ from seecam.sweep import (
     queue_states,
     sweep,
     swept_config_sha,
+    workers_alive,
 )
 
 
@@ -135,3 +139,15 @@ def test_the_config_sha_of_a_sweep_is_read_back_from_its_runs(tmp_path, monkeypa
         with mlflow.start_run(experiment_id=experiment, tags={"dvc_exp_name": name, "config_sha": sha}):
             pass
     assert swept_config_sha(params, "abc123") == "1234567890abcdef"
+
+
+def test_dvc_and_its_queue_workers_find_this_interpreters_tools_first(monkeypatch):
+    """`.venv/bin/seecam sweep` without the venv active: workers run `dvc` and stages run `python` from PATH."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert dvc_env()["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+
+
+def test_workers_that_are_gone_are_seen_in_the_queue_status():
+    assert not workers_alive("Task  Name  Created  Status\nab  seed-0-abc  02:00 PM  Queued\n\n"
+                             "Worker status: 0 active, 0 idle\n")
+    assert workers_alive("Worker status: 1 active, 0 idle\n") and workers_alive("Worker status: 0 active, 2 idle\n")

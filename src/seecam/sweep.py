@@ -11,6 +11,7 @@ a sweep of the same configuration is refused by DVC instead of silently duplicat
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from seecam.params import SEED_MAX, Params, parse_params
 
 _SEEDS = re.compile(r"(\d+)(?:-(\d+))?")
 POLL_SECONDS = 2.0
+STALL_SECONDS = 120.0  # no queue worker alive this long while ours still wait: the workers died
 DONE = ("Success", "Failed")  # `dvc queue status` states after which a task never changes
 
 
@@ -109,8 +111,17 @@ def check_git_commit(root: Path) -> None:
                           "run `git add -A && git commit -m baseline` first")
 
 
+def dvc_env() -> dict[str, str]:
+    """The environment for dvc: this interpreter's bin directory first on PATH.
+
+    DVC's queue workers run `dvc`, and every stage runs `python`, from PATH. `.venv/bin/seecam sweep` in a shell
+    without the venv active started workers that died at once (no `dvc`), and the sweep waited forever.
+    """
+    return os.environ | {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
 def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True)
+    result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True, env=dvc_env())
     if result.returncode != 0:
         lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else f"exit code {result.returncode}"
@@ -139,18 +150,36 @@ def queue_states(status_text: str, names: list[str]) -> dict[str, str]:
     return states
 
 
-def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_SECONDS) -> dict[str, str]:
-    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers."""
+def workers_alive(status_text: str) -> bool:
+    """Whether `dvc queue status` reports a worker, active or idle (last line: "Worker status: 0 active, 0 idle")."""
+    match = re.search(r"Worker status: (\d+) active, (\d+) idle", status_text)
+    return match is None or int(match[1]) + int(match[2]) > 0
+
+
+def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_SECONDS,
+         stall: float = STALL_SECONDS) -> dict[str, str]:
+    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers.
+
+    Workers that are gone while experiments still wait are an error after `stall` seconds, not an endless wait.
+    """
     _dvc(dvc, root, "queue", "start", "-j", str(jobs))
+    alive = time.monotonic()
     try:
         while True:
-            states = queue_states(_dvc(dvc, root, "queue", "status").stdout, names)
+            status = _dvc(dvc, root, "queue", "status").stdout
+            states = queue_states(status, names)
             if len(states) == len(names) and all(state in DONE for state in states.values()):
                 return states
+            if workers_alive(status):
+                alive = time.monotonic()
+            elif time.monotonic() - alive > stall:
+                waiting = [name for name in names if states.get(name) not in DONE]
+                raise SeecamError(f"the DVC queue workers stopped with {len(waiting)} experiment(s) still waiting "
+                                  f"({', '.join(waiting)}); `dvc queue start -v` shows why", exit_code=1)
             time.sleep(poll)
     finally:
         # the workers exit once the queue is empty; stopping covers an interrupted wait or others' tasks
-        subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True)
+        subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True, env=dvc_env())
 
 
 def swept_config_sha(params: Params, digest: str) -> str | None:

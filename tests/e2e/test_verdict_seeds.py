@@ -22,7 +22,8 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     assert refused.returncode == 2 and "no git commit, and dvc exp needs one" in refused.stderr
     repo.run("git", "add", "-A")
     repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
-    swept = repo.run(*sweep, "--run", "-j", "2", PYTHONPATH=src, timeout=1200).stdout
+    # as `.venv/bin/seecam sweep` from a shell without the venv active: the queue workers still find dvc and python
+    swept = repo.run(*sweep, "--run", "-j", "2", PYTHONPATH=src, PATH="/usr/bin:/bin", timeout=1200).stdout
     names = sorted(n for n in repo.dvc("exp", "list", "--name-only").stdout.split() if n.startswith("seed-"))
     assert [name.rsplit("-", 1)[0] for name in names] == ["seed-0", "seed-1", "seed-2"]
     sha = re.search(r"all 3 experiments succeeded; config_sha ([0-9a-f]{16})\n", swept)[1]
