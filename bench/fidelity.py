@@ -78,7 +78,7 @@ def run_seecam(args: argparse.Namespace, report) -> None:
                           "test_loss": row["val_loss"], "test_acc": row["val_acc"], "lr": row["lr"],
                           "epoch_seconds": row["epoch_seconds"]})
 
-    fit(model, splits, train, args.seed, device, on_epoch=on_epoch, label=f"seecam {args.model}")
+    fit(model, splits, train, seed=args.seed, device=device, on_epoch=on_epoch, label=f"seecam {args.model}")
     report("check", augmentation_check(model.eval(), data.test.images[:CHECK_IMAGES], test_y[:CHECK_IMAGES],
                                        args.normalize))
 
@@ -182,7 +182,8 @@ def table(results: dict[str, Any]) -> str:
                  for side in sides]
         lines.append(f"{i + 1:5d}  " + "  ".join(cells))
     lines.append(f"{'':27s}" + "  ".join(f"{side:>9s}" for side in sides))
-    for label, pick in ((f"final test acc (epoch {results['epochs']})", lambda rows: rows[-1]["test_acc"]),
+    lines.append(f"{'epochs run':27s}" + "  ".join(f"{len(results[side]):9d}" for side in sides))
+    for label, pick in (("test acc, last epoch run", lambda rows: rows[-1]["test_acc"]),
                         (f"mean of the last {LAST} epochs",
                          lambda rows: statistics.mean(r["test_acc"] for r in rows[-LAST:])),
                         ("best epoch", lambda rows: max(r["test_acc"] for r in rows)),

@@ -1,19 +1,22 @@
-"""Training throughput (images/s, augmentation included): seecam's default vs the tutorial's loop.
+"""Training throughput (images/s, augmentation included) on the stage's own path, against the tutorial's loop.
 
-All variants train the same model at batch 64 on the same images in one run, in alternating rounds
-(tutorial, tutorial 2 workers, seecam default, seecam other, tutorial, ...), so machine load hits all alike;
-each variant runs in its own process, as a user's training would:
+The headline times exactly what `python stages/train.py` runs for an epoch: `seecam.train.fit` over
+`training_splits` of a CIFAR-sized data set (45,000 train images after the default 5,000 held out, 703
+batches of 64 and one of 8), the validation pass included, in its second epoch (the first warms up and
+compiles). Beside it, in the same run, the tutorial's loop over the same 45,000 images:
   tutorial  torchvision PIL transforms (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize)
-            in a DataLoader, Adam, NCHW: exactly the tutorial's loop (no workers), and with 2 workers;
-  seecam    seecam.train.fit: on-device uint8 data, batched per-image augmentation; `default` compiles or
-            not as `train.compile: auto` decides for the full default run (45,000 images x 50 epochs).
-The first round is warm-up (and compiling); the median of the other rounds is reported, with its ratio to
-the tutorial's no-worker loop. Then the peak resident memory of one full-data epoch (45,000 train + 5,000
-val images, default params) in a child process.
+            in a DataLoader, Adam, NCHW (bench/tutorial.py): the training pass only, with no loader
+            workers as the tutorial writes it, and with 2 workers;
+  seecam    `default` compiles or not as `train.compile: auto` decides for the full default run
+            (45,000 images x 50 epochs); the other setting is timed too, so auto can be checked.
+Variants alternate rounds (tutorial, tutorial 2 workers, seecam default, seecam other, tutorial, ...), each in
+its own process as a user's training would run, so machine load hits all alike; the first round is warm-up
+and the median of the others is reported with its ratio to the tutorial's no-worker loop. Pixels are random
+(speed does not depend on them). Then the peak resident memory of one full-data epoch in a child process.
 
-    .venv/bin/python bench/train_throughput.py [--images 6400] [--rounds 3] [--no-memory]
-    .venv/bin/python bench/train_throughput.py --images 45000 --rounds 2  # the stage's epoch: 703 x 64 + 8
-    .venv/bin/python bench/train_throughput.py --device cuda [--epochs 3]  # per-epoch seconds on a GPU
+    .venv/bin/python bench/train_throughput.py [--rounds 1] [--no-memory]   # the stage's path (~10 min)
+    .venv/bin/python bench/train_throughput.py --images 6400 --rounds 3     # a quick look, not the headline
+    .venv/bin/python bench/train_throughput.py --device cuda [--epochs 3]   # per-epoch seconds on a GPU
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import tutorial  # noqa: E402  (bench/tutorial.py: the tutorial's loop)
 
-from seecam.data.synthetic import make_synthetic  # noqa: E402
+from seecam.data.store import Dataset, Split  # noqa: E402
 from seecam.models import build_model  # noqa: E402
-from seecam.params import Params, TrainParams  # noqa: E402
-from seecam.train import TrainSplits, compile_decision, fit  # noqa: E402
+from seecam.params import DataParams, Params, TrainParams  # noqa: E402
+from seecam.train import compile_decision, fit, training_splits  # noqa: E402
 
 FULL_TRAIN, FULL_VAL, FULL_TEST = 45_000, 5_000, 10_000  # the default run's split of CIFAR-10
 MEMORY_TARGET_GB = 2.5
@@ -56,10 +59,11 @@ class Variant:
     compiled: bool = False
 
 
-def run_tutorial(variant: Variant, images: np.ndarray, labels: np.ndarray, rounds: int, done: Round) -> None:
+def run_tutorial(variant: Variant, dataset: Dataset, rounds: int, done: Round) -> None:
     torch.manual_seed(0)
     model = build_model(variant.model, Params().model(variant.model))
     optimizer = torch.optim.Adam(model.parameters(), lr=Params().train.lr)
+    images, labels = dataset.train.images[FULL_VAL:], dataset.train.labels[FULL_VAL:]  # as many as seecam trains on
     loader = tutorial.train_loader(images, labels, Params().train.normalize, variant.workers)
     for _ in range(rounds):
         began = time.perf_counter()
@@ -67,18 +71,16 @@ def run_tutorial(variant: Variant, images: np.ndarray, labels: np.ndarray, round
         done(time.perf_counter() - began)
 
 
-def run_seecam(variant: Variant, images: np.ndarray, labels: np.ndarray, rounds: int, done: Round) -> None:
+def run_seecam(variant: Variant, dataset: Dataset, rounds: int, done: Round) -> None:
+    """The stage's epoch: training_splits (5,000 held out for validation) and fit, validation included."""
+    splits = training_splits(dataset, DataParams(), seed=0, device=torch.device("cpu"))  # val_size 5,000
     torch.manual_seed(0)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    y = torch.from_numpy(labels)
-    splits = TrainSplits(x, y, x[:64], y[:64], "val")
     train = replace(Params().train, epochs=rounds, compile=variant.compiled)
     fit(build_model(variant.model, Params().model(variant.model)), splits, train, seed=0,
         device=torch.device("cpu"), on_epoch=lambda row, state: done(row["epoch_seconds"]), label=variant.model)
 
 
-def _variant_process(variant: Variant, images: np.ndarray, labels: np.ndarray, rounds: int, my_turn, next_turn,
-                     results) -> None:
+def _variant_process(variant: Variant, dataset: Dataset, rounds: int, my_turn, next_turn, results) -> None:
     """A variant's own process: wait for the turn, run a round, report its seconds, pass the turn on."""
     def done(elapsed: float) -> None:
         results.put((variant.label, elapsed))
@@ -87,13 +89,13 @@ def _variant_process(variant: Variant, images: np.ndarray, labels: np.ndarray, r
 
     my_turn.acquire()
     try:
-        (run_tutorial if variant.kind == "tutorial" else run_seecam)(variant, images, labels, rounds, done)
+        (run_tutorial if variant.kind == "tutorial" else run_seecam)(variant, dataset, rounds, done)
     except BaseException as error:  # noqa: BLE001 (reported by the parent)
         results.put((variant.label, repr(error)))
     next_turn.release()
 
 
-def alternate(variants: list[Variant], images: np.ndarray, labels: np.ndarray, rounds: int) -> dict[str, list[float]]:
+def alternate(variants: list[Variant], dataset: Dataset, rounds: int) -> dict[str, list[float]]:
     """Run the variants' rounds in turn (A1 B1 C1 A2 B2 C2 ...), one at a time, each in its own process.
 
     A process keeps its variant's state (model, compiled graph, DataLoader workers) between rounds, and one
@@ -105,7 +107,7 @@ def alternate(variants: list[Variant], images: np.ndarray, labels: np.ndarray, r
     turns = [context.Semaphore(0) for _ in variants]
     results = context.Queue()
     processes = [context.Process(target=_variant_process,  # not daemonic: DataLoader workers are its children
-                                 args=(v, images, labels, rounds, turns[i], turns[(i + 1) % len(variants)], results))
+                                 args=(v, dataset, rounds, turns[i], turns[(i + 1) % len(variants)], results))
                  for i, v in enumerate(variants)]
     for process in processes:
         process.start()
@@ -136,8 +138,7 @@ def default_compile() -> tuple[bool, str]:
 def throughput(args: argparse.Namespace) -> None:
     compiled, why = default_compile()
     default = f"seecam default ({'compiled' if compiled else 'eager'})"
-    data = make_synthetic(args.images, 10, seed=0)
-    images, labels = data.train.images, data.train.labels
+    dataset = random_dataset(args.images)
     rounds = args.rounds + 1
     rates: dict[str, dict[str, float]] = {}
     for name in ("cnn", "se"):
@@ -149,9 +150,11 @@ def throughput(args: argparse.Namespace) -> None:
         ]
         print(f"{name}: {rounds} alternating rounds of {args.images} images", file=sys.stderr, flush=True)
         rates[name] = {label: args.images / statistics.median(s[1:])
-                       for label, s in alternate(variants, images, labels, rounds).items()}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images a round, batch 64, "
-          f"median of {args.rounds} alternating rounds after 1 warm-up round")
+                       for label, s in alternate(variants, dataset, rounds).items()}
+    path = "the stage's path" if args.images == FULL_TRAIN else f"{args.images} images, NOT the stage's path"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {path}: an epoch of {args.images} images "
+          f"(seecam's includes validating {FULL_VAL}), batch 64, median of {args.rounds} alternating rounds after "
+          "1 warm-up round")
     print(why)
     for name, rate in rates.items():
         ours, tutorial = rate[default], rate["tutorial, no workers"]
@@ -162,19 +165,19 @@ def throughput(args: argparse.Namespace) -> None:
             print(f"{name:6s} {variant:26s} {value:7.0f} {value / rate['tutorial, no workers']:5.2f}x")
 
 
-def full_data_splits(device: torch.device) -> tuple[TrainSplits, np.ndarray]:
-    """Random uint8 images in the default run's sizes (memory and speed do not depend on the pixels)."""
+def random_dataset(train_images: int = FULL_TRAIN) -> Dataset:
+    """`train_images` + the 5,000 validation images, and a 10,000-image test set the stage keeps loaded."""
     rng = np.random.default_rng(0)
-    train = rng.integers(0, 256, (FULL_TRAIN + FULL_VAL, 32, 32, 3), dtype=np.uint8)
-    test = rng.integers(0, 256, (FULL_TEST, 32, 32, 3), dtype=np.uint8)  # the stage keeps the test set loaded
-    labels = torch.from_numpy(rng.integers(0, 10, FULL_TRAIN + FULL_VAL)).to(device)
-    x = torch.from_numpy(train).permute(0, 3, 1, 2).contiguous().to(device)
-    return TrainSplits(x[:FULL_TRAIN], labels[:FULL_TRAIN], x[FULL_TRAIN:], labels[FULL_TRAIN:], "val"), test
+
+    def split(n: int) -> Split:
+        return Split(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n))
+
+    return Dataset(split(train_images + FULL_VAL), split(FULL_TEST))
 
 
 def one_full_epoch(name: str, device: torch.device, epochs: int = 1) -> list[float]:
     """Epoch seconds of the default configuration over the full data; compile as auto decides for 50 epochs."""
-    splits, _test = full_data_splits(device)
+    splits = training_splits(random_dataset(), DataParams(), seed=0, device=device)
     compiled = compile_decision(TrainParams(), FULL_TRAIN, device).compiled
     torch.manual_seed(0)
     train = replace(TrainParams(), epochs=epochs, compile=compiled)
@@ -201,8 +204,8 @@ def on_cuda(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=6400, help="images a round")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (after 1 warm-up round)")
+    parser.add_argument("--images", type=int, default=FULL_TRAIN, help="training images an epoch (45,000: the stage's)")
+    parser.add_argument("--rounds", type=int, default=1, help="timed rounds (after 1 warm-up round)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--epochs", type=int, default=3, help="--device cuda: full-data epochs to time")
     parser.add_argument("--no-memory", action="store_true", help="skip the full-data peak memory run")

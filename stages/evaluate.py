@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from seecam.data.store import load_dataset  # noqa: E402
-from seecam.device import resolve_device  # noqa: E402
+from seecam.device import exact_fp32, resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.evaluate import run_evaluate, title  # noqa: E402
 from seecam.params import MODELS, load_params  # noqa: E402
@@ -16,6 +16,7 @@ from seecam.params import MODELS, load_params  # noqa: E402
 def main() -> None:
     params = load_params()
     device = resolve_device(params.evaluate.device, "evaluate.device")
+    exact_fp32(device)
     ev = params.evaluate
     report = run_evaluate(ev, load_dataset(), device)
     comparison = report["comparison"]

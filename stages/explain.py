@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from seecam.data.store import load_dataset  # noqa: E402
-from seecam.device import resolve_device  # noqa: E402
+from seecam.device import exact_fp32, resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.explain.run import run_explain  # noqa: E402
 from seecam.params import MODELS, load_params  # noqa: E402
@@ -16,6 +16,7 @@ from seecam.params import MODELS, load_params  # noqa: E402
 def main() -> None:
     params = load_params()
     device = resolve_device(params.explain.device, "explain.device")
+    exact_fp32(device)
     report = run_explain(params.explain, load_dataset(), device)
     for name in MODELS:
         values = report[name]

@@ -1,7 +1,10 @@
 """DVC stages `train_cnn` and `train_se`: `python stages/train.py cnn|se`."""
 
 import sys
+import time
 from pathlib import Path
+
+STARTED = time.perf_counter()  # before seecam's heavy imports (torch, mlflow): the log's last line counts them
 
 # Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -11,10 +14,12 @@ from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.params import load_params  # noqa: E402
+from seecam.stage_clock import StageClock  # noqa: E402
 from seecam.train import run_train  # noqa: E402
 
 
 def main(name: str) -> None:
+    clock = StageClock(STARTED)
     params = load_params()
     params.model(name)  # an unknown model name stops here, before any work
     device = resolve_device(params.train.device)
@@ -23,7 +28,7 @@ def main(name: str) -> None:
         distributed.relaunch(params.train.processes, [__file__, name])  # raises if any process failed
         return
     with distributed.process_group(device) as (world, rank_device):
-        run_train(name, params, load_dataset(), rank_device, world)
+        run_train(name, params, load_dataset(), rank_device, world, clock)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -82,3 +83,21 @@ def build_full_archive(path: Path) -> dict:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return {"path": path, "md5": hashlib.md5(path.read_bytes()).hexdigest()}
+
+
+def build_bomb(path: Path, members: int, member_mib: int) -> dict:
+    """A valid small archive behind `members` unwanted members of `member_mib` MiB of zeros each.
+
+    gzip allows concatenated members, so each MiB of zeros is the same ~1 KB compressed block written again:
+    a GiB of filler costs ~1 MB and milliseconds to build, as a real decompression bomb would.
+    """
+    zeros = gzip.compress(bytes(1 << 20), compresslevel=9)
+    valid = build_archive(path.with_suffix(".valid.tar.gz"))
+    with path.open("wb") as out:
+        for i in range(members):
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/filler_{i}.bin")
+            info.size = member_mib << 20
+            out.write(gzip.compress(info.tobuf()))
+            out.write(zeros * member_mib)
+        out.write(valid["path"].read_bytes())  # ends with the tar's end-of-archive blocks
+    return valid | {"path": path, "md5": hashlib.md5(path.read_bytes()).hexdigest()}

@@ -7,6 +7,7 @@ import http.server
 import os
 import shutil
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -55,13 +56,22 @@ def http_server(tmp_path: Path) -> Iterator[LocalServer]:
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        state.url = url
+        yield state
+
+
+@contextlib.contextmanager
+def serving(handler: type[socketserver.BaseRequestHandler]) -> Iterator[str]:
+    """Serve `handler` from 127.0.0.1 (a thread per connection); yield the base URL, stop the server after."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a handler still trickling to a client that gave up must not block the stop
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def tool_env(**extra: str) -> dict[str, str]:
@@ -147,10 +157,19 @@ def copy_repo(destination: Path) -> RepoCopy:
     return RepoCopy(destination)
 
 
+# A user's clone may sit in such a folder; the shared pipeline does, so every test of a later stage runs there.
+UNUSUAL_DIR = "my project é"
+
+
 @pytest.fixture(scope="session")
 def pipeline_repo(tmp_path_factory) -> RepoCopy:
-    """One full `dvc repro` on tiny synthetic data, shared read-only by the tests of later stages."""
-    repo = copy_repo(tmp_path_factory.mktemp("pipeline"))
+    """One full `dvc repro` on tiny synthetic data, shared read-only by the tests of later stages.
+
+    It lives in a path with a space and a non-ASCII letter (UNUSUAL_DIR).
+    """
+    root = tmp_path_factory.mktemp("pipeline") / UNUSUAL_DIR
+    root.mkdir()
+    repo = copy_repo(root)
     repo.use_tiny_synthetic_data(epochs=3, train_size=1500, test_size=300)
     repo.repro_log = repo.dvc("repro").stdout
     return repo
@@ -184,17 +203,34 @@ def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
         stdout=log, stderr=subprocess.STDOUT, env=tool_env(), start_new_session=True,
     )
     log.close()  # the child keeps its own descriptor
-    deadline = time.monotonic() + 90
+    if not healthy(port, process):
+        stop_process_group(process)
+        raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
+    return process
+
+
+def healthy(port: int, process: subprocess.Popen, timeout: float = 90) -> bool:
+    """Wait until the MLflow server on 127.0.0.1:port answers /health; False if `process` ends or time runs out."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return process
+                return True
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                stop_process_group(process)
-                log_tail = (root / "server.log").read_text()[-2000:]
-                raise RuntimeError(f"mlflow server did not start: {log_tail}") from None
+                return False
             time.sleep(0.5)
+
+
+def start_ui(root: Path, port: int, lines: int) -> tuple[subprocess.Popen, list[str]]:
+    """`seecam ui` (what `make ui` runs) in `root` on 127.0.0.1:port, healthy; with the first `lines` it printed."""
+    process = subprocess.Popen([str(VENV_BIN / "seecam"), "ui", "--port", str(port)], cwd=root, env=tool_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    printed = [process.stdout.readline() for _ in range(lines)]
+    if not healthy(port, process):
+        stop_process_group(process)
+        raise RuntimeError(f"seecam ui did not start: {printed}")
+    return process, printed
 
 
 def stop_process_group(process: subprocess.Popen, sig: int = 15) -> None:

@@ -124,3 +124,13 @@ def test_same_generator_state_gives_the_same_batch(images):
     a = augmenter(images, torch.Generator().manual_seed(5))
     b = augmenter(images, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def test_the_sync_free_hue_path_cuda_takes_is_bit_identical_to_the_indexed_one(images):
+    # CUDA computes hue for every image and selects (no nonzero(), which makes the host wait for the device)
+    augmenter = Augmenter(AugmentParams(), torch.device("cpu"))
+    draw = sample(len(images), AugmentParams(), torch.Generator().manual_seed(7), torch.device("cpu"))
+    assert (draw.order == 3).any(dim=0).all()  # hue at every position for some image
+    indexed = augmenter.apply(images, draw)
+    augmenter.sync_free = True
+    assert torch.equal(augmenter.apply(images, draw), indexed)

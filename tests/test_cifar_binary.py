@@ -6,10 +6,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from cifar_archives import build_archive, records
+from cifar_archives import build_archive, build_bomb, records
 from seecam.data.cifar_binary import (
     BATCH_RECORDS,
     CLASSES_MEMBER,
+    MAX_UNPACKED_BYTES,
     RECORD_BYTES,
     TEST_MEMBER,
     TRAIN_MEMBERS,
@@ -83,6 +84,17 @@ def test_oversized_member_is_refused_from_its_header_before_it_is_read(tmp_path)
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+def test_an_archive_that_unpacks_beyond_cifar10_is_refused_at_the_first_member_past_it(tmp_path):
+    """16 MiB members of zeros, 512 MiB in all, before the real ones: refused at the header of the first
+    member that ends past what the CIFAR-10 archive unpacks to (six batches and a little), never unpacked."""
+    bomb = build_bomb(tmp_path / "bomb.tar.gz", members=32, member_mib=16)
+    assert bomb["path"].stat().st_size < 1 << 20
+    first_past = next(i for i in range(32) if (i + 1) * ((16 << 20) + 512) > MAX_UNPACKED_BYTES)
+    with pytest.raises(SeecamError, match=rf"archive member cifar-10-batches-bin/filler_{first_past}.bin ends "
+                                          r"[\d,]+ bytes in, beyond the [\d,]+ bytes .* unpacks to"):
+        read_archive(bomb["path"])
 
 
 def _with_hostile_members(path, outside):

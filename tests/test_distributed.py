@@ -91,7 +91,7 @@ def test_a_ddp_process_group_of_one_trains_exactly_like_no_group(tmp_path):
     def first_epoch(world):
         seed_everything(p.seed)
         model = build_model("cnn", p.model("cnn"), p.train.normalize)
-        return fit(model, splits, p.train, p.seed, CPU, world=world).history[0]
+        return fit(model, splits, p.train, seed=p.seed, device=CPU, world=world).history[0]
 
     plain = first_epoch(SINGLE)
     dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)

@@ -36,7 +36,7 @@ def trained():
     data = attach_meta(make_synthetic(3000, 400, seed=0), {"kind": "synthetic"})
     seed_everything(0)
     model = build_model("se", params.models.se)
-    fit(model, training_splits(data, params.data, 0, CPU), params.train, 0, CPU)
+    fit(model, training_splits(data, params.data, 0, CPU), params.train, seed=0, device=CPU)
     return model.eval(), data
 
 

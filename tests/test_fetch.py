@@ -1,8 +1,13 @@
 import hashlib
+import http.server
+import itertools
+import socketserver
+import time
 
 import pytest
 
 from cifar_archives import build_archive
+from conftest import serving
 from seecam.data.fetch import fetch_archive
 from seecam.errors import SeecamError
 
@@ -99,3 +104,52 @@ def test_a_killed_downloads_part_file_is_removed_even_when_the_archive_is_cached
     (cache / "cifar-10-binary.tar.gz.part").write_bytes(b"half")
     fetch_archive(url, built["md5"], cache, retries=0)
     assert sorted(p.name for p in cache.iterdir()) == ["cifar-10-binary.tar.gz"] and len(server.requests) == 1
+
+
+class Trickle(socketserver.StreamRequestHandler):
+    """A server that never finishes: its status line, or its body after prompt headers, one byte per 0.2 s."""
+
+    headers_too = False
+
+    def handle(self):
+        head = b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n"
+        try:
+            if not self.headers_too:
+                self.wfile.write(head)
+            for byte in itertools.cycle(head if self.headers_too else b"x"):
+                self.wfile.write(bytes([byte]))
+                time.sleep(0.2)
+        except OSError:  # the client gave up
+            pass
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_trickling_server_is_stopped_by_the_download_deadline(tmp_path, phase):
+    handler = type("TrickleHeaders" if phase == "headers" else "TrickleBody", (Trickle,),
+                   {"headers_too": phase == "headers"})
+    with serving(handler) as base:
+        began = time.monotonic()
+        with pytest.raises(SeecamError) as info:
+            fetch_archive(f"{base}/a.tar.gz", "0" * 32, tmp_path / "raw", timeout=5, retries=2, deadline=2)
+        waited = time.monotonic() - began
+    assert waited < 4, f"the error came after {waited:.1f} s"
+    message = str(info.value)
+    assert message.startswith(f"download of {base}/a.tar.gz did not finish within data.deadline_seconds = 2 s")
+    assert "\n" not in message and not any((tmp_path / "raw").iterdir())
+
+
+class RedirectLoop(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.send_response(302)
+        self.send_header("Location", self.path)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_redirect_loop_is_one_line(tmp_path):
+    with serving(RedirectLoop) as base, pytest.raises(SeecamError) as info:
+        fetch_archive(f"{base}/loop.tar.gz", "0" * 32, tmp_path / "raw", retries=0)
+    assert str(info.value) == f"download of {base}/loop.tar.gz failed: it redirects in a loop (HTTP 302); " \
+                              "check data.url"

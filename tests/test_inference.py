@@ -90,3 +90,20 @@ def test_a_damaged_model_file_is_one_line_naming_the_stage_to_rerun(tmp_path):
         message = str(caught.value)
         assert message.startswith(f"{path}: ") and message.endswith("; rerun `dvc repro train_cnn`"), kind
         assert "\n" not in message, kind
+
+
+class RunsCodeOnLoad:
+    def __reduce__(self):
+        return print, ("loaded: code ran",)
+
+
+def test_a_model_file_that_would_run_code_is_refused_without_torchs_unsafe_advice(tmp_path, capsys):
+    """torch's message advises `weights_only=False`, which would run the file's code: never pass that on."""
+    path = tmp_path / "cnn.pt"
+    torch.save({"config": RunsCodeOnLoad(), "state_dict": {}}, path)
+    with pytest.raises(SeecamError) as caught:
+        load_model(path, "cnn")
+    message = str(caught.value)
+    assert message == (f"{path}: not a readable model file (it holds an object a safe load refuses: print); "
+                       "rerun `dvc repro train_cnn`")
+    assert "loaded: code ran" not in capsys.readouterr().out

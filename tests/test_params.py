@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,8 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
         ({"data": {"timeout_seconds": float("inf")}}, "data.timeout_seconds must be a finite number, got inf"),
         ({"data": {"timeout_seconds": 86400}}, "data.timeout_seconds must be <= 3,600.0 (a server silent"),
         ({"data": {"retries": 1000}}, "data.retries must be <= 10 (the wait doubles per retry"),
+        ({"data": {"deadline_seconds": 0}}, "data.deadline_seconds must be > 0, got 0"),
+        ({"data": {"deadline_seconds": 10**6}}, "data.deadline_seconds must be <= 86,400.0 (a day: on a slower"),
         ({"data": {"url": "ftp://example.org/c.tar.gz"}}, "data.url must be an http(s)://host/... or file:// URL"),
         ({"data": {"url": "https:///c.tar.gz"}}, "data.url must be an http(s)://host/... or file:// URL"),
         ({"train": {"augment": {"crop_padding": 100000}}},
@@ -179,6 +182,19 @@ def test_explainable_layers_are_the_4d_layers_of_both_models(cnn_channels, se_ch
     assert set(expected) == both and len(expected) == len(both)
     for layer in expected:
         assert parse_params({**raw, "explain": {"layer": layer}}).explain.layer == layer
+
+
+def test_a_yaml_alias_bomb_is_refused_in_one_line(tmp_path):
+    """A billion laughs: PyYAML shares aliased nodes, so seecam refuses it at once (DVC's own parser, reading
+    params.yaml for `dvc status`/`dvc repro`, expands it and hangs: documented in the README, not ours)."""
+    lines = ["seed: 1", "l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = tmp_path / "params.yaml"
+    path.write_text("\n".join([*lines, "explain:", "  images: *l8", ""]))
+    began = time.monotonic()
+    with pytest.raises(SeecamError, match=r"params.yaml: unknown key 'l0' \(allowed: seed, data"):
+        load_params(path)
+    assert time.monotonic() - began < 1
 
 
 def test_values_at_the_upper_bounds_work():

@@ -35,6 +35,7 @@ SEED = (0, 2**32 - 1)
 BOUNDS: dict[str, tuple[float, float]] = {
     "seed": SEED, "data.synthetic.seed": SEED, "evaluate.bootstrap_seed": SEED,
     "data.val_size": (0, 100_000), "data.subset": (0, 100_000), "data.timeout_seconds": (1e-300, 3600),
+    "data.deadline_seconds": (1e-300, 86_400),
     "data.retries": (0, 10), "data.synthetic.train_size": (10, 100_000), "data.synthetic.test_size": (10, 100_000),
     "train.epochs": (1, 10_000), "train.batch_size": (1, 10_000), "train.lr": (1e-300, math.inf),
     "train.weight_decay": (0, math.inf), "train.lr_patience": (0, 10_000), "train.lr_factor": (1e-300, 1 - 1e-16),

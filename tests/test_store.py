@@ -1,9 +1,10 @@
 import json
+import os
 
 import numpy as np
 import pytest
 
-from seecam.data.store import Dataset, Split, array_sha256, attach_meta, load_dataset, save_dataset
+from seecam.data.store import Dataset, Split, array_sha256, attach_meta, checksums, load_dataset, save_dataset
 from seecam.data.synthetic import make_synthetic
 from seecam.errors import SeecamError
 
@@ -37,3 +38,32 @@ def test_array_digest_covers_dtype_and_shape_not_just_bytes():
 def test_missing_data_set_names_the_stage_that_makes_it(tmp_path):
     with pytest.raises(SeecamError, match="meta.json missing.*dvc repro download"):
         load_dataset(tmp_path / "nothing")
+
+
+def test_an_array_changed_after_download_is_refused_where_it_is_loaded(tmp_path):
+    """Same size, one byte flipped, mtime put back: DVC's status trusts the mtime; loading checks the bytes."""
+    save_dataset(attach_meta(make_synthetic(40, 20, seed=3), {"kind": "synthetic"}), tmp_path / "cifar10")
+    images = tmp_path / "cifar10/train_images.npy"
+    stat = images.stat()
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF
+    images.write_bytes(bytes(data))
+    os.utime(images, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(SeecamError) as caught:
+        load_dataset(tmp_path / "cifar10")
+    assert str(caught.value) == (f"{images}: its bytes differ from the sha256 in meta.json (changed after the "
+                                 "download); `seecam check-data` says more, `dvc repro download` restores it")
+    assert load_dataset(tmp_path / "cifar10", verify=False).train.images.shape == (40, 32, 32, 3)
+
+
+def test_provenance_is_the_digest_of_the_bytes_loaded_and_a_meta_json_that_disagrees_is_refused(tmp_path):
+    dataset = attach_meta(make_synthetic(40, 20, seed=3), {"kind": "synthetic"})
+    save_dataset(dataset, tmp_path / "cifar10")
+    loaded = load_dataset(tmp_path / "cifar10")
+    assert loaded.sha256 == checksums(loaded)["all"] == dataset.sha256
+    meta_path = tmp_path / "cifar10/meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["sha256"]["all"] = "0" * 64  # a meta.json edited by hand
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(SeecamError, match="meta.json: its sha256 of all arrays is not theirs"):
+        load_dataset(tmp_path / "cifar10")

@@ -9,6 +9,7 @@ from seecam.cli import main
 from seecam.errors import SeecamError
 from seecam.params import parse_params
 from seecam.sweep import (
+    check_cache_dir,
     check_git_commit,
     check_overrides,
     config_hash,
@@ -151,3 +152,21 @@ def test_workers_that_are_gone_are_seen_in_the_queue_status():
     assert not workers_alive("Task  Name  Created  Status\nab  seed-0-abc  02:00 PM  Queued\n\n"
                              "Worker status: 0 active, 0 idle\n")
     assert workers_alive("Worker status: 1 active, 0 idle\n") and workers_alive("Worker status: 0 active, 2 idle\n")
+
+
+def test_a_non_ascii_cache_path_is_refused_before_queueing_with_the_fix(tmp_path):
+    """DVC 3.67's queue writes the cache path into each experiment's config as ASCII: in a clone under
+    `my project é/` every queued experiment failed at setup, with no log. An ASCII cache path works."""
+    root = tmp_path / "my project é"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    dvc = dvc_command()
+    subprocess.run([dvc, "init", "-q"], cwd=root, check=True)
+    with pytest.raises(SeecamError) as caught:
+        check_cache_dir(dvc, root)
+    assert str(caught.value) == (
+        f"DVC's experiment queue cannot use a cache at a non-ASCII path ({root}/.dvc/cache): it writes that path "
+        "as ASCII and every queued experiment would fail at setup; give it an ASCII one "
+        "(`dvc cache dir --local /path/to/cache`) or clone into an ASCII path")
+    subprocess.run([dvc, "cache", "dir", "--local", str(tmp_path / "cache")], cwd=root, check=True)
+    check_cache_dir(dvc, root)

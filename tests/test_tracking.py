@@ -27,6 +27,21 @@ def test_uri_precedence_env_then_param_then_dvc_root(monkeypatch, tmp_path):
     assert tracking_uri(TrackingParams(uri="http://host:5000")) == "http://env:5000"
 
 
+def test_a_store_in_a_path_with_a_space_comes_back_through_the_check(monkeypatch, tmp_path):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, so the default store of a clone in `my dir/` comes
+    back through seecam's own check: a space in a file path is fine, in a server's URL it is not."""
+    root = tmp_path / "my dir é"
+    monkeypatch.setenv("DVC_ROOT", str(root))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = tracking_uri(TrackingParams())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert tracking_uri(TrackingParams()) == uri == f"sqlite:///{root}/mlflow.db"
+    assert tracking_uri(TrackingParams(uri=f"file://{root}/mlruns")) == uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://my host:5000")
+    with pytest.raises(SeecamError, match="MLFLOW_TRACKING_URI must be '' .* got 'http://my host:5000'"):
+        tracking_uri(TrackingParams())
+
+
 def test_default_store_outside_dvc_is_the_working_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DVC_ROOT", raising=False)
@@ -40,6 +55,16 @@ def test_unreachable_server_fails_fast_with_one_line():
     with pytest.raises(SeecamError, match=f"MLflow tracking server {uri} is unreachable .*make ui"):
         check_reachable(uri)
     assert time.monotonic() - began < 5
+
+
+def test_make_ui_is_suggested_only_for_a_server_on_this_machine():
+    """`make ui` serves this project's store on 127.0.0.1: no help for a team's server elsewhere."""
+    port = free_port()
+    with pytest.raises(SeecamError, match=rf"unreachable .*; start it \(`PORT={port} make ui`\) or set"):
+        check_reachable(f"http://localhost:{port}")
+    with pytest.raises(SeecamError) as remote:
+        check_reachable("http://mlflow.invalid:5000")
+    assert "make ui" not in str(remote.value) and "check that it runs and that the URL is right" in str(remote.value)
 
 
 def test_both_models_log_the_same_param_keys():
@@ -79,7 +104,7 @@ def test_reopening_a_finished_run_keeps_its_status_and_duration(monkeypatch, tmp
     """evaluate, explain and report reopen the training run: its Duration in the MLflow UI stays the training's."""
     import mlflow
 
-    from seecam.tracking import RunInfo, model_run, open_experiment
+    from seecam.tracking import RunInfo, log_values, model_run, open_experiment
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
@@ -92,11 +117,12 @@ def test_reopening_a_finished_run_keeps_its_status_and_duration(monkeypatch, tmp
     RunInfo(run.info.run_id, experiment_id, "t", tracking_uri(tracking)).save(tmp_path / "reports/train/se/run.json")
     for stage in ("evaluate", "explain"):
         time.sleep(0.05)
-        with model_run("se", stage):
-            mlflow.log_metric("x", 1.0)
+        with model_run("se", stage) as run_id:
+            log_values(run_id, {"x": 1.0})
     reopened = mlflow.get_run(run.info.run_id)
     assert (reopened.info.status, reopened.info.end_time) == ("FINISHED", trained.end_time)
     assert reopened.info.run_name == "se · seed 3" and reopened.data.tags["explain_done"] == "true"
+    assert reopened.data.metrics["x"] == 1.0  # logged to the training run itself
 
 
 def test_config_sha_ignores_seed_and_non_training_params_but_nothing_else():

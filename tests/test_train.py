@@ -9,7 +9,7 @@ from seecam.data.synthetic import make_synthetic
 from seecam.errors import SeecamError
 from seecam.models import build_model
 from seecam.params import parse_params
-from seecam.train import fit, seed_everything, training_splits
+from seecam.train import fit, seed_everything, training_splits, uses_bf16
 
 CPU = torch.device("cpu")
 
@@ -30,7 +30,7 @@ def train(dataset, name="cnn", resume=None, on_epoch=lambda row, state: None, su
     seed_everything(p.seed)
     model = build_model(name, p.model(name), p.train.normalize)
     splits = training_splits(dataset, p.data, p.seed, CPU)
-    return model, fit(model, splits, p.train, p.seed, CPU, resume, on_epoch)
+    return model, fit(model, splits, p.train, seed=p.seed, device=CPU, resume=resume, on_epoch=on_epoch)
 
 
 def metrics(history):
@@ -104,3 +104,21 @@ def test_tutorial_normalisation_is_what_training_feeds_the_model(dataset):
     _, cifar10_result = train(dataset, epochs=1, subset=500)
     assert tutorial.normalization == "tutorial"
     assert metrics(tutorial_result.history) != metrics(cifar10_result.history)
+
+
+@pytest.mark.parametrize(("precision", "device", "bf16"), [
+    ("auto", "cuda", True), ("auto", "cpu", False), ("auto", "mps", False),
+    ("fp32", "cuda", False), ("bf16", "cpu", True), ("bf16", "cuda", True),
+])
+def test_precision_auto_is_bf16_on_cuda_only_and_fp32_is_the_tutorials(precision, device, bf16):
+    assert uses_bf16(precision, torch.device(device)) is bf16
+    assert parse_params({"train": {"precision": precision}}).train.precision == precision
+
+
+def test_precision_bf16_trains_under_autocast_and_an_unknown_value_is_refused(dataset):
+    _, fp32 = train(dataset, epochs=1, subset=200, precision="fp32")
+    _, bf16 = train(dataset, epochs=1, subset=200, precision="bf16")
+    assert fp32.history[0]["train_loss"] != bf16.history[0]["train_loss"]  # bf16 rounds the step differently
+    assert bf16.history[0]["train_loss"] == pytest.approx(fp32.history[0]["train_loss"], rel=0.05)
+    with pytest.raises(SeecamError, match="train.precision"):
+        parse_params({"train": {"precision": "fp16"}})

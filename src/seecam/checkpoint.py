@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from seecam.atomic import atomic_path
+from seecam.atomic import write_serialised
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
 from seecam.params import Params
@@ -44,9 +44,8 @@ def fingerprint(name: str, params: Params, data_sha256: str, device: torch.devic
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a kill during the write leaves the previous checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write atomically: a kill during the write leaves the previous checkpoint, a full disk is one line."""
+    write_serialised(path, lambda file: torch.save(state, file))
 
 
 def read_checkpoint(path: Path, quiet: bool = False) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ import importlib.util
 import math
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -95,32 +96,45 @@ def compile_model(model: torch.nn.Module, device_type: str) -> Callable[[torch.T
     return torch.compile(model, dynamic=False, options=inductor_options(device_type))
 
 
-def with_eager_fallback(compiled: Step, eager: Step, model: torch.nn.Module) -> Step:
+class FallbackStep:
     """`compiled`, except that a failure on its first call (where compiling happens) warns and uses `eager`.
 
     The failed attempt may already have run the forward pass, so the state it touches before the optimiser
     step (BatchNorm running statistics, the dropout RNG) is restored before the eager retry.
+    `compile_seconds` is that first call's duration: compiling the forward and backward graphs and one step.
     """
-    chosen: list[Step] = []
 
-    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if chosen:
-            return chosen[0](x, y)
-        buffers = {name: b.clone() for name, b in model.named_buffers()}
-        rng = torch.get_rng_state()
+    def __init__(self, compiled: Step, eager: Step, model: torch.nn.Module) -> None:
+        self.compiled, self.eager, self.model = compiled, eager, model
+        self.chosen: Step | None = None
+        self.compile_seconds = 0.0
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.chosen is not None:
+            return self.chosen(x, y)
+        began = time.perf_counter()
         try:
-            out = compiled(x, y)
-            chosen.append(compiled)
+            return self._first(x, y)
+        finally:
+            self.compile_seconds = time.perf_counter() - began
+
+    def _first(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        buffers = {name: b.clone() for name, b in self.model.named_buffers()}
+        rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []  # dropout on CUDA
+        try:
+            out = self.compiled(x, y)
+            self.chosen = self.compiled
             return out
         except Exception as error:  # noqa: BLE001 (any compiler failure: the eager step is always correct)
             print(f"warning: torch.compile failed, training eagerly instead: {_root_cause(error)}",
                   file=sys.stderr, flush=True)
-            model.load_state_dict(buffers, strict=False)
+            self.model.load_state_dict(buffers, strict=False)
             torch.set_rng_state(rng)
-            chosen.append(eager)
-            return eager(x, y)
-
-    return step
+            if cuda_rng:
+                torch.cuda.set_rng_state_all(cuda_rng)
+            self.chosen = self.eager
+            return self.eager(x, y)
 
 
 def _root_cause(error: BaseException) -> str:

@@ -20,3 +20,12 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise SeecamError(f"{key} is mps but MPS is not available; use auto or cpu")
     return torch.device(name)
+
+
+def exact_fp32(device: torch.device) -> None:
+    """Evaluate and explain in full fp32 on CUDA: cuDNN's default TF32 convolutions round to ~1e-3 relative,
+    and a CUDA run's metrics and CAMs should match a CPU run's within 1e-4 (tests/gpu). Training keeps the
+    defaults (`train.precision` decides what it trades)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False

@@ -1,6 +1,6 @@
 """Data-parallel training through torchrun: launch, process group, shards and the sums ranks share.
 
-`train.processes: 1` never touches torch.distributed: `World.single()` makes every helper here a no-op,
+`train.processes: 1` never touches torch.distributed: the `SINGLE` world makes every helper here a no-op,
 so the one-process path computes exactly what it did before DDP existed. With N > 1 the stage
 re-launches itself under `torchrun --standalone` (users on several machines run torchrun themselves);
 each rank then trains on its shard of the same shuffled order, and DDP all-reduces the gradients.

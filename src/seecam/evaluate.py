@@ -174,13 +174,13 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
     for filename, figure in figures.items():
         save_figure(figure, out / filename)
     for name, result in results.items():
-        with tracking.model_run(name, "evaluate"):
-            tracking.log_values(result.values)
+        with tracking.model_run(name, "evaluate") as run_id:
+            tracking.log_values(run_id, result.values)
             # one 0/1 character per test image: `seecam verdict` pools them over seeds (paired bootstrap)
-            tracking.log_text("".join("01"[int(c)] for c in result.correct), tracking.CORRECT_ARTIFACT)
+            tracking.log_text(run_id, "".join("01"[int(c)] for c in result.correct), tracking.CORRECT_ARTIFACT)
             for filename in figures:
-                tracking.log_artifact(out / filename, "figures/evaluate")
-            tracking.log_artifact(out / "comparison.md", "reports")
+                tracking.log_artifact(run_id, out / filename, "figures/evaluate")
+            tracking.log_artifact(run_id, out / "comparison.md", "reports")
     for filename in figures:
         close(figures[filename])
     return report

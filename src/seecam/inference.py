@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from seecam.atomic import atomic_path
+from seecam.atomic import write_serialised
 from seecam.errors import SeecamError
 from seecam.models import Net, model_from_config
 from seecam.normalize import Normalizer
@@ -38,8 +39,19 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int
 def save_model(path: Path, model: torch.nn.Module, config: dict[str, Any], classes: list[str]) -> None:
     """State dict + the config that rebuilds it; loadable with torch.load(weights_only=True)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"config": config, "classes": classes, "state_dict": state}, tmp)
+    write_serialised(path, lambda file: torch.save({"config": config, "classes": classes, "state_dict": state}, file))
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load failed, in a few words.
+
+    For a file holding objects beyond tensors and plain containers, torch's own message advises retrying with
+    `weights_only=False`, which would run the file's code: only the object it refused is kept.
+    """
+    refused = re.search(r"WeightsUnpickler error: (.+?)(?: was not an allowed| Please|\n|$)", str(exc))
+    if refused:
+        return f"it holds an object a safe load refuses: {refused.group(1).split('GLOBAL ')[-1]}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _read_payload(path: Path, stage: str) -> dict[str, Any]:
@@ -47,7 +59,7 @@ def _read_payload(path: Path, stage: str) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 (cut, empty or foreign bytes fail in many ways; all mean "damaged")
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = _load_failure(exc)
         raise SeecamError(f"{path}: not a readable model file ({reason}); rerun `dvc repro {stage}`") from None
     if not (isinstance(payload, dict) and isinstance(payload.get("config"), dict)
             and isinstance(payload.get("state_dict"), dict)):

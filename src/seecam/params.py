@@ -40,6 +40,7 @@ MAX_PANELS = 64
 PANELS_WHY = "one figure panel each; more is unreadable and slow to draw"
 IMAGE_SIDE = 32
 MAX_TIMEOUT_SECONDS = 3600.0
+MAX_DEADLINE_SECONDS = 86_400.0
 MAX_RETRIES = 10
 MLFLOW_MAX_EXPERIMENT_NAME = 500
 BLOCK_PARTS = ("conv", "bn", "relu", "pool")
@@ -79,8 +80,13 @@ def _archive_url_ok(url: str) -> bool:
 
 
 def tracking_uri_problem(uri: str) -> str | None:
-    """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store."""
-    if uri == "" or (_one_line(uri) and " " not in uri and _TRACKING_URI.match(uri)):
+    """Why MLflow cannot use `uri` as a tracking store, or None; "" means the project's SQLite store.
+
+    A space is fine in a file path (`sqlite:////home/me/my project/mlflow.db`, the default store of a clone
+    in such a folder), never in a server's or a database's URL.
+    """
+    local = uri.startswith(("sqlite:///", "file://"))
+    if uri == "" or (_one_line(uri) and (local or " " not in uri) and _TRACKING_URI.match(uri)):
         return None
     return (f"must be '' (the project's store) or a URI MLflow can track to: {TRACKING_SCHEMES}; "
             f"got {shown(masked(uri))}")
@@ -126,7 +132,8 @@ class DataParams:
     md5: str = CIFAR10_MD5
     val_size: int = 5000
     subset: int = 0
-    timeout_seconds: float = 60.0
+    timeout_seconds: float = 60.0  # each wait for the server
+    deadline_seconds: float = 3600.0  # the whole download, retries included
     retries: int = 3
     synthetic: SyntheticParams = field(default_factory=SyntheticParams)
 
@@ -155,6 +162,12 @@ class DataParams:
         elif self.timeout_seconds > MAX_TIMEOUT_SECONDS:
             yield "timeout_seconds", (f"must be <= {MAX_TIMEOUT_SECONDS:,} (a server silent for an hour is down; "
                                       f"retries cover slow links), got {shown(self.timeout_seconds)}")
+        if self.deadline_seconds <= 0:
+            yield "deadline_seconds", f"must be > 0, got {shown(self.deadline_seconds)}"
+        elif self.deadline_seconds > MAX_DEADLINE_SECONDS:
+            yield "deadline_seconds", (f"must be <= {MAX_DEADLINE_SECONDS:,} (a day: on a slower link download the "
+                                       "archive yourself and set data.url to the file), "
+                                       f"got {shown(self.deadline_seconds)}")
         yield from _in_range(self, "retries", 0, MAX_RETRIES,
                              "the wait doubles per retry: 10 retries already wait ~17 minutes")
 
@@ -198,6 +211,8 @@ class TrainParams:
     compile: Literal["auto", True, False] = "auto"
     # normalize.NORMALIZATIONS: cifar10 = the train set's per-pixel std; tutorial = the tutorial's constants
     normalize: Literal["cifar10", "tutorial"] = "cifar10"
+    # auto = bf16 autocast on CUDA (train.py: uses_bf16), fp32 elsewhere; fp32 = as the tutorial everywhere
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     augment: AugmentParams = field(default_factory=AugmentParams)
     # DDP under torchrun (distributed.py): 1 = one process, no process group
     processes: int = 1

@@ -268,6 +268,6 @@ def run_report(params: Params, params_path: Path = paths.PARAMS, config_sha: str
     check_tracking(MODELS)
     write_text(paths.REPORT_HTML, build_report(params_path.read_text(), params, config_sha))
     for name in MODELS:
-        with tracking.model_run(name, "report"):
-            tracking.log_artifact(paths.REPORT_HTML, "reports")
+        with tracking.model_run(name, "report") as run_id:
+            tracking.log_artifact(run_id, paths.REPORT_HTML, "reports")
     return paths.REPORT_HTML

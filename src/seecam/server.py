@@ -21,8 +21,8 @@ from pathlib import Path
 
 from seecam.credentials import masked
 from seecam.errors import SeecamError
+from seecam.tracking import LOCAL_HOSTS
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 DB_TIMEOUT_SECONDS = 5
 

@@ -120,6 +120,17 @@ def dvc_env() -> dict[str, str]:
     return os.environ | {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
+def check_cache_dir(dvc: str, root: Path) -> None:
+    """The DVC cache path is ASCII: DVC 3.67's queue writes it into each experiment's `.dvc/config.local`
+    through configobj, which encodes ASCII only, so under a folder like `my project é/` every queued experiment
+    fails at setup (a UnicodeEncodeError in the celery worker's log, none in `dvc queue logs`)."""
+    cache = _dvc(dvc, root, "cache", "dir").stdout.strip()
+    if not cache.isascii():
+        raise SeecamError(f"DVC's experiment queue cannot use a cache at a non-ASCII path ({cache}): it writes that "
+                          "path as ASCII and every queued experiment would fail at setup; give it an ASCII one "
+                          "(`dvc cache dir --local /path/to/cache`) or clone into an ASCII path")
+
+
 def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True, env=dvc_env())
     if result.returncode != 0:
@@ -233,6 +244,7 @@ def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str]
     check_git_commit(root)
     params = check_overrides(root / "params.yaml", parse_overrides(overrides))
     other_workspace = params != check_overrides(root / "params.yaml", [])
+    check_cache_dir(dvc, root)
     digest = config_hash((root / "params.yaml").read_text(), overrides)
     names = queue(dvc, root, seeds, overrides, targets, digest)
     print(f"queued {len(names)} experiments: {', '.join(names)}")

@@ -18,7 +18,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +41,11 @@ from seecam.paths import DATA_DIR, train_dir
 HEALTH_TIMEOUT_SECONDS = 5.0
 CORRECT_ARTIFACT = "evaluate/test_correct.txt"  # evaluate writes it per model run, the verdict reads it
 # MLflow's own defaults (7 retries, backoff 2, 120 s timeout) hang ~500 s on a dead server; these give up
-# within ~10-40 s. Used only where the user has not set them.
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+# within ~10-40 s. Its artifact progress bars go to stderr even in a log. Used only where the user has not
+# set them.
+CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def repo_root() -> Path:
@@ -93,27 +97,43 @@ def stored_tracking(name: str) -> tuple[RunInfo | None, TrackingParams]:
     return info, TrackingParams(uri=uri, experiment=info.experiment)
 
 
-def check_reachable(uri: str) -> None:
-    """Fail fast, with one line, if an http(s) tracking server does not answer its health check."""
+def unreachable(uri: str) -> str | None:
+    """Why an http(s) tracking server does not answer its health check, or None if it does (or is no server)."""
     if not uri.startswith(("http://", "https://")):
-        return
+        return None
     try:
         health = f"{without_credentials(uri).rstrip('/')}/health"
         with urllib.request.urlopen(health, timeout=HEALTH_TIMEOUT_SECONDS) as response:
             response.read()
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SeecamError(
-            f"MLflow tracking server {masked(uri)} is unreachable ({reason}); start it (`make ui`) "
-            "or set tracking.uri / MLFLOW_TRACKING_URI to a running one"
-        ) from None
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
+def check_reachable(uri: str) -> None:
+    """Fail fast, with one line, if an http(s) tracking server does not answer its health check.
+
+    `make ui` is suggested only for a server on this machine: it serves this project's store, not a team's.
+    """
+    reason = unreachable(uri)
+    if reason is None:
+        return
+    parts = urllib.parse.urlsplit(uri)
+    if parts.hostname in LOCAL_HOSTS:
+        start = "start it (`make ui`)" if parts.port in (None, 5000) else f"start it (`PORT={parts.port} make ui`)"
+    else:
+        start = "check that it runs and that the URL is right"
+    raise SeecamError(f"MLflow tracking server {masked(uri)} is unreachable ({reason}); {start} "
+                      "or set tracking.uri / MLFLOW_TRACKING_URI to a running one")
 
 
 @contextmanager
-def server_errors(uri: str) -> Iterator[None]:
+def server_errors(uri: str, rerun: str) -> Iterator[None]:
     """Turn a tracking server that dies mid-stage into one line instead of MLflow's tracebacks.
 
-    Only when the server no longer answers its health check: other MLflow errors are bugs and keep theirs.
+    Every stage and `seecam verdict` log inside it (model_run wraps evaluate, explain and report); `rerun` says
+    what a rerun does once the server is back. Only when the server no longer answers its health check:
+    other MLflow errors are bugs and keep theirs. The wait is bounded by CLIENT_DEFAULTS' retries.
     """
     import requests
     from mlflow.exceptions import MlflowException
@@ -121,12 +141,21 @@ def server_errors(uri: str) -> Iterator[None]:
     try:
         yield
     except (MlflowException, requests.RequestException) as exc:
-        try:
-            check_reachable(uri)
-        except SeecamError as down:
-            raise SeecamError(f"{down}; it stopped answering mid-stage, the training checkpoint is kept: "
-                              "rerun once it is back to continue the same run") from exc
+        reason = unreachable(uri)
+        if reason is not None:
+            raise SeecamError(f"MLflow tracking server {masked(uri)} is unreachable ({reason}): it stopped "
+                              f"answering mid-stage; {rerun}") from exc
         raise
+
+
+def connect(uri: str) -> None:
+    """Point MLflow at `uri` once it answers, with retries that give up in seconds and no progress bars."""
+    import mlflow
+
+    check_reachable(uri)
+    for key, value in CLIENT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    mlflow.set_tracking_uri(mlflow_uri(uri))
 
 
 @contextmanager
@@ -150,10 +179,7 @@ def open_experiment(tracking: TrackingParams) -> str:
     import mlflow
 
     uri = tracking_uri(tracking)
-    check_reachable(uri)
-    for key, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    mlflow.set_tracking_uri(mlflow_uri(uri))
+    connect(uri)
     with _store_lock(uri):
         experiment = mlflow.get_experiment_by_name(tracking.experiment)
         if experiment is not None:
@@ -279,6 +305,41 @@ def mark_killed(run_id: str) -> None:
         pass  # gone from this store: nothing to close
 
 
+def end_status(exc: BaseException) -> str:
+    """How a run that `exc` ended is marked: KILLED when stopped (Ctrl-C, SIGTERM), else FAILED."""
+    return "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+
+
+def discard_active_run() -> None:
+    """End and delete the active run, which holds nothing yet: a training that fails before its first
+    checkpoint would otherwise leave an empty FAILED run that no rerun resumes. Never masks that failure."""
+    import mlflow
+
+    run = mlflow.active_run()
+    try:
+        mlflow.end_run("FAILED")
+        mlflow.MlflowClient().delete_run(run.info.run_id)
+    except Exception:  # noqa: BLE001 (cleanup on the way out of another error: that error is the one to report)
+        pass
+
+
+def ready_model_uri() -> str | None:
+    """The URI of a READY model the active run already logged, else None.
+
+    An epilogue stopped after `log_model` leaves one: the rerun that finishes the run reuses it instead of
+    logging a second model into the run.
+    """
+    import mlflow
+    from mlflow.entities import LoggedModelStatus
+
+    run = mlflow.active_run().info
+    for model in mlflow.MlflowClient().search_logged_models(
+            experiment_ids=[run.experiment_id], filter_string=f"source_run_id = '{run.run_id}'"):
+        if model.status == LoggedModelStatus.READY:
+            return f"models:/{model.model_id}"
+    return None
+
+
 def fail_pending_models(run_id: str, experiment_id: str) -> None:
     """A kill during `log_model` leaves a PENDING logged model; mark the run's ones FAILED before resuming."""
     import mlflow
@@ -333,8 +394,14 @@ def log_dataset(images: Any, labels: Any, source: dict[str, Any], digest: str) -
 
 
 def log_torch_model(model: Any, example: Any) -> str:
-    """Log the model (MLflow 3: `name=`, pt2 format from the input example); return its URI."""
+    """Log the model (MLflow 3: `name=`, pt2 format from the input example); return its URI.
+
+    The pip requirements are given, not inferred: inference reloads the model in a subprocess to see what
+    it imports, measured at 9-12 s of the train stage's epilogue; loading needs torch, numpy (the pyfunc
+    input) and mlflow itself, which MLflow always adds.
+    """
     import mlflow
+    import numpy
     import torch
     from mlflow.models import infer_signature
 
@@ -342,63 +409,72 @@ def log_torch_model(model: Any, example: Any) -> str:
     with torch.no_grad():
         output = model(example).numpy()
     signature = infer_signature(example.numpy(), output)
-    info = mlflow.pytorch.log_model(model, name="model", input_example=example.numpy(), signature=signature)
+    requirements = [*mlflow.pytorch.get_default_pip_requirements(), f"numpy=={numpy.__version__}"]
+    info = mlflow.pytorch.log_model(model, name="model", input_example=example.numpy(), signature=signature,
+                                    pip_requirements=requirements)
     return info.model_uri
 
 
 @contextmanager
 def model_run(name: str, stage: str) -> Iterator[str]:
-    """Reopen the model's training run for a later stage, where run.json says it lives.
+    """Reopen the model's training run for a later stage, where run.json says it lives; yield its id.
 
     reports/train/<name>/run.json names the store, experiment and run id, so evaluate and explain need
     no tracking params of their own. If that run is gone (deleted, store wiped) or run.json is missing,
     say so and log to a new run tagged with the model instead of failing silently.
+    The stage logs by run id (log_values, log_text, log_artifact) and never restarts the run (run_by_id).
     """
     import mlflow
 
     info, tracking = stored_tracking(name)
-    experiment_id = open_experiment(tracking)
-    where = f"run {info.run_id}" if info else f"{train_dir(name) / 'run.json'}"
-    run_id = reopen_run(info.run_id if info else None, f"{name}: training {where}", f"{stage} results",
-                        tracking_uri(tracking))
-    tags = {"model": name} if run_id is None else None
-    with keeping_end_time(run_id), mlflow.start_run(run_id=run_id, experiment_id=experiment_id,
-                                                    run_name=None if run_id else name, tags=tags) as run:
-        mlflow.set_tag(f"{stage}_done", "true")
-        yield run.info.run_id
+    uri = tracking_uri(tracking)
+    with server_errors(uri, f"rerun `dvc repro {stage}` once it is back: it adds to the same runs"):
+        experiment_id = open_experiment(tracking)
+        where = f"run {info.run_id}" if info else f"{train_dir(name) / 'run.json'}"
+        run_id = reopen_run(info.run_id if info else None, f"{name}: training {where}", f"{stage} results", uri)
+        client = mlflow.MlflowClient()
+        with run_by_id(client, run_id, experiment_id, name, {"model": name}) as run_id:
+            yield run_id
+            client.set_tag(run_id, f"{stage}_done", "true")
 
 
 @contextmanager
-def keeping_end_time(run_id: str | None) -> Iterator[None]:
-    """Around reopening a finished run: put back its status and end time once it is closed again.
+def run_by_id(client: Any, run_id: str | None, experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """Log to an existing run by its id, or to a new run (`name`, `tags`) ended FINISHED, FAILED or KILLED.
 
-    MLflow ends a reopened run "now", so each later stage would add its minutes to the training run's
-    Duration in the UI (20.9 -> 30.7 min after evaluate and explain). On an error the run keeps what
-    MLflow set (FAILED), which says the stage did not finish.
+    An existing run is never restarted, so it keeps its status and end time: a server that dies mid-log
+    cannot leave it flipped back to RUNNING, and the training run's Duration in the UI stays the training's
+    (reopening it with start_run made every later stage add its minutes: 20.9 -> 30.7 min).
     """
-    import mlflow
+    created = run_id is None
+    if created:
+        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    try:
+        yield run_id
+    except BaseException as exc:
+        if created:
+            client.set_terminated(run_id, end_status(exc))
+        raise
+    if created:
+        client.set_terminated(run_id, "FINISHED")
 
-    client = mlflow.MlflowClient()
-    before = client.get_run(run_id).info if run_id else None
-    yield
-    if before is not None and before.end_time is not None:
-        client.set_terminated(before.run_id, before.status, end_time=before.end_time)
 
-
-def log_values(values: dict[str, float]) -> None:
+def log_values(run_id: str, values: dict[str, float]) -> None:
     """Final (stepless) metrics; keys must use MLflow's allowed characters (letters, digits, _-. /:)."""
     import mlflow
+    from mlflow.entities import Metric
 
-    mlflow.log_metrics({k: float(v) for k, v in values.items()})
+    now = int(time.time() * 1000)
+    mlflow.MlflowClient().log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
 
 
-def log_text(text: str, artifact_file: str) -> None:
+def log_text(run_id: str, text: str, artifact_file: str) -> None:
     import mlflow
 
-    mlflow.log_text(text, artifact_file)
+    mlflow.MlflowClient().log_text(run_id, text, artifact_file)
 
 
-def log_artifact(path: Path, folder: str) -> None:
+def log_artifact(run_id: str, path: Path, folder: str) -> None:
     import mlflow
 
-    mlflow.log_artifact(str(path), folder)
+    mlflow.MlflowClient().log_artifact(run_id, str(path), folder)

@@ -4,7 +4,7 @@ Speed comes from keeping the host out of the loop: the uint8 images live on
 the training device, batches are index gathers, augmentation is batched
 tensor ops, and losses and hit counts accumulate on the device, read back
 once per epoch (no per-step `.item()`). On CUDA the step runs in bf16
-autocast with channels_last; `train.compile` (compiling.py) decides whether
+autocast (`train.precision`) with channels_last; `train.compile` (compiling.py) decides whether
 full batches run a `torch.compile`d model.
 With `train.processes` > 1 each torchrun rank trains its shard of the epoch and rank 0 alone writes
 (distributed.py); one process never touches torch.distributed, so its numbers are what they were.
@@ -42,6 +42,7 @@ from seecam.params import DataParams, Params, TrainParams
 from seecam.plots import close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_writable
+from seecam.stage_clock import StageClock
 from seecam.tracking import RunInfo
 
 AUGMENT_CHUNK = 256
@@ -62,6 +63,55 @@ class TrainSplits:
 class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     iterations: list[dict[str, float]] = field(default_factory=list)
+    compile_seconds: float = 0.0  # the first compiled step's seconds (compiling happens there); 0 when eager
+
+
+@dataclass
+class TrainState:
+    """Everything a resume restores, in one object: weights, optimiser, LR schedule, the data-order generator,
+    the global RNGs (dropout, at save time) and the history so far. `state_dict()` is the checkpoint's payload.
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    generator: torch.Generator
+    result: FitResult = field(default_factory=FitResult)
+    epoch: int = 0  # epochs completed
+
+    @classmethod
+    def fresh(cls, model: torch.nn.Module, train: TrainParams, seed: int, device: torch.device) -> TrainState:
+        """Adam and ReduceLROnPlateau as the tutorial sets them; the data order seeded on its own generator."""
+        optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
+                                     fused=device.type in ("cuda", "cpu"))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=train.lr_factor, patience=train.lr_patience)
+        return cls(model, optimizer, scheduler, torch.Generator(device).manual_seed(seed))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "history": list(self.result.history),
+            "iterations": list(self.result.iterations),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.result.history = list(state["history"])
+        self.result.iterations = list(state["iterations"])
+        self.epoch = int(state["epoch"])
 
 
 def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch.device) -> TrainSplits:
@@ -75,8 +125,10 @@ def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch
         val_images, val_labels, scheduled_on = dataset.train.images[val_idx], labels[val_idx], "val"
     else:
         val_images, val_labels, scheduled_on = dataset.test.images, dataset.test.labels, "test"
+    # Train images NCHW-contiguous: the augmentation's gathers and colour ops ran ~20% slower on to_device's
+    # channels_last strides (its output is made channels_last for the model); validation stays channels_last.
     return TrainSplits(
-        to_device(dataset.train.images[train_idx], device), torch.from_numpy(labels[train_idx]).to(device),
+        to_device(dataset.train.images[train_idx], device).contiguous(), torch.from_numpy(labels[train_idx]).to(device),
         to_device(val_images, device), torch.from_numpy(np.asarray(val_labels)).to(device), scheduled_on,
     )
 
@@ -91,45 +143,43 @@ def fit(
     model: torch.nn.Module,
     splits: TrainSplits,
     train: TrainParams,
+    *,
     seed: int,
     device: torch.device,
     resume: dict[str, Any] | None = None,
+    on_start: Callable[[dict[str, Any]], None] = lambda state: None,
     on_epoch: Callable[[dict[str, float], dict[str, Any]], None] = lambda row, state: None,
     label: str = "train",
-    on_start: Callable[[dict[str, Any]], None] = lambda state: None,
     world: World = SINGLE,
+    decision: compiling.Decision | None = None,
 ) -> FitResult:
     """Train for `train.epochs`, calling `on_epoch(history_row, checkpoint_state)` after each.
 
     `on_start(checkpoint_state)` sees the state before the first epoch this call runs (epoch 0 when fresh),
-    so a kill before the first epoch ends still has a checkpoint to resume from.
+    so a kill before the first epoch ends still has a checkpoint to resume from. `decision` is the compile
+    decision the caller already made and logged (compile_decision), so one run decides once.
     Under DDP (`world.size > 1`) each rank trains on its shard (distributed.py); the history row holds the
     sums over all ranks and rank 0's validation metrics, so every rank gets the same row and LR schedule.
     """
     memory_format = torch.channels_last  # measured faster on CPU too (mkldnn)
     model.to(device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
-                                 fused=device.type in ("cuda", "cpu"))
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=train.lr_factor, patience=train.lr_patience
-    )
-    generator = torch.Generator(device).manual_seed(seed)
-    result, start = FitResult(), 0
+    state = TrainState.fresh(model, train, seed, device)
     if resume:
-        start = _restore(resume, model, optimizer, scheduler, generator, result)
+        state.load_state_dict(resume)
+    optimizer, scheduler, generator, result = state.optimizer, state.scheduler, state.generator, state.result
     augment = Augmenter(train.augment, device, model.normalization)  # the normaliser the model file records
     # Augment several batches per call: per-op overhead dominates at batch 64 on a CPU.
     batch_size = distributed.rank_batch_size(train, world)
     chunk = batch_size * max(1, AUGMENT_CHUNK // batch_size)
-    decision = compile_decision(train, len(splits.train_y), device)
+    decision = decision or compile_decision(train, len(splits.train_y), device)
     if world.is_main:
         print(decision.line(label), flush=True)
     step = _make_step(distributed.wrap(model, world, train.sync_batchnorm), optimizer, device, decision.compiled,
-                      batch_size)
-    on_start(_state(start, model, optimizer, scheduler, generator, result))
+                      batch_size, uses_bf16(train.precision, device))
+    on_start(state.state_dict())
     summarise = world.is_main and not sys.stderr.isatty()  # a TTY gets a bar; a log one line per epoch
 
-    for epoch in range(start + 1, train.epochs + 1):
+    for epoch in range(state.epoch + 1, train.epochs + 1):
         began = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         model.train()
@@ -152,6 +202,8 @@ def fit(
         bar.close()
         sizes = torch.full((steps,), float(batch_size), device=device)
         sizes[-1] = len(order) - batch_size * (steps - 1)
+        # Collectives below: every rank calls each one, in this order, once per epoch (a rank that skipped
+        # one would hang the others); DDP's gradient all-reduce runs inside each step's backward.
         loss_sum, seen, hits = distributed.sum_over_ranks(
             torch.stack([(losses * sizes).sum(), sizes.sum(), hits.to(losses.dtype)]), world)
         losses = distributed.sum_over_ranks(losses, world) / world.size  # each step's mean over the ranks
@@ -170,7 +222,10 @@ def fit(
                               for i, v in enumerate(losses.tolist())]
         if summarise:
             print(_summary(label, row, train.epochs), file=sys.stderr, flush=True)
-        on_epoch(row, _state(epoch, model, optimizer, scheduler, generator, result))
+        state.epoch = epoch
+        on_epoch(row, state.state_dict())
+    if isinstance(step, compiling.FallbackStep):
+        result.compile_seconds = step.compile_seconds
     return result
 
 
@@ -186,32 +241,41 @@ def _summary(label: str, row: dict[str, float], epochs: int) -> str:
             f"lr {row['lr']:.3g} {row['epoch_seconds']:.1f}s")
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """bf16 autocast for the training step: `train.precision: bf16`, or `auto` on CUDA (fp32 elsewhere).
+
+    fp32 is the tutorial's; bf16 halves the bytes a CUDA step moves. Evaluation always runs in fp32.
+    """
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
 def _make_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, compiled: bool, batch_size: int
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, compiled: bool, batch_size: int,
+    bf16: bool = False,
 ) -> compiling.Step:
     """The training step; when `compiled`, full batches run the compiled model and a partial batch eagerly."""
-    eager = _step_through(model, optimizer, device)
+    eager = _step_through(model, optimizer, device, bf16)
     if not compiled:
         return eager
-    fast = _step_through(compiling.compile_model(model, device.type), optimizer, device)
+    fast = _step_through(compiling.compile_model(model, device.type), optimizer, device, bf16)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return fast(x, y) if len(x) == batch_size else eager(x, y)
 
-    return compiling.with_eager_fallback(step, eager, model)
+    return compiling.FallbackStep(step, eager, model)
 
 
 def _step_through(
-    forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer, device: torch.device
+    forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer, device: torch.device,
+    bf16: bool,
 ) -> compiling.Step:
-    autocast = device.type == "cuda"
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # A new CUDA-graph generation per step (a no-op without CUDA graphs): the caller copies this step's
         # loss and hit count into its own tensors before the next replay overwrites the graph's outputs.
         torch.compiler.cudagraph_mark_step_begin()
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = forward(x)
             loss = F.cross_entropy(logits, y)
         loss.backward()
@@ -237,50 +301,50 @@ def _stop_if_not_finite(losses: torch.Tensor, epoch: int, label: str, steps: int
         )
 
 
-def _state(epoch: int, model, optimizer, scheduler, generator, result: FitResult) -> dict[str, Any]:
-    return {
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "history": list(result.history),
-        "iterations": list(result.iterations),
-    }
+@dataclass
+class TrainingJob:
+    """One train stage's inputs, decided once: what to train, on what, where, and whether compiled."""
 
+    name: str
+    params: Params
+    dataset: Dataset
+    device: torch.device
+    splits: TrainSplits
+    model: torch.nn.Module
+    decision: compiling.Decision
+    world: World
+    clock: StageClock
 
-def _restore(state: dict[str, Any], model, optimizer, scheduler, generator, result: FitResult) -> int:
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"]:
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    result.history = list(state["history"])
-    result.iterations = list(state["iterations"])
-    return int(state["epoch"])
+    def fit(self, resume: dict[str, Any] | None, **hooks: Callable) -> FitResult:
+        return fit(self.model, self.splits, self.params.train, seed=self.params.seed, device=self.device,
+                   resume=resume, label=self.name, world=self.world, decision=self.decision, **hooks)
 
 
 def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
-              world: World = SINGLE) -> RunInfo | None:
+              world: World = SINGLE, clock: StageClock | None = None) -> RunInfo | None:
     """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports.
+
+    `clock` (started by the stage script before its imports) ends the log with where the time went.
 
     The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
     trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
+    It goes last, after run.json and after the run is FINISHED, and every step of the epilogue can be
+    repeated (the model already logged is reused): a stop anywhere after the last epoch leaves the final
+    checkpoint, and the rerun resumes at the last epoch, trains nothing and finishes the same run.
     Under DDP only rank 0 does all that; the other ranks train from rank 0's checkpoint and return None.
     """
+    clock = clock or StageClock()
     if world.is_main:
         check_writable(paths.train_outputs(name))
         experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
     splits = training_splits(dataset, params.data, params.seed, device)
     seed_everything(params.seed)
     model = build_model(name, params.model(name), params.train.normalize)
+    job = TrainingJob(name, params, dataset, device, splits, model,
+                      compile_decision(params.train, len(splits.train_y), device), world, clock)
     if not world.is_main:
-        resume = distributed.from_main(None, world)
-        fit(model, splits, params.train, params.seed, device, resume, label=name, world=world)
+        resume = distributed.from_main(None, world)  # pairs with rank 0's from_main(resume, world) below
+        job.fit(resume)
         return None
     uri = tracking.tracking_uri(params.tracking)
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
@@ -290,34 +354,40 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     ckpt_path = tracking.repo_root() / paths.checkpoint_file(name, key)
     with checkpoint.claim(ckpt_path):
         resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
-        distributed.from_main(resume, world)  # every rank starts from the state rank 0 resumes
-        with tracking.server_errors(uri):
+        # pairs with the other ranks' from_main(None, world) above: every rank starts from rank 0's state
+        distributed.from_main(resume, world)
+        with tracking.server_errors(uri, "the training checkpoint is kept: rerun once it is back to continue "
+                                         "the same run"):
             for run_id in discarded_runs:
                 tracking.mark_killed(run_id)
-            result, info = _train_in_run(name, params, dataset, device, splits, model, ckpt_path, key, resume,
-                                         experiment_id, world)
+            result, info = _train_in_run(job, ckpt_path, key, resume, experiment_id, uri)
         info.save(paths.train_dir(name) / "run.json")
         checkpoint.remove(ckpt_path)
+    clock.lap("outputs")
     last = result.history[-1]
     print(f"{name}: val_acc {last['val_acc']:.4f}, val_loss {last['val_loss']:.4f} after {last['epoch']} epochs; "
           f"MLflow run {info.run_id}")
+    print(clock.line(name), flush=True)
     return info
 
 
-def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.device, splits: TrainSplits,
-                  model: torch.nn.Module, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
-                  experiment_id: str, world: World) -> tuple[FitResult, RunInfo]:
+def _train_in_run(job: TrainingJob, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
+                  experiment_id: str, uri: str) -> tuple[FitResult, RunInfo]:
     """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
-    uri = tracking.tracking_uri(params.tracking)
+    name, params, dataset, device, splits, model, clock = (job.name, job.params, job.dataset, job.device,
+                                                            job.splits, job.model, job.clock)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
                                  "training", uri) if resume else None
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else tracking.run_name(name, params.seed),
                           experiment_id=experiment_id) as run:
         if run_id:
             tracking.fail_pending_models(run_id, experiment_id)
+        checkpointed = False  # until a checkpoint names the run, nothing can resume it
 
         def save(state: dict[str, Any]) -> None:
+            nonlocal checkpointed
             checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
+            checkpointed = True
 
         def started(state: dict[str, Any]) -> None:
             """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
@@ -325,8 +395,7 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
             logged = mlflow.get_run(run.info.run_id)
             if not logged.data.params:
                 tracking.describe_run(
-                    tracking.run_params(name, params, count_parameters(model))
-                    | compile_decision(params.train, len(splits.train_y), device).mlflow_params(),
+                    tracking.run_params(name, params, count_parameters(model)) | job.decision.mlflow_params(),
                     tracking.run_tags(name, params, dataset.sha256, training_code_digest(), device.type,
                                       splits.scheduled_on))
             if not logged.inputs.dataset_inputs:
@@ -334,13 +403,22 @@ def _train_in_run(name: str, params: Params, dataset: Dataset, device: torch.dev
                                      dataset.sha256)
             # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
             tracking.log_missing_epochs(run.info.run_id, state["history"])
+            clock.lap("startup")
 
         def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
             save(state)
             tracking.log_epoch(row)
 
-        result = fit(model, splits, params.train, params.seed, device, resume, after_epoch, name, started, world)
-        model_uri = _write_outputs(name, params, dataset, model, result)
+        try:
+            result = job.fit(resume, on_start=started, on_epoch=after_epoch)
+            clock.lap("epochs", carve=("compile", result.compile_seconds))
+            model_uri = _write_outputs(name, params, dataset, model, result)
+        except BaseException as exc:
+            if run_id is None and not checkpointed:
+                tracking.discard_active_run()  # empty: no params, no metrics, no checkpoint to resume it
+            else:
+                mlflow.end_run(tracking.end_status(exc))  # KILLED when stopped; the checkpoint resumes it
+            raise
     return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 
 
@@ -358,4 +436,4 @@ def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.
     # the logged MLflow model takes normalised inputs: its example is normalised as in training
     images = torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2)
     example = Normalizer.for_model(model, torch.device("cpu"))(images)
-    return tracking.log_torch_model(model, example)
+    return tracking.ready_model_uri() or tracking.log_torch_model(model, example)

@@ -34,7 +34,7 @@ import numpy as np
 
 from seecam import paths, stats, tracking
 from seecam.atomic import write_json, write_text
-from seecam.credentials import masked, mlflow_uri
+from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params
 from seecam.sweep import is_sweep_experiment
@@ -230,14 +230,17 @@ def choose_config(experiment_id: str, baseline: str, candidate: str, uri: str) -
 
 
 def _correct(run_id: str) -> np.ndarray | None:
-    """evaluate's per-image 0/1 string of the run, None if it has none."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    """evaluate's per-image 0/1 string of the run, None if it has none.
 
-    try:
-        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{tracking.CORRECT_ARTIFACT}")
-    except (MlflowException, OSError):
+    Listed first rather than a failed download taken as "none": a server that dies here must stop the
+    verdict in one line (server_errors), not silently drop the pooled bootstrap after minutes of retries.
+    """
+    import mlflow
+
+    folder = tracking.CORRECT_ARTIFACT.rsplit("/", 1)[0]
+    if tracking.CORRECT_ARTIFACT not in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, folder)}:
         return None
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{tracking.CORRECT_ARTIFACT}")
     return np.frombuffer(text.strip().encode(), dtype=np.uint8) == ord("1")
 
 
@@ -292,11 +295,6 @@ def _skipped(skipped: dict[str, int]) -> str:
 def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
                 out: Path = paths.VERDICT_DIR) -> dict[str, Any]:
     """Select, pair, summarise; write reports/verdict/* and log the verdict run. Returns verdict.json."""
-    import mlflow
-
-    from seecam.plots import close, save_figure
-    from seecam.plots.verdict import seeds_figure
-
     for name in (baseline, candidate):
         if name not in MODELS:
             raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
@@ -305,8 +303,18 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
     if sha is not None and not re.fullmatch(r"[0-9a-f]{1,16}", sha):
         raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
     uri = tracking.tracking_uri(params.tracking)
-    tracking.check_reachable(uri)
-    mlflow.set_tracking_uri(mlflow_uri(uri))
+    tracking.connect(uri)
+    with tracking.server_errors(uri, "nothing it pooled was changed: rerun `seecam verdict` once it is back"):
+        return _pool_and_log(params, sha, baseline, candidate, uri, out)
+
+
+def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: str, out: Path) -> dict[str, Any]:
+    import mlflow
+    from mlflow.entities import Param
+
+    from seecam.plots import close, save_figure
+    from seecam.plots.verdict import seeds_figure
+
     experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
     if experiment is None:
         raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
@@ -321,26 +329,27 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
     result["skipped"] = dict(skipped) | {"unpaired": len(unpaired)}
     pooled = sorted(r.run_id for r in runs)
     key = hashlib.sha256(json.dumps([baseline, candidate, pooled]).encode()).hexdigest()[:16]
-    previous = mlflow.MlflowClient().search_runs([experiment.experiment_id], f"tags.verdict_of = '{key}'",
-                                                 order_by=["attributes.start_time DESC"], max_results=1)
-    run_id = previous[0].info.run_id if previous else None  # the same runs pooled again: update that run
-    logged = previous[0].data.metrics if previous else {}
+    client = mlflow.MlflowClient()
+    previous = client.search_runs([experiment.experiment_id], f"tags.verdict_of = '{key}'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    logged = previous[0].data.metrics if previous else None  # the same runs pooled again: update that run
     name = f"verdict · {title(candidate)} vs {title(baseline)} · {len(pairs)} seeds"
-    with tracking.keeping_end_time(run_id), mlflow.start_run(
-            run_id=run_id, experiment_id=experiment.experiment_id, run_name=None if run_id else name,
-            tags={"config_sha": full_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled)}
-    ) as run:
-        result["mlflow_run_id"] = run.info.run_id
-        mlflow.log_params({"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
-                          | {f"run.{p.seed}.{role}": getattr(p, role).run_id for p in pairs
-                             for role in ("baseline", "candidate")})
+    tags = {"config_sha": full_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled)}
+    with tracking.run_by_id(client, previous[0].info.run_id if previous else None, experiment.experiment_id,
+                            name, tags) as run_id:
+        result["mlflow_run_id"] = run_id
         values = {k: float(result[k]) for k in ("acc_diff_mean", "acc_diff_t_low", "acc_diff_t_high")}
-        mlflow.log_metrics({k: v for k, v in values.items() if logged.get(k) != v})
+        if logged is None:
+            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (
+                {"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
+                | {f"run.{p.seed}.{role}": getattr(p, role).run_id for p in pairs
+                   for role in ("baseline", "candidate")}).items()])
+        tracking.log_values(run_id, {k: v for k, v in values.items() if (logged or {}).get(k) != v})
         write_json(out / "verdict.json", result)
         write_text(out / "verdict.md", markdown(result))
         figure = seeds_figure(result)
         save_figure(figure, out / "seeds.png")
         close(figure)
         for filename in ("verdict.json", "verdict.md", "seeds.png"):
-            tracking.log_artifact(out / filename, "verdict")
+            tracking.log_artifact(run_id, out / filename, "verdict")
     return result

@@ -6,14 +6,11 @@ Screenshots go to test-artifacts/. Outside CI the tests skip when Chromium is mi
 import json
 import os
 import re
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, VENV_BIN, free_port, tool_env
+from conftest import REPO, free_port, start_ui, stop_process_group
 
 pytestmark = pytest.mark.e2e
 
@@ -60,25 +57,11 @@ def test_report_page_renders_every_section_and_image(pipeline_repo, browser):
 @pytest.fixture
 def mlflow_ui(pipeline_repo):
     """`seecam ui` (what `make ui` runs) serving the pipeline's store; yields the URLs it printed, by label."""
-    port = free_port()
-    process = subprocess.Popen([str(VENV_BIN / "seecam"), "ui", "--port", str(port)], cwd=pipeline_repo.root,
-                               env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               start_new_session=True)
+    process, lines = start_ui(pipeline_repo.root, free_port(), 4)
     try:
-        lines = [process.stdout.readline() for _ in range(4)]
-        urls = dict(re.findall(r"^\s+([\w ]+):\s+(http://\S+)", "".join(lines), re.MULTILINE))
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "mlflow UI did not start"
-                time.sleep(0.5)
-        yield urls
+        yield dict(re.findall(r"^\s+([\w ]+):\s+(http://\S+)", "".join(lines), re.MULTILINE))
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+        stop_process_group(process)
 
 
 def test_mlflow_ui_lists_both_runs_and_compares_them(pipeline_repo, browser, mlflow_ui):

@@ -1,6 +1,7 @@
 """Real `dvc repro` of both training stages on tiny synthetic data, logging to the project's SQLite store."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -18,6 +19,8 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
     trained = repo_copy.dvc("repro", "train_cnn", "train_se").stdout
     root = repo_copy.root
     assert "se: compile off (auto: 16 steps," in trained  # the tiny run is never worth compiling
+    # the stage log ends with where its time went
+    assert re.search(r"^cnn: startup \d+\.\d s, compile 0\.0 s, epochs \d+\.\d s, outputs \d+\.\d s$", trained, re.M)
 
     runs = {}
     for name in ("cnn", "se"):

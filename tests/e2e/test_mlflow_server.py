@@ -1,6 +1,7 @@
 """Both training runs logged to a real `mlflow server` on 127.0.0.1; the logged model loads back and predicts."""
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -14,7 +15,7 @@ from seecam.normalize import Normalizer
 pytestmark = pytest.mark.e2e
 
 
-def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server):
+def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server, tmp_path):
     repo_copy.use_tiny_synthetic_data(epochs=2)
     repo_copy.set_params(tracking__experiment="server-test")
     repo_copy.dvc("repro", "train_cnn", "train_se", MLFLOW_TRACKING_URI=mlflow_server.url)
@@ -40,3 +41,9 @@ def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server):
         with torch.no_grad():
             logged = served(Normalizer(torch.device("cpu"), "cifar10")(x).contiguous())
         torch.testing.assert_close(logged, expected, atol=1e-4, rtol=1e-4)
+        # given, not inferred (inference reloads the model in a subprocess: ~10 s of the stage's epilogue)
+        requirements = Path(mlflow.artifacts.download_artifacts(f"{info['model_uri']}/requirements.txt",
+                                                                dst_path=str(tmp_path / name)))
+        assert sorted(requirements.read_text().split()) == sorted(
+            [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
+             *mlflow.pytorch.get_default_pip_requirements()])

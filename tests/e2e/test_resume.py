@@ -2,6 +2,7 @@
 never resumed by other code, params or data, never outlives a finished run, and never names a lost run."""
 
 import csv
+import json
 import os
 import signal
 import sys
@@ -150,3 +151,38 @@ def test_resume_into_a_lost_run_warns_and_logs_every_epoch_to_a_new_run(repo_cop
     assert new != old["run_id"]
     assert sorted(m.step for m in store(root).get_metric_history(new, "val_acc")) == [1, 2, 3]
     assert store(root).get_run(new).data.params["seed"] == "42"
+
+
+def test_sigterm_after_the_last_epoch_is_one_line_and_the_rerun_finishes_the_run_without_training(repo_copy):
+    """A job limit stopping the stage in its epilogue (model file, curves, MLflow model, run.json): the run is
+    marked KILLED, the last epoch's checkpoint stays, and the rerun trains nothing and finishes the same run."""
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=2, train_size=1200)
+    repo_copy.stage("download")
+    process = repo_copy.spawn(PYTHON, "stages/train.py", "cnn")
+    state = repo_copy.wait_for_checkpoint("cnn", 2, process)  # the last epoch is done: the epilogue runs
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.strip().splitlines()[-1] == "stopped by SIGTERM; outputs were left as they were", stderr
+    assert "Traceback" not in stderr
+    client = store(root)
+    assert client.get_run(state["run_id"]).info.status == "KILLED"
+    assert repo_copy.checkpoint("cnn")["epoch"] == 2
+    # what a stop just after log_model leaves: a READY model in the run, which the rerun must not log again
+    experiment = client.get_run(state["run_id"]).info.experiment_id
+    logged = client.create_logged_model(experiment, source_run_id=state["run_id"], name="model")
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+
+    def ready():
+        return {f"models:/{m.model_id}" for m in client.search_logged_models(
+            [experiment], filter_string=f"source_run_id = '{state['run_id']}'") if m.status == LoggedModelStatus.READY}
+
+    before = ready()
+    rerun = repo_copy.stage("train", "cnn")
+    assert "after epoch 2" in rerun.stderr and " epoch 1/2" not in rerun.stderr and " epoch 2/2" not in rerun.stderr
+    assert run_id(root) == state["run_id"] and client.get_run(state["run_id"]).info.status == "FINISHED"
+    assert ready() == before  # reused, not logged a second time
+    assert json.loads((root / "reports/train/cnn/run.json").read_text())["model_uri"] in before
+    assert sorted(m.step for m in client.get_metric_history(state["run_id"], "val_acc")) == [1, 2]
+    assert repo_copy.checkpoint("cnn") is None and (root / "models/cnn.pt").is_file()

@@ -124,3 +124,17 @@ def test_an_environment_tracking_uri_mlflow_cannot_use_is_one_line(repo, stage):
     args = ("cnn",) if stage == "train" else ()
     line = one_error_line(repo.stage(stage, *args, check=False, MLFLOW_TRACKING_URI="notascheme"))
     assert line.startswith("error: MLFLOW_TRACKING_URI must be '' (the project's store) or a URI MLflow can track")
+
+
+@pytest.mark.parametrize("stage", ["train", *STAGES])
+def test_data_changed_after_the_download_stops_the_stage_in_one_line(repo, stage):
+    """One byte flipped in place (same size): DVC's mtime cache may call it unchanged; the stage does not."""
+    images = repo.root / "data/cifar10/test_images.npy"
+    data = images.read_bytes()
+    images.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    try:
+        line = one_error_line(repo.stage(stage, *(("cnn",) if stage == "train" else ()), check=False))
+    finally:
+        images.write_bytes(data)
+    assert line == ("error: data/cifar10/test_images.npy: its bytes differ from the sha256 in meta.json (changed "
+                    "after the download); `seecam check-data` says more, `dvc repro download` restores it")

@@ -1,5 +1,6 @@
 """`seecam sweep --seeds 0-2 -S ... --run -j 2` on DVC's real queue (whole pipeline per seed), then `seecam verdict`
-and the report: the README's commands, end to end, as a clone that never ran the pipeline itself."""
+and the report: the README's commands, end to end, in a clone that never ran the pipeline itself, whose path
+has a space and a non-ASCII letter."""
 
 import json
 import re
@@ -8,11 +9,14 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
+from conftest import UNUSUAL_DIR, copy_repo
+
 pytestmark = pytest.mark.e2e
 
 
-def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_section(repo_copy):
-    repo = repo_copy
+def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_section(tmp_path):
+    (tmp_path / UNUSUAL_DIR).mkdir()
+    repo = copy_repo(tmp_path / UNUSUAL_DIR)
     repo.use_tiny_synthetic_data(epochs=2, train_size=400, test_size=120)
     repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=40,
                     explain__images=[1, 2])
@@ -20,6 +24,7 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     sweep = (sys.executable, "-m", "seecam.cli", "sweep", "--seeds", "0-2", "-S", "train.epochs=1")
     refused = repo.run(*sweep, check=False, PYTHONPATH=src)
     assert refused.returncode == 2 and "no git commit, and dvc exp needs one" in refused.stderr
+    repo.dvc("cache", "dir", "--local", str(tmp_path / "cache"))  # DVC's queue needs an ASCII cache path (sweep.py)
     repo.run("git", "add", "-A")
     repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
     # as `.venv/bin/seecam sweep` from a shell without the venv active: the queue workers still find dvc and python

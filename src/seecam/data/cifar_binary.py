@@ -20,6 +20,8 @@ from seecam.errors import SeecamError
 RECORD_BYTES = 1 + 3 * 32 * 32
 BATCH_RECORDS = 10_000  # every official batch file, train or test, holds exactly this many
 BATCH_BYTES = BATCH_RECORDS * RECORD_BYTES
+# What the official archive unpacks to: six batches, plus room for its class names, readme and tar headers.
+MAX_UNPACKED_BYTES = 6 * BATCH_BYTES + (1 << 20)
 ROOT = "cifar-10-batches-bin"
 TRAIN_MEMBERS = tuple(f"{ROOT}/data_batch_{i}.bin" for i in range(1, 6))
 TEST_MEMBER = f"{ROOT}/test_batch.bin"
@@ -60,6 +62,7 @@ def _read_members(path: Path, required: tuple[str, ...], optional: tuple[str, ..
     try:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
+                _refuse_beyond_cifar10(path, member)
                 if member.name in wanted and member.isfile():
                     _refuse_oversized(member)
                     extracted = archive.extractfile(member)
@@ -78,6 +81,20 @@ def _read_members(path: Path, required: tuple[str, ...], optional: tuple[str, ..
             "binary version (cifar-10-binary.tar.gz), not the python or matlab one"
         )
     return found
+
+
+def _refuse_beyond_cifar10(path: Path, member: tarfile.TarInfo) -> None:
+    """Refuse, from its header, a member that ends past what a CIFAR-10 archive unpacks to.
+
+    Skipping an unwanted member of a compressed archive still decompresses it: without this a decompression
+    bomb (megabytes that unpack to gigabytes) takes minutes before "archive lacks ..." or is even accepted.
+    """
+    end = member.offset_data + member.size
+    if end > MAX_UNPACKED_BYTES:
+        raise SeecamError(
+            f"{path}: archive member {member.name} ends {end:,} bytes in, beyond the {MAX_UNPACKED_BYTES:,} "
+            "bytes the CIFAR-10 binary archive unpacks to: data.url is not that archive"
+        )
 
 
 def _refuse_oversized(member: tarfile.TarInfo) -> None:

@@ -3,24 +3,32 @@
 Downloads go to `<name>.part` and are renamed only once the md5 matches, so a
 cached archive is always a good one and is never fetched twice. Transient
 failures (timeouts, refused connections, HTTP 5xx/429) are retried with
-exponential backoff; permanent ones (DNS failure, HTTP 4xx, md5 mismatch) fail
-at once with one line that says how to fix them.
+exponential backoff; permanent ones (DNS failure, HTTP 4xx, a redirect loop, md5
+mismatch, a full disk) fail at once with one line that says how to fix them.
+`timeout` bounds each wait for the server; `deadline` bounds the whole download,
+retries included, so a server that sends a byte a second cannot hold it forever.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import signal
 import socket
+import ssl
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
 
+from seecam.atomic import write_error
 from seecam.errors import SeecamError
 
 CHUNK = 1 << 20
@@ -38,7 +46,8 @@ def file_md5(path: Path) -> str:
 
 
 def fetch_archive(
-    url: str, md5: str, cache_dir: Path, timeout: float = 60.0, retries: int = 3, backoff: float = 1.0
+    url: str, md5: str, cache_dir: Path, timeout: float = 60.0, retries: int = 3, backoff: float = 1.0,
+    deadline: float = 3600.0,
 ) -> Path:
     """Return a local path to the archive at `url` whose md5 is `md5`.
 
@@ -50,7 +59,7 @@ def fetch_archive(
         _part(target).unlink(missing_ok=True)  # what a killed download left
         if target.is_file() and file_md5(target) == md5.lower():
             return target
-        return _download(url, target, md5, timeout, retries, backoff)
+        return _download(url, target, md5, timeout, retries, backoff, deadline)
     if parsed.scheme == "file":
         local = Path(urllib.request.url2pathname(parsed.path))
     elif len(parsed.scheme) <= 1:  # a plain path (or a Windows drive letter)
@@ -67,21 +76,29 @@ def _part(target: Path) -> Path:
     return target.with_name(target.name + ".part")
 
 
-def _download(url: str, target: Path, md5: str, timeout: float, retries: int, backoff: float) -> Path:
+def _download(url: str, target: Path, md5: str, timeout: float, retries: int, backoff: float,
+              deadline: float) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     part = _part(target)
     try:
-        for attempt in range(retries + 1):
-            try:
-                _stream(url, part, timeout)
-                break
-            except _Transient as exc:
-                if attempt == retries:
-                    tries = retries + 1
-                    raise SeecamError(f"download of {url} failed after {tries} tries ({exc}); {MIRROR_HINT}") from None
-                time.sleep(backoff * 2**attempt)
+        with _deadline(deadline):
+            for attempt in range(retries + 1):
+                try:
+                    _stream(url, part, timeout)
+                    break
+                except _Transient as exc:
+                    if attempt == retries:
+                        tries = retries + 1
+                        raise SeecamError(f"download of {url} failed after {tries} tries ({exc}); "
+                                          f"{MIRROR_HINT}") from None
+                    time.sleep(backoff * 2**attempt)
         _verify_md5(part, md5, url)
         part.replace(target)
+    except _DeadlinePassed:
+        got = part.stat().st_size if part.exists() else 0
+        raise SeecamError(f"download of {url} did not finish within data.deadline_seconds = {deadline:g} s "
+                          f"({got:,} bytes arrived); raise data.deadline_seconds for a slow link, or "
+                          f"{MIRROR_HINT}") from None
     finally:
         part.unlink(missing_ok=True)
     return target
@@ -89,6 +106,34 @@ def _download(url: str, target: Path, md5: str, timeout: float, retries: int, ba
 
 class _Transient(Exception):
     """A failure worth retrying."""
+
+
+class _DeadlinePassed(Exception):
+    """The download's deadline passed (raised by SIGALRM wherever the download was waiting)."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise _DeadlinePassed after `seconds`, whatever the download waits on: DNS, connect, headers or body.
+
+    A socket timeout bounds each wait only, and a server that sends a byte a second never trips it. SIGALRM
+    interrupts any blocking call of the main thread, where stages run; in another thread only the
+    per-wait timeout applies.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _DeadlinePassed()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _stream(url: str, part: Path, timeout: float) -> None:
@@ -99,7 +144,7 @@ def _stream(url: str, part: Path, timeout: float) -> None:
             written = 0  # counted, not stat()ed: the file is still open and its tail may sit in the buffer
             with tqdm(total=total, unit="B", unit_scale=True, desc=Path(part.stem).name,
                       disable=not sys.stderr.isatty(), leave=False) as bar:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read1(CHUNK):  # what has arrived, not a wait for a whole MiB
                     written += out.write(chunk)
                     bar.update(len(chunk))
             if total is not None and written != total:
@@ -107,14 +152,19 @@ def _stream(url: str, part: Path, timeout: float) -> None:
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code == 429:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
+        if 300 <= exc.code < 400:  # urllib's own message for it spans three lines
+            raise SeecamError(f"download of {url} failed: it redirects in a loop (HTTP {exc.code}); "
+                              "check data.url") from None
         raise SeecamError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; check data.url") from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, socket.gaierror):
             host = urllib.parse.urlparse(url).hostname
             raise SeecamError(f"cannot resolve host {host!r} (no network or DNS?); {MIRROR_HINT}") from None
         raise _Transient(str(exc.reason)) from None
-    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+    except (TimeoutError, ConnectionError, http.client.HTTPException, ssl.SSLError) as exc:
         raise _Transient(f"{type(exc).__name__}: {exc}") from None
+    except OSError as exc:  # every network error is one of the above: this one is writing the .part file
+        raise write_error(exc, part) from None
 
 
 def _verify_md5(path: Path, expected: str, url: str) -> None:

@@ -166,11 +166,11 @@ def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> di
             close(figure)
     with timer.part("mlflow"):
         for name in models:
-            with tracking.model_run(name, "explain"):
-                tracking.log_values({f"explain/{k}": v for k, v in report[name].items()})
+            with tracking.model_run(name, "explain") as run_id:
+                tracking.log_values(run_id, {f"explain/{k}": v for k, v in report[name].items()})
                 for filename, (_, shown) in out.items():
                     if name in shown:
-                        tracking.log_artifact(directory / filename, "figures/explain")
+                        tracking.log_artifact(run_id, directory / filename, "figures/explain")
     print(f"explain: {timer}", flush=True)
     return report
 

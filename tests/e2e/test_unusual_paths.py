@@ -1,0 +1,37 @@
+"""A clone in a path with a space and a non-ASCII letter works end to end.
+
+The shared tiny pipeline (conftest's `pipeline_repo`) lives in such a path, so every test of a later stage runs
+there; the sweep and verdict test does too. This test adds what a user runs by hand there: `seecam ui`.
+"""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from conftest import UNUSUAL_DIR, free_port, start_ui, stop_process_group
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_letter(pipeline_repo):
+    root = pipeline_repo.root
+    assert root.name == UNUSUAL_DIR and " " in UNUSUAL_DIR and not UNUSUAL_DIR.isascii()
+    assert "Running stage 'report'" in pipeline_repo.repro_log
+    runs = {name: json.loads((root / f"reports/train/{name}/run.json").read_text()) for name in ("cnn", "se")}
+    assert {info["tracking_uri"] for info in runs.values()} == {""}  # the default store, at this path
+    store = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    for info in runs.values():
+        run = store.get_run(info["run_id"])
+        assert run.info.status == "FINISHED" and {"test_acc", "explain/deletion_auc"} <= set(run.data.metrics)
+
+    port = free_port()
+    ui, [first] = start_ui(root, port, 1)
+    try:
+        assert f"(sqlite:///{root / 'mlflow.db'}):" in first
+        served = MlflowClient(f"http://127.0.0.1:{port}")
+        for info in runs.values():
+            assert served.get_run(info["run_id"]).data.metrics["test_acc"] >= 0
+            assert "reports/index.html" in {a.path for a in served.list_artifacts(info["run_id"], "reports")}
+    finally:
+        stop_process_group(ui)
