@@ -34,7 +34,7 @@ $(VENV)/.test-deps: $(VENV)/.deps
 	$(PIP) install -c constraints.txt -e '.[test]'
 	touch $@
 
-# The MLflow UI on 127.0.0.1:$(PORT) against the project's store; prints the experiment and compare URLs.
+# The MLflow UI on 127.0.0.1:$(PORT) against the project's store; prints the runs table, chart view and compare URLs.
 ui: $(VENV)/.deps
 	seecam ui --port $(PORT)
 

@@ -332,19 +332,19 @@ def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: 
     client = mlflow.MlflowClient()
     previous = client.search_runs([experiment.experiment_id], f"tags.verdict_of = '{key}'",
                                   order_by=["attributes.start_time DESC"], max_results=1)
-    logged = previous[0].data.metrics if previous else None  # the same runs pooled again: update that run
+    reused = previous[0] if previous else None  # the same runs pooled again: update that run
+    logged = reused.data.metrics if reused else {}
     name = f"verdict · {title(candidate)} vs {title(baseline)} · {len(pairs)} seeds"
     tags = {"config_sha": full_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled)}
-    with tracking.run_by_id(client, previous[0].info.run_id if previous else None, experiment.experiment_id,
+    with tracking.run_by_id(client, reused.info.run_id if reused else None, experiment.experiment_id,
                             name, tags) as run_id:
         result["mlflow_run_id"] = run_id
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (  # the same values again when reused
+            {"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
+            | {f"run.{p.seed}.{role}": getattr(p, role).run_id for p in pairs
+               for role in ("baseline", "candidate")}).items()])
         values = {k: float(result[k]) for k in ("acc_diff_mean", "acc_diff_t_low", "acc_diff_t_high")}
-        if logged is None:
-            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (
-                {"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
-                | {f"run.{p.seed}.{role}": getattr(p, role).run_id for p in pairs
-                   for role in ("baseline", "candidate")}).items()])
-        tracking.log_values(run_id, {k: v for k, v in values.items() if (logged or {}).get(k) != v})
+        tracking.log_values(run_id, {k: v for k, v in values.items() if logged.get(k) != v})
         write_json(out / "verdict.json", result)
         write_text(out / "verdict.md", markdown(result))
         figure = seeds_figure(result)
@@ -352,4 +352,6 @@ def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: 
         close(figure)
         for filename in ("verdict.json", "verdict.md", "seeds.png"):
             tracking.log_artifact(run_id, out / filename, "verdict")
+    if reused and reused.info.status != "FINISHED":  # a verdict over these runs that was cut off: done now
+        client.set_terminated(run_id, "FINISHED")
     return result
