@@ -14,7 +14,7 @@ from seecam.tracking import workspace_config_sha  # noqa: E402
 
 def main() -> None:
     params = load_params()  # the page shows params.yaml: validate it first
-    print(f"wrote {run_report(params.evaluate, config_sha=workspace_config_sha(params))}")
+    print(f"wrote {run_report(params, config_sha=workspace_config_sha(params))}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from seecam.cost import measure_cost
 from seecam.evaluate import compare, comparison_markdown, evaluate_model
 from seecam.models import build_model, count_parameters
 from seecam.params import CnnParams, EvaluateParams
-from seecam.report import verdict
+from seecam.report import single_run
 
 CLASSES = [f"c{i}" for i in range(10)]
 COST = {"parameters": 10, "flops_per_image": 20, "latency_ms": 1.0}
@@ -76,7 +76,7 @@ def test_no_output_claims_noise_without_naming_which(cnn_accuracy, se_accuracy, 
     outputs = {
         "comparison.md": comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se"),
         "metrics.json": json.dumps(comparison),
-        "report": verdict({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se"),
+        "report": single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se"),
     }
     for name, text in outputs.items():
         assert not re.search(r"(beyond|within) noise", text), name
@@ -99,7 +99,7 @@ def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
     comparison = compare(cnn, se, ev)
     assert comparison["acc_diff"] == 0
     markdown = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se")
-    page = verdict({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se")
+    page = single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se")
     assert "Neither model is more accurate" in markdown and "Neither model is more accurate" in page
     assert "ahead" not in markdown and "CNN is" not in markdown and "CNN is" not in page
 

@@ -1,9 +1,12 @@
+import json
+import re
+
 import pytest
 
 from conftest import free_port
 from seecam.errors import SeecamError
-from seecam.params import EvaluateParams
-from seecam.report import faithfulness_table, provenance, run_report, seeds_verdict, table, verdict
+from seecam.params import Params
+from seecam.report import build_report, faithfulness_table, provenance, run_report, seeds_verdict, single_run, table
 from seecam.verdict import ModelRun, Pair, summarize
 
 EVALUATION = {
@@ -16,8 +19,8 @@ EVALUATION = {
 }
 
 
-def test_verdict_names_the_winner_the_interval_and_the_cost():
-    text = verdict(EVALUATION, "cnn", "se")
+def test_single_run_names_the_winner_the_interval_and_the_cost():
+    text = single_run(EVALUATION, "cnn", "se")
     assert "SE is more accurate" in text and "CNN 80.00%, SE 82.00%" in text
     assert "CI [+1.00, +3.00]" in text
     assert "beyond test-set noise for these two trained models" in text
@@ -25,10 +28,10 @@ def test_verdict_names_the_winner_the_interval_and_the_cost():
     assert "+2,688 parameters" in text and "+5,376 FLOPs per image" in text and "0.90 → 1.40 ms" in text
 
 
-def test_verdict_within_test_set_noise():
+def test_single_run_within_test_set_noise():
     evaluation = {**EVALUATION, "comparison": {**EVALUATION["comparison"], "acc_diff_significant": False,
                                                "acc_diff_ci_low": -0.01}}
-    assert "within test-set noise for these two trained models" in verdict(evaluation, "cnn", "se")
+    assert "within test-set noise for these two trained models" in single_run(evaluation, "cnn", "se")
 
 
 def test_table_escapes_and_aligns_numbers():
@@ -57,14 +60,14 @@ def stage_outputs(tmp_path, monkeypatch):
 def test_report_refuses_an_unwritable_page_before_building_it(stage_outputs):
     (stage_outputs / "reports/index.html").mkdir()
     with pytest.raises(SeecamError, match="reports/index.html: a directory is in the way of this output file"):
-        run_report(EvaluateParams())
+        run_report(Params())
 
 
 def test_report_checks_the_tracking_server_before_writing_the_page(stage_outputs, monkeypatch):
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     with pytest.raises(SeecamError, match=f"MLflow tracking server {url} is unreachable"):
-        run_report(EvaluateParams())
+        run_report(Params())
     assert not (stage_outputs / "reports/index.html").exists()
 
 
@@ -81,3 +84,59 @@ def test_verdict_across_seeds_section_gives_the_sentence_interval_figure_and_fil
 def test_provenance_shows_params_yaml_with_tracking_passwords_masked():
     page = provenance("tracking:\n  uri: http://alice:s3cret@team:5000\n", "cpu")
     assert "http://alice:***@team:5000" in page and "s3cret" not in page
+
+
+def three_seeds(config_sha: str) -> dict:
+    def run(model, seed, acc):
+        metrics = {"test_acc": acc, "test_acc/cat": acc}
+        return ModelRun(f"{model}{seed}", model, seed, metrics, None, f"seed-{seed}-abc123")
+
+    pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.5 + d)) for s, d in enumerate([0.01, -0.02, 0.03])]
+    return {"config_sha": config_sha} | summarize(pairs, "cnn", "se")
+
+
+@pytest.fixture
+def page_inputs(tmp_path, monkeypatch):
+    """The files the report stage reads, for a synthetic-data run of seed 42; returns how to write verdict.json."""
+    monkeypatch.chdir(tmp_path)
+    for path, content in {"reports/evaluate/metrics.json": EVALUATION, "reports/explain/metrics.json": {},
+                          "data/cifar10/meta.json": {"source": {"kind": "synthetic"}, "sha256": {"all": "d"}},
+                          "reports/verdict/verdict.json": {"config_sha": None, "seeds": 0}}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(json.dumps(content))
+    return lambda result: (tmp_path / "reports/verdict/verdict.json").write_text(json.dumps(result))
+
+
+def section(page: str, heading: str) -> str:
+    return page[page.index(f"<h2>{heading}</h2>"):].split("</section>")[0]
+
+
+def test_without_a_verdict_the_run_is_one_training_run_not_a_verdict_on_named_data(page_inputs):
+    page = build_report("seed: 42\n", Params(), config_sha="abc")
+    assert "<h1>seecam: CNN vs SE on synthetic data</h1>" in page and "CIFAR-10-format" not in page
+    one = section(page, "One training run (seed 42): not a verdict")
+    assert "<strong>" not in one and 'class="verdict"' not in page  # no bold claim from one run
+    assert "seecam sweep --seeds 0-2 --run -j 2" in one
+    assert "Verdict across seeds" not in page
+
+
+def test_with_a_verdict_across_seeds_it_is_the_one_answer_on_the_page(page_inputs):
+    result = three_seeds("abc")
+    page_inputs(result)
+    page = build_report("seed: 42\n", Params(), config_sha="abc")
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert headings[:2] == ["Verdict across seeds", "One training run (seed 42)"]
+    assert f"<strong>{result['plain']}.</strong>" in section(page, "Verdict across seeds")
+    one = section(page, "One training run (seed 42)")
+    assert "<strong>" not in one and "The verdict above pools 3 other seeds of this configuration (0, 1, 2)" in one
+    assert page.count('class="verdict"') == 1
+
+
+def test_a_verdict_for_another_configuration_is_named_with_how_to_show_it(page_inputs):
+    page_inputs(three_seeds("fff"))
+    page = build_report("seed: 42\n", Params(), config_sha="abc")
+    assert "Verdict across seeds" not in page
+    note = section(page, "One training run (seed 42): not a verdict")
+    assert "A verdict across 3 seeds exists for another configuration (config_sha <code>fff</code>" in note
+    assert ("<code>dvc exp apply seed-0-abc123</code>, <code>seecam verdict</code> again (the apply restores the "
+            "experiment's reports/), then <code>dvc repro report</code>") in note

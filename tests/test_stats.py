@@ -100,3 +100,24 @@ def test_pooled_paired_bootstrap_resamples_images():
     interval = stats.pooled_paired_bootstrap(differences, samples=500)
     assert interval.mean == pytest.approx(0.10)
     assert 0.03 < interval.low < 0.10 < interval.high < 0.17
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 6, 10, 30])
+def test_median_interval_is_the_sign_test_interval_of_order_statistics(n):
+    """Per-class differences over few seeds: bounded by the seeds' own values, coverage checked against scipy."""
+    values = list(np.random.default_rng(n).normal(0, 0.3, n))
+    interval = stats.median_interval(values)
+    ordered = sorted(values)
+    k = max([j for j in range(1, n // 2 + 1) if 1 - 2 * scipy_stats.binom.cdf(j - 1, n, 0.5) >= 0.95] or [1])
+    assert (interval.low, interval.high) == (ordered[k - 1], ordered[n - k])
+    assert interval.coverage == pytest.approx(1 - 2 * scipy_stats.binom.cdf(k - 1, n, 0.5))
+    assert interval.median == pytest.approx(float(np.median(values)))
+    assert min(values) <= interval.low <= interval.high <= max(values)
+
+
+def test_median_interval_of_three_seeds_is_their_range_at_75_percent():
+    interval = stats.median_interval([0.3, -0.4, 0.5])  # a t interval over these reaches about ±1.1
+    assert (interval.low, interval.high, interval.coverage) == (-0.4, 0.5, 0.75)
+    assert not interval.resolved()
+    assert not stats.median_interval([0.1, 0.2, 0.3]).resolved()  # all three agree, but only at 75%
+    assert stats.median_interval([0.1, 0.2, 0.3, 0.1, 0.2, 0.3]).resolved()  # six seeds reach 96.9%

@@ -1,21 +1,28 @@
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from seecam.cli import main
 from seecam.errors import SeecamError
+from seecam.params import parse_params
 from seecam.sweep import (
     check_cache_dir,
     check_git_commit,
     check_overrides,
     config_hash,
     dvc_command,
+    dvc_env,
     experiment_name,
+    next_commands,
     parse_overrides,
     parse_seeds,
     queue_states,
     sweep,
+    swept_config_sha,
+    workers_alive,
 )
 
 
@@ -95,6 +102,56 @@ def test_no_dvc_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SeecamError, match="dvc not found; install the project"):
         dvc_command()
+
+
+NAMES = ["seed-0-abc123", "seed-1-abc123", "seed-2-abc123"]
+
+
+def test_a_finished_sweep_names_its_config_sha_and_the_exact_next_commands():
+    assert next_commands(NAMES, "1234567890abcdef", other_workspace=False) == [
+        "seecam verdict --config-sha 1234567890abcdef   # pools these 3 seeds from MLflow",
+        "dvc repro report                               # puts the verdict on top of reports/index.html",
+    ]
+    assert next_commands(NAMES, "1234567890abcdef", other_workspace=True) == [
+        "dvc exp apply seed-0-abc123                    # this configuration's params and outputs into the workspace",
+        "seecam verdict --config-sha 1234567890abcdef   # pools these 3 seeds from MLflow",
+        "dvc repro report                               # puts the verdict on top of reports/index.html",
+    ]
+
+
+def test_a_queued_sweep_says_how_to_run_it_first():
+    assert next_commands(NAMES, None, other_workspace=False, queued_for=2) == [
+        "dvc queue start -j 2                           # runs the 3 experiments",
+        "dvc queue status                               # until all 3 show Success",
+        "seecam verdict                                 # pools the latest sweep's seeds from MLflow",
+        "dvc repro report                               # puts the verdict on top of reports/index.html",
+    ]
+
+
+def test_the_config_sha_of_a_sweep_is_read_back_from_its_runs(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    params = parse_params({"tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"}})
+    assert swept_config_sha(params, "abc123") is None  # nothing trained yet
+    mlflow.set_tracking_uri(params.tracking.uri)
+    experiment = mlflow.create_experiment("seecam", artifact_location=(tmp_path / "art").as_uri())
+    for name, sha in (("seed-0-abc123", "1234567890abcdef"), ("seed-0-fff000", "fedcba0987654321")):
+        with mlflow.start_run(experiment_id=experiment, tags={"dvc_exp_name": name, "config_sha": sha}):
+            pass
+    assert swept_config_sha(params, "abc123") == "1234567890abcdef"
+
+
+def test_dvc_and_its_queue_workers_find_this_interpreters_tools_first(monkeypatch):
+    """`.venv/bin/seecam sweep` without the venv active: workers run `dvc` and stages run `python` from PATH."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert dvc_env()["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+
+
+def test_workers_that_are_gone_are_seen_in_the_queue_status():
+    assert not workers_alive("Task  Name  Created  Status\nab  seed-0-abc  02:00 PM  Queued\n\n"
+                             "Worker status: 0 active, 0 idle\n")
+    assert workers_alive("Worker status: 1 active, 0 idle\n") and workers_alive("Worker status: 0 active, 2 idle\n")
 
 
 def test_a_non_ascii_cache_path_is_refused_before_queueing_with_the_fix(tmp_path):

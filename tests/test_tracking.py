@@ -7,7 +7,15 @@ import pytest
 from conftest import REPO, free_port
 from seecam.errors import SeecamError
 from seecam.params import Params, TrackingParams, parse_params
-from seecam.tracking import check_reachable, config_sha, run_params, run_tags, tracking_uri, workspace_config_sha
+from seecam.tracking import (
+    check_reachable,
+    config_sha,
+    run_name,
+    run_params,
+    run_tags,
+    tracking_uri,
+    workspace_config_sha,
+)
 
 
 def test_uri_precedence_env_then_param_then_dvc_root(monkeypatch, tmp_path):
@@ -90,6 +98,31 @@ def test_later_stage_reopens_the_training_run_or_says_it_is_gone(monkeypatch, tm
         assert replacement != run.info.run_id
     assert f"training run {run.info.run_id} not found" in capsys.readouterr().err
     assert mlflow.get_run(replacement).data.tags["model"] == "se"
+
+
+def test_reopening_a_finished_run_keeps_its_status_and_duration(monkeypatch, tmp_path):
+    """evaluate, explain and report reopen the training run: its Duration in the MLflow UI stays the training's."""
+    import mlflow
+
+    from seecam.tracking import RunInfo, log_values, model_run, open_experiment
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    tracking = TrackingParams(experiment="t")
+    experiment_id = open_experiment(tracking)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name("se", 3)) as run:
+        pass
+    trained = mlflow.get_run(run.info.run_id).info
+    RunInfo(run.info.run_id, experiment_id, "t", tracking_uri(tracking)).save(tmp_path / "reports/train/se/run.json")
+    for stage in ("evaluate", "explain"):
+        time.sleep(0.05)
+        with model_run("se", stage) as run_id:
+            log_values(run_id, {"x": 1.0})
+    reopened = mlflow.get_run(run.info.run_id)
+    assert (reopened.info.status, reopened.info.end_time) == ("FINISHED", trained.end_time)
+    assert reopened.info.run_name == "se · seed 3" and reopened.data.tags["explain_done"] == "true"
+    assert reopened.data.metrics["x"] == 1.0  # logged to the training run itself
 
 
 def test_config_sha_ignores_seed_and_non_training_params_but_nothing_else():

@@ -10,7 +10,7 @@ from seecam import stats
 from seecam.errors import SeecamError
 from seecam.params import parse_params
 from seecam.tracking import CORRECT_ARTIFACT
-from seecam.verdict import ModelRun, Pair, run_verdict, summarize
+from seecam.verdict import ModelRun, Pair, markdown, run_verdict, summarize
 
 SHA = "abcdef0123456789"
 CLASSES = ("cat", "dog")
@@ -26,9 +26,9 @@ def store(tmp_path, monkeypatch):
 
 
 def log_run(experiment: str, model: str, seed: int, acc: float, sha: str = SHA, status: str = "FINISHED",
-            evaluated: bool = True, explained: bool = False, images: int = 20) -> str:
-    with mlflow.start_run(experiment_id=experiment, run_name=model,
-                          tags={"model": model, "seed": str(seed), "config_sha": sha}) as run:
+            evaluated: bool = True, explained: bool = False, images: int = 20, exp_name: str = "") -> str:
+    tags = {"model": model, "seed": str(seed), "config_sha": sha} | ({"dvc_exp_name": exp_name} if exp_name else {})
+    with mlflow.start_run(experiment_id=experiment, run_name=model, tags=tags) as run:
         if evaluated:
             mlflow.log_metrics({"test_acc": acc, "test_acc/cat": acc + 0.05, "test_acc/dog": acc - 0.05})
             right = round(acc * images)
@@ -57,7 +57,7 @@ def test_three_seeds_give_every_output_and_a_linked_verdict_run(store, tmp_path)
     assert result["cohens_dz"] == pytest.approx(stats.cohens_dz(diffs))
     assert result["sentence"] == "SE better"
     assert result["pooled_images"]["images"] == 20
-    assert result["per_class_diff"]["cat"]["mean"] == pytest.approx(np.mean(diffs))
+    assert result["per_class_diff"]["cat"]["median"] == pytest.approx(np.median(diffs))
     assert result["faithfulness"]["cnn"]["deletion_auc"]["mean"] == pytest.approx(0.21)
     for name in ("verdict.json", "verdict.md", "seeds.png"):
         assert (tmp_path / "verdict" / name).stat().st_size > 0
@@ -127,3 +127,73 @@ def test_constant_difference_without_per_image_vectors():
     result = summarize(pairs, "cnn", "se")
     assert result["sentence"] == "SE better" and result["cohens_dz"] is None and result["power"] is None
     assert "skipped" in result["pooled_images"]
+
+
+def test_per_class_intervals_stay_within_the_seeds_differences():
+    """Three seeds whose per-class differences spread widely: a t interval would reach about ±110 points."""
+    def run(model, seed, acc, cat):
+        return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc, "test_acc/cat": cat})
+
+    pairs = [Pair(s, run("cnn", s, 0.5, 0.5), run("se", s, 0.5, 0.5 + d)) for s, d in enumerate([0.3, -0.4, 0.5])]
+    cat = summarize(pairs, "cnn", "se")["per_class_diff"]["cat"]
+    assert (cat["low"], cat["high"], cat["coverage"], cat["reliable"]) == (-0.4, 0.5, 0.75, False)
+    assert cat["median"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(("diffs", "plain"), [
+    ([0.01, -0.02, 0.03], "SE won 2 of 3 seeds; not enough to tell; about 115 seeds would"),
+    ([-0.01, -0.02, 0.01], "CNN won 2 of 3 seeds; not enough to tell; about 44 seeds would"),
+    ([0.02, 0.03, 0.025], "SE won 3 of 3 seeds, by 2.50 points on average, more than the seeds vary: SE is better"),
+    ([0.01, 0.0, -0.01], "SE won 1 of 3 seeds, CNN 1, 1 tied; the seeds show no difference to tell"),
+])
+def test_one_plain_sentence_a_non_statistician_can_act_on(diffs, plain):
+    def run(model, seed, acc):
+        return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc})
+
+    pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.5 + d)) for s, d in enumerate(diffs)]
+    result = summarize(pairs, "cnn", "se")
+    assert result["plain"] == plain
+    text = markdown(result | {"config_sha": SHA, "skipped": {}, "mlflow_run_id": "r"})
+    first = [line for line in text.splitlines() if line.strip()][1]
+    assert plain in first and "interval" not in first and "power" not in first  # plain words first
+    assert text.index(plain) < text.index("Cohen's d_z")
+
+
+def test_a_rerun_for_the_same_runs_replaces_the_verdict_run_in_place(store, tmp_path):
+    params, experiment = store
+    sweep(experiment, {0: (0.50, 0.55), 1: (0.60, 0.70)})
+    first = run_verdict(params, SHA, "cnn", "se", tmp_path)
+    ended = mlflow.get_run(first["mlflow_run_id"]).info.end_time
+    again = run_verdict(params, SHA, "cnn", "se", tmp_path)
+    verdicts = mlflow.search_runs([experiment], "tags.verdict = 'true'", output_format="list")
+    assert [r.info.run_id for r in verdicts] == [first["mlflow_run_id"]] == [again["mlflow_run_id"]]
+    assert verdicts[0].info.end_time == ended and verdicts[0].info.run_name == "verdict · SE vs CNN · 2 seeds"
+    assert len(mlflow.MlflowClient().get_metric_history(first["mlflow_run_id"], "acc_diff_mean")) == 1
+    log_run(experiment, "cnn", 2, 0.4)
+    log_run(experiment, "se", 2, 0.5)  # a new seed: another verdict, another run
+    assert run_verdict(params, SHA, "cnn", "se", tmp_path)["mlflow_run_id"] != first["mlflow_run_id"]
+
+
+def test_without_a_config_sha_the_latest_sweep_is_pooled_without_any_local_data(store, tmp_path, monkeypatch):
+    """A clone that never ran `dvc repro download` (no data/cifar10/meta.json) and a sweep with -S overrides."""
+    params, experiment = store
+    monkeypatch.chdir(tmp_path)
+    swept = "1234567890abcdef"
+    for seed in (0, 1, 2):
+        for model, acc in (("cnn", 0.5), ("se", 0.52 + seed / 100)):
+            log_run(experiment, model, seed, acc, sha=swept, exp_name=f"seed-{seed}-a1b2c3")
+    sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)})  # a later configuration, not a sweep's
+    result = run_verdict(params, None, "cnn", "se", tmp_path / "verdict")
+    assert result["config_sha"] == swept and result["seeds"] == 3
+    assert result["experiments"] == ["seed-0-a1b2c3", "seed-1-a1b2c3", "seed-2-a1b2c3"]
+
+
+def test_without_a_sweep_the_one_configuration_with_two_seeds_is_pooled_or_several_are_listed(store, tmp_path):
+    params, experiment = store
+    sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)})
+    log_run(experiment, "cnn", 0, 0.5, sha="fedcba9876543210")  # one seed: nothing to pool
+    assert run_verdict(params, None, "cnn", "se", tmp_path)["config_sha"] == SHA
+    sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6), 2: (0.5, 0.6)}, sha="0123456789abcdef")
+    with pytest.raises(SeecamError, match=r"2 configurations have >= 2 paired seeds; choose one with --config-sha: "
+                                          r"0123456789abcdef \(3 seeds: 0, 1, 2\), abcdef0123456789 \(2 seeds: 0, 1\)"):
+        run_verdict(params, None, "cnn", "se", tmp_path)

@@ -13,11 +13,11 @@ from seecam.atomic import write_json
 from seecam.credentials import masked
 from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
-from seecam.params import MODELS, load_params
+from seecam.params import MODELS, Params, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
 from seecam.server import ServerConfig, artifacts_destination, serve
 from seecam.sweep import parse_seeds, sweep
-from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri
+from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri, workspace_config_sha
 
 
 def check_data(directory: Path, report: Path) -> None:
@@ -29,14 +29,21 @@ def check_data(directory: Path, report: Path) -> None:
         sys.exit(1)
 
 
-def ui_urls(base: str, experiment_id: str, run_ids: list[str]) -> list[str]:
-    """The experiment's runs table and the CNN-vs-SE compare view (MLflow 3 opens experiments elsewhere)."""
-    urls = [f"{base}/#/experiments/{experiment_id}/runs"]
+def ui_urls(base: str, experiment_id: str, run_ids: list[str]) -> dict[str, str]:
+    """Label -> URL: the runs table, its chart view and the CNN-vs-SE compare view (MLflow 3.17 opens an
+    experiment on its GenAI overview, so each link goes straight to its view)."""
+    runs_table = f"{base}/#/experiments/{experiment_id}/runs"
+    urls = {"runs table": runs_table, "charts": f"{runs_table}?compareRunsMode=CHART"}
     if len(run_ids) == 2:
         runs = urllib.parse.quote(json.dumps(run_ids, separators=(",", ":")))
         experiments = urllib.parse.quote(json.dumps([experiment_id]))
-        urls.append(f"{base}/#/compare-runs?runs={runs}&experiments={experiments}")
+        urls["compare"] = f"{base}/#/compare-runs?runs={runs}&experiments={experiments}"
     return urls
+
+
+UI_HINTS = {"runs table": "Columns -> test_acc adds test accuracy to the table",
+            "charts": "Search metric charts: ^(test|val)_acc$ puts test_acc per run beside the val_acc curves",
+            "compare": "the latest CNN and SE runs side by side"}
 
 
 def ui(port: int) -> None:
@@ -49,8 +56,8 @@ def ui(port: int) -> None:
     run_ids = [info.run_id for name in MODELS if (info := RunInfo.load(train_dir(name) / "run.json"))]
     base = f"http://127.0.0.1:{port}"
     print(f"MLflow UI for experiment '{params.tracking.experiment}' ({masked(uri)}):")
-    for url in ui_urls(base, experiment_id, run_ids):
-        print(f"  {url}")
+    for label, url in ui_urls(base, experiment_id, run_ids).items():
+        print(f"  {label + ':':<12} {url}  ({UI_HINTS[label]})", flush=True)
     serve(ServerConfig(uri, str(repo_root() / "mlartifacts"), port=port))
 
 
@@ -67,10 +74,28 @@ def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> Non
 
     params = load_params()
     result = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or params.evaluate.candidate)
-    print(f"{result['sentence']} (config_sha {result['config_sha']}, {result['seeds']} seeds; "
+    print(f"{result['plain']}.")
+    print(f"  {result['sentence']} (config_sha {result['config_sha']}, {result['seeds']} seeds; "
           f"mean {result['candidate']} - {result['baseline']} {result['acc_diff_mean'] * 100:+.2f} points, "
           f"95% t interval [{result['acc_diff_t_low'] * 100:+.2f}, {result['acc_diff_t_high'] * 100:+.2f}]); "
           f"wrote {VERDICT_DIR}/verdict.{{json,md}}, seeds.png; MLflow run {result['mlflow_run_id']}")
+    print(f"next: {report_step(params, result['config_sha'], result['experiments'])}")
+
+
+def report_step(params: Params, config: str, experiments: list[str]) -> str:
+    """How to get a verdict onto reports/index.html: the page shows it when its models are of that configuration."""
+    try:
+        here = workspace_config_sha(params)
+    except SeecamError:  # no data/cifar10 here: the workspace has trained nothing yet
+        here = None
+    if here == config:
+        return "`dvc repro report` puts it on top of reports/index.html"
+    if experiments:
+        return (f"the workspace holds another configuration: `dvc exp apply {experiments[0]}` (this one's params "
+                "and outputs; it restores the experiment's reports/ too), `seecam verdict` again, then "
+                "`dvc repro report` puts the verdict on top of reports/index.html")
+    return (f"`dvc repro report` puts it on top of reports/index.html once the workspace trains config_sha {config} "
+            "(the same params, data and code)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     seeds.add_argument("-j", "--jobs", type=int, default=1, help="queue workers with --run")
     seeds.add_argument("targets", nargs="*", help="stages to run (default: the whole pipeline, as dvc repro)")
     pool = commands.add_parser("verdict", help="is the candidate better across training seeds? (pools MLflow runs)")
-    pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the workspace's")
+    pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the latest sweep's "
+                      "configuration, else the only one with >= 2 seeds (several are listed)")
     pool.add_argument("--baseline", help="default: evaluate.baseline")
     pool.add_argument("--candidate", help="default: evaluate.candidate")
     args = parser.parse_args(argv)

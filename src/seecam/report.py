@@ -1,9 +1,11 @@
 """The report stage: one self-contained HTML page (images embedded) that opens offline and can be mailed.
 
-Sections, in order: the verdict across seeds (when `seecam verdict` has written
-reports/verdict/verdict.json for the workspace's configuration), verdict, metrics table, training curves, confusion and
-reliability, Grad-CAM gallery, SE excitation, faithfulness, data checks,
-provenance. Everything is read from the other stages' outputs.
+The page gives one answer. With a verdict across seeds for this page's configuration (reports/verdict/verdict.json,
+written by `seecam verdict`), that verdict is the answer and leads the page, and the single run follows as
+"One training run (seed N)" with no bold claim; without one, the single run is labelled "not a verdict", says how
+to get one, and names a verdict that exists for another configuration. Then: metrics table, training curves,
+confusion and reliability, Grad-CAM gallery, SE excitation, faithfulness, data checks, provenance. Everything is
+read from the other stages' outputs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from seecam.atomic import write_text
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.history import read_history
-from seecam.params import MODELS, EvaluateParams
+from seecam.params import MODELS, Params
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 from seecam.plots.verdict import seeds_figure
@@ -76,35 +78,48 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def verdict(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
-    """One paragraph: who wins on accuracy, whether beyond test-set noise (seed noise unmeasured), the cost."""
+DATA_NAMES = {"synthetic": "synthetic data", "cifar10": "CIFAR-10"}  # meta.json's source kind -> the page title
+GET_A_VERDICT = ("For a verdict across training seeds: <code>seecam sweep --seeds 0-2 --run -j 2</code>, then "
+                 "<code>seecam verdict</code>, then <code>dvc repro report</code>.")
+
+
+def _code(text: str) -> str:
+    """Escape, and turn Markdown `code` into <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
+    """One paragraph in plain weight: who was more accurate in this run, whether beyond test-set noise (seed noise
+    unmeasured), the cost. Never bold or boxed: one run per model is no verdict."""
     base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"]
     diff = comparison["acc_diff"] * 100
     claim, caveat = single_run_noise(comparison["acc_diff_significant"])
-    caveat = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(caveat))
+    caveat = _code(caveat)
     costs = [f"{cand['parameters'] - base['parameters']:+,} parameters",
              f"{cand['flops_per_image'] - base['flops_per_image']:+,} FLOPs per image",
              f"latency {base['latency_ms']:.2f} → {cand['latency_ms']:.2f} ms per image"]
     if "train_seconds" in base and "train_seconds" in cand:
         costs.append(f"training time {base['train_seconds']:.0f} → {cand['train_seconds']:.0f} s")
-    return (f'<p class="verdict"><strong>{accuracy_headline(comparison["acc_diff"], baseline, candidate)}</strong>: '
-            f"test accuracy {title(baseline)} {base['test_acc']:.2%}, {title(candidate)} {cand['test_acc']:.2%}; "
+    return (f"<p>{accuracy_headline(comparison['acc_diff'], baseline, candidate)} in this run: test accuracy "
+            f"{title(baseline)} {base['test_acc']:.2%}, {title(candidate)} {cand['test_acc']:.2%}; "
             f"{title(candidate)} − {title(baseline)} = {diff:+.2f} points, 95% paired bootstrap "
             f"CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, {comparison['acc_diff_ci_high'] * 100:+.2f}], "
-            f"McNemar p = {comparison['mcnemar_p']:.3g}: <strong>{claim}</strong>; {caveat}. "
+            f"McNemar p = {comparison['mcnemar_p']:.3g}: {claim}; {caveat}. "
             f"{title(candidate)} costs {', '.join(costs)}.</p>")
 
 
 def seeds_verdict(result: dict[str, Any]) -> str:
-    """The multi-seed answer: the sentence, its intervals, the per-seed figure (redrawn from verdict.json, so
-    the page depends on that file only) and the classes the candidate changes reliably."""
+    """The multi-seed answer: the plain sentence, then in statistical terms with its intervals, the per-seed
+    figure (redrawn from verdict.json, so the page depends on that file only) and the classes the candidate
+    changes reliably."""
     base, cand = result["baseline"], result["candidate"]
-    reliable = [f"{c} ({v['mean'] * 100:+.1f})" for c, v in result["per_class_diff"].items() if v["reliable"]]
+    reliable = [f"{c} ({v['median'] * 100:+.1f})" for c, v in result["per_class_diff"].items() if v["reliable"]]
     figure = seeds_figure(result)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     close(figure)
-    return (f'<p class="verdict"><strong>{html.escape(result["sentence"])}</strong>: over {result["seeds"]} '
+    return (f'<p class="verdict"><strong>{html.escape(result["plain"])}.</strong></p>'
+            f"<p>In statistical terms: {html.escape(result['sentence'])}: over {result['seeds']} "
             f"training seeds, mean {title(cand)} − {title(base)} = {result['acc_diff_mean'] * 100:+.2f} points, "
             f"95% t interval [{result['acc_diff_t_low'] * 100:+.2f}, {result['acc_diff_t_high'] * 100:+.2f}] "
             f"(config_sha <code>{html.escape(result['config_sha'])}</code>; MLflow filter "
@@ -112,6 +127,31 @@ def seeds_verdict(result: dict[str, Any]) -> str:
             + image_tag(buffer.getvalue(), "per-seed accuracies and the mean difference")
             + f"<p>Classes with a difference that holds across seeds: {html.escape(', '.join(reliable) or 'none')}. "
             "Details: <code>reports/verdict/verdict.md</code>.</p>")
+
+
+def run_in_verdict(result: dict[str, Any], seed: int) -> str:
+    """How this page's run relates to the verdict above it."""
+    seeds = list(result["per_seed"])
+    if str(seed) in seeds:
+        return (f"<p>One of the {len(seeds)} seeds the verdict above pools; on its own it measures test-set "
+                "noise only.</p>")
+    return (f"<p>The verdict above pools {len(seeds)} other seeds of this configuration ({', '.join(seeds)}); on "
+            "its own this run measures test-set noise only.</p>")
+
+
+def other_verdict(result: dict[str, Any], config_sha: str | None) -> str:
+    """A verdict that exists for another configuration: named, with how to bring its configuration here."""
+    if not result.get("config_sha"):
+        return ""
+    experiments = result.get("experiments") or []
+    how = (f"<code>dvc exp apply {html.escape(experiments[0])}</code>, <code>seecam verdict</code> again (the "
+           "apply restores the experiment's reports/), then <code>dvc repro report</code>" if experiments else
+           "train that configuration here, <code>seecam verdict</code> again, then <code>dvc repro report</code>")
+    answer = html.escape(result.get("plain", result["sentence"]))  # a verdict.json from before `plain`
+    return (f"<p>A verdict across {result['seeds']} seeds exists for another configuration (config_sha "
+            f"<code>{html.escape(result['config_sha'])}</code>: “{answer}”); these models are config_sha "
+            f"<code>{html.escape(str(config_sha))}</code>, so it is not this page's answer. "
+            f"To show it here: {how}.</p>")
 
 
 def metrics_table(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
@@ -173,21 +213,27 @@ def provenance(params_text: str, device: str) -> str:
     return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(masked(params_text))}</pre>"
 
 
-def build_report(params_text: str, ev: EvaluateParams, config_sha: str | None = None) -> str:
-    """The whole page as one HTML string; the verdict compares evaluate.candidate with evaluate.baseline.
+def build_report(params_text: str, params: Params, config_sha: str | None = None) -> str:
+    """The whole page as one HTML string; comparisons are evaluate.candidate against evaluate.baseline.
 
-    The verdict across seeds is shown only if verdict.json is for `config_sha` (the workspace's), so a verdict
-    about other params never sits on top of this run's page.
+    The verdict across seeds is the page's answer only if verdict.json is for `config_sha` (the workspace's),
+    so a verdict about other params never sits on top of this run's page; it is named below instead.
     """
+    ev = params.evaluate
     across = _read_json(paths.VERDICT_DIR / "verdict.json")
     evaluation = _read_json(paths.EVALUATE_DIR / "metrics.json")
     explain = _read_json(paths.EXPLAIN_DIR / "metrics.json")
     checks = _read_json(paths.DATA_CHECKS)
+    kind = _read_json(paths.DATA_DIR / "meta.json").get("source", {}).get("kind")
     names = " vs ".join(map(title, MODELS))
-    current = config_sha is not None and across.get("config_sha") == config_sha
-    sections = [("Verdict across seeds", seeds_verdict(across))] if current else []
+    run = single_run(evaluation, ev.baseline, ev.candidate)
+    if config_sha is not None and across.get("config_sha") == config_sha:
+        sections = [("Verdict across seeds", seeds_verdict(across)),
+                    (f"One training run (seed {params.seed})", run_in_verdict(across, params.seed) + run)]
+    else:
+        sections = [(f"One training run (seed {params.seed}): not a verdict",
+                     other_verdict(across, config_sha) + run + f"<p>{GET_A_VERDICT}</p>")]
     sections += [
-        ("Verdict", verdict(evaluation, ev.baseline, ev.candidate)),
         ("Metrics", metrics_table(evaluation, ev.baseline, ev.candidate)),
         ("Training curves", curves_image()),
         ("Confusion and calibration",
@@ -204,23 +250,23 @@ def build_report(params_text: str, ev: EvaluateParams, config_sha: str | None = 
         ("Provenance", provenance(params_text, str(evaluation.get("device", "?")))),
     ]
     body = "".join(f'<section id="{_anchor(title)}"><h2>{title}</h2>{content}</section>' for title, content in sections)
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>seecam: {names}</title>'
-            f"<style>{STYLE}</style></head><body><h1>seecam: {names} on CIFAR-10-format data</h1>{body}"
-            "</body></html>\n")
+    heading = f"seecam: {names} on {DATA_NAMES.get(kind, 'CIFAR-10-format data')}"
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{heading}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{heading}</h1>{body}</body></html>\n")
 
 
 def _anchor(title: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in title.lower().split("(")[0]).strip("-")
 
 
-def run_report(ev: EvaluateParams, params_path: Path = paths.PARAMS, config_sha: str | None = None) -> Path:
+def run_report(params: Params, params_path: Path = paths.PARAMS, config_sha: str | None = None) -> Path:
     """Write reports/index.html and attach it to every model's MLflow run; `config_sha`: the workspace's."""
     for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
         if not (needed / "metrics.json").is_file():
             raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
     check_writable([paths.REPORT_HTML])
     check_tracking(MODELS)
-    write_text(paths.REPORT_HTML, build_report(params_path.read_text(), ev, config_sha))
+    write_text(paths.REPORT_HTML, build_report(params_path.read_text(), params, config_sha))
     for name in MODELS:
         with tracking.model_run(name, "report") as run_id:
             tracking.log_artifact(run_id, paths.REPORT_HTML, "reports")

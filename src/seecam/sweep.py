@@ -11,6 +11,7 @@ a sweep of the same configuration is refused by DVC instead of silently duplicat
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from seecam.params import SEED_MAX, Params, parse_params
 
 _SEEDS = re.compile(r"(\d+)(?:-(\d+))?")
 POLL_SECONDS = 2.0
+STALL_SECONDS = 120.0  # no queue worker alive this long while ours still wait: the workers died
 DONE = ("Success", "Failed")  # `dvc queue status` states after which a task never changes
 
 
@@ -87,6 +89,11 @@ def experiment_name(seed: int, digest: str) -> str:
     return f"seed-{seed}-{digest}"
 
 
+def is_sweep_experiment(name: str) -> bool:
+    """Whether a run's `dvc_exp_name` tag names one of a sweep's experiments (`seecam verdict` finds sweeps so)."""
+    return re.fullmatch(r"seed-\d+-[0-9a-f]{6}", name) is not None
+
+
 def dvc_command() -> str:
     """The dvc beside this Python (the project's venv), else the one on PATH."""
     beside = Path(sys.executable).with_name("dvc")
@@ -104,6 +111,15 @@ def check_git_commit(root: Path) -> None:
                           "run `git add -A && git commit -m baseline` first")
 
 
+def dvc_env() -> dict[str, str]:
+    """The environment for dvc: this interpreter's bin directory first on PATH.
+
+    DVC's queue workers run `dvc`, and every stage runs `python`, from PATH. `.venv/bin/seecam sweep` in a shell
+    without the venv active started workers that died at once (no `dvc`), and the sweep waited forever.
+    """
+    return os.environ | {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
 def check_cache_dir(dvc: str, root: Path) -> None:
     """The DVC cache path is ASCII: DVC 3.67's queue writes it into each experiment's `.dvc/config.local`
     through configobj, which encodes ASCII only, so under a folder like `my project é/` every queued experiment
@@ -116,7 +132,7 @@ def check_cache_dir(dvc: str, root: Path) -> None:
 
 
 def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True)
+    result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True, env=dvc_env())
     if result.returncode != 0:
         lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else f"exit code {result.returncode}"
@@ -124,9 +140,8 @@ def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], targets: list[str]) -> list[str]:
-    """Queue one `dvc exp run` per seed; return the experiment names."""
-    digest = config_hash((root / "params.yaml").read_text(), overrides)
+def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], targets: list[str], digest: str) -> list[str]:
+    """Queue one `dvc exp run` per seed, named by `digest` (config_hash); return the experiment names."""
     names = []
     for seed in seeds:
         name = experiment_name(seed, digest)
@@ -146,36 +161,101 @@ def queue_states(status_text: str, names: list[str]) -> dict[str, str]:
     return states
 
 
-def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_SECONDS) -> dict[str, str]:
-    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers."""
+def workers_alive(status_text: str) -> bool:
+    """Whether `dvc queue status` reports a worker, active or idle (last line: "Worker status: 0 active, 0 idle")."""
+    match = re.search(r"Worker status: (\d+) active, (\d+) idle", status_text)
+    return match is None or int(match[1]) + int(match[2]) > 0
+
+
+def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_SECONDS,
+         stall: float = STALL_SECONDS) -> dict[str, str]:
+    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers.
+
+    Workers that are gone while experiments still wait are an error after `stall` seconds, not an endless wait.
+    """
     _dvc(dvc, root, "queue", "start", "-j", str(jobs))
+    alive = time.monotonic()
     try:
         while True:
-            states = queue_states(_dvc(dvc, root, "queue", "status").stdout, names)
+            status = _dvc(dvc, root, "queue", "status").stdout
+            states = queue_states(status, names)
             if len(states) == len(names) and all(state in DONE for state in states.values()):
                 return states
+            if workers_alive(status):
+                alive = time.monotonic()
+            elif time.monotonic() - alive > stall:
+                waiting = [name for name in names if states.get(name) not in DONE]
+                raise SeecamError(f"the DVC queue workers stopped with {len(waiting)} experiment(s) still waiting "
+                                  f"({', '.join(waiting)}); `dvc queue start -v` shows why", exit_code=1)
             time.sleep(poll)
     finally:
         # the workers exit once the queue is empty; stopping covers an interrupted wait or others' tasks
-        subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True)
+        subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True, env=dvc_env())
+
+
+def swept_config_sha(params: Params, digest: str) -> str | None:
+    """The config_sha the sweep's runs were tagged with (tag dvc_exp_name `seed-N-<digest>`), None before any."""
+    import mlflow
+
+    from seecam.credentials import mlflow_uri
+    from seecam.tracking import check_reachable, tracking_uri
+
+    uri = tracking_uri(params.tracking)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(mlflow_uri(uri))
+    experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
+    if experiment is None:
+        return None
+    runs = mlflow.MlflowClient().search_runs([experiment.experiment_id],
+                                             f"tags.dvc_exp_name LIKE 'seed-%-{digest}'", max_results=1)
+    return runs[0].data.tags.get("config_sha") if runs else None
+
+
+def next_commands(names: list[str], config_sha: str | None, other_workspace: bool,
+                  queued_for: int | None = None) -> list[str]:
+    """What to type after the sweep, each with why: run the queue (`queued_for` workers), the verdict, the report.
+
+    `other_workspace`: the -S overrides make the sweep's configuration differ from the workspace's, so the
+    report shows the verdict only after `dvc exp apply` brings one of the sweep's experiments in; that goes
+    first, since it also restores the experiment's reports/ (its verdict.json among them).
+    """
+    steps = []
+    if queued_for is not None:
+        steps += [(f"dvc queue start -j {queued_for}", f"runs the {len(names)} experiments"),
+                  ("dvc queue status", f"until all {len(names)} show Success")]
+    if other_workspace:
+        steps.append((f"dvc exp apply {names[0]}", "this configuration's params and outputs into the workspace"))
+    if config_sha is None:
+        steps.append(("seecam verdict", "pools the latest sweep's seeds from MLflow"))
+    else:
+        steps.append((f"seecam verdict --config-sha {config_sha}", f"pools these {len(names)} seeds from MLflow"))
+    steps.append(("dvc repro report", "puts the verdict on top of reports/index.html"))
+    return [f"{command:<46} # {why}" for command, why in steps]
 
 
 def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str], jobs: int, run: bool) -> None:
-    """Queue the sweep; with `run`, run it on `jobs` workers to the end and fail (exit 1) if any experiment failed."""
+    """Queue the sweep; with `run`, run it on `jobs` workers to the end and fail (exit 1) if any experiment failed.
+
+    Either way it prints the exact commands that follow; after a run, with the sweep's config_sha.
+    """
     if jobs < 1:
         raise SeecamError(f"-j must be >= 1 (queue workers), got {jobs}")
     dvc = dvc_command()
     check_git_commit(root)
-    check_overrides(root / "params.yaml", parse_overrides(overrides))
+    params = check_overrides(root / "params.yaml", parse_overrides(overrides))
+    other_workspace = params != check_overrides(root / "params.yaml", [])
     check_cache_dir(dvc, root)
-    names = queue(dvc, root, seeds, overrides, targets)
+    digest = config_hash((root / "params.yaml").read_text(), overrides)
+    names = queue(dvc, root, seeds, overrides, targets, digest)
     print(f"queued {len(names)} experiments: {', '.join(names)}")
     if not run:
-        print(f"next: `dvc queue start -j {jobs}` (then `dvc queue status` until all succeed), then `seecam verdict`")
+        print("next:", *next_commands(names, None, other_workspace, queued_for=jobs), sep="\n  ")
         return
     states = wait(dvc, root, names, jobs)
     failed = [name for name, state in states.items() if state != "Success"]
     if failed:
         raise SeecamError(f"{len(failed)} of {len(names)} experiments failed ({', '.join(failed)}); "
                           f"see `dvc queue logs {failed[0]}`", exit_code=1)
-    print(f"all {len(names)} experiments succeeded; next: `seecam verdict`")
+    sha = swept_config_sha(params, digest)
+    print(f"all {len(names)} experiments succeeded; config_sha {sha or 'unknown (no new MLflow runs)'}")
+    print("next:", *next_commands(names, sha, other_workspace), sep="\n  ")

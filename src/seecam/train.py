@@ -378,7 +378,8 @@ def _train_in_run(job: TrainingJob, ckpt_path: Path, key: str, resume: dict[str,
                                                             job.splits, job.model, job.clock)
     run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
                                  "training", uri) if resume else None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, experiment_id=experiment_id) as run:
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else tracking.run_name(name, params.seed),
+                          experiment_id=experiment_id) as run:
         if run_id:
             tracking.fail_pending_models(run_id, experiment_id)
         checkpointed = False  # until a checkpoint names the run, nothing can resume it

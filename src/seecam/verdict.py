@@ -3,18 +3,27 @@
 One training run per model measures test-set noise only; training-seed noise is larger. This pools the
 MLflow runs of one configuration (tag `config_sha`, every training param but `seed`), pairs baseline and
 candidate by `seed` tag, and treats the seed as the unit: d_i = acc_candidate,i − acc_baseline,i.
+Without `--config-sha` it pools the latest sweep's configuration (runs of `seecam sweep` experiments),
+else the only configuration with >= 2 paired seeds, else it lists them: it reads MLflow alone, so it works
+with any -S overrides and in a clone without data.
 The decision is the 95% t interval of mean(d) over seeds (stats.py): it excludes 0 → that model is
 better; otherwise "not resolved", with the seeds a paired t test would need at 80% power for the observed
-d_z. Second opinions: the bootstrap over seeds, and the per-image paired bootstrap pooled over seeds (test-set
-noise of the seed-averaged models, from evaluate's `evaluate/test_correct.txt` artifacts).
+d_z. One plain sentence says the same for a reader who is no statistician ("SE won 2 of 3 seeds; not enough
+to tell; about 15 seeds would"). Second opinions: the bootstrap over seeds, and the per-image paired
+bootstrap pooled over seeds (test-set noise of the seed-averaged models, from evaluate's
+`evaluate/test_correct.txt` artifacts). Per-class differences get the median and the sign test's interval
+(stats.median_interval), which stays within the seeds' own values however few they are.
 
 Runs that are deleted, failed, killed or still running are skipped and counted; of two finished runs of one
 model and seed (a `dvc repro -f`), the latest counts. Outputs: reports/verdict/{verdict.json, verdict.md,
-seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs it pooled.
+seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs it pooled; a rerun over
+the same runs updates that run instead of adding another.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -28,6 +37,7 @@ from seecam.atomic import write_json, write_text
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params
+from seecam.sweep import is_sweep_experiment
 from seecam.tables import title
 
 FAITHFULNESS = ("deletion_auc", "insertion_auc")
@@ -43,6 +53,7 @@ class ModelRun:
     seed: int
     metrics: dict[str, float]
     correct: np.ndarray | None = None  # per test image, from evaluate's artifact
+    experiment: str = ""  # the DVC experiment that trained it (tag dvc_exp_name), "" outside one
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,29 @@ def sentence(interval: stats.Interval, n: int, needed: int | None, baseline: str
     return f"not resolved with {n} seeds; about {needed} seeds would resolve a difference of this size at 80% power"
 
 
+def plain_sentence(interval: stats.Interval, wins: dict[str, int], needed: int | None, baseline: str,
+                   candidate: str) -> str:
+    """The verdict for a reader who is no statistician: who won how many seeds, and whether that is enough.
+
+    "SE won 2 of 3 seeds; not enough to tell; about 15 seeds would" or "SE won 3 of 3 seeds, by 2.50 points
+    on average, more than the seeds vary: SE is better". Same decision as `sentence`.
+    """
+    n = sum(wins.values())
+    leader, other = (candidate, baseline) if wins[candidate] >= wins[baseline] else (baseline, candidate)
+    tally = f"{title(leader)} won {wins[leader]} of {n} seeds"
+    if wins["tie"]:
+        tally += f", {title(other)} {wins[other]}, {wins['tie']} tied"
+    if interval.excludes_zero():
+        winner = candidate if interval.mean > 0 else baseline
+        return (f"{tally}, by {abs(interval.mean) * 100:.2f} points on average, more than the seeds vary: "
+                f"{title(winner)} is better")
+    if needed is None and interval.mean == 0:
+        return f"{tally}; the seeds show no difference to tell"
+    if needed is None:
+        return f"{tally}; not enough to tell, and the difference is too small for any practical number of seeds"
+    return f"{tally}; not enough to tell; about {needed} seeds would"
+
+
 def summarize(pairs: list[Pair], baseline: str, candidate: str) -> dict[str, Any]:
     """Every number of the verdict from >= 2 seed pairs (accuracies as fractions)."""
     diffs = [p.candidate.metrics["test_acc"] - p.baseline.metrics["test_acc"] for p in pairs]
@@ -76,8 +110,10 @@ def summarize(pairs: list[Pair], baseline: str, candidate: str) -> dict[str, Any
     boot = stats.bootstrap_mean_interval(diffs)
     dz = stats.cohens_dz(diffs)
     needed = stats.seeds_for_power(dz)
+    wins = {candidate: sum(d > 0 for d in diffs), baseline: sum(d < 0 for d in diffs), "tie": diffs.count(0)}
     out: dict[str, Any] = {
-        "baseline": baseline, "candidate": candidate, "seeds": len(pairs),
+        "baseline": baseline, "candidate": candidate, "seeds": len(pairs), "wins": wins,
+        "plain": plain_sentence(t, wins, needed, baseline, candidate),
         "sentence": sentence(t, len(pairs), needed, baseline, candidate),
         "acc_diff_mean": t.mean, "acc_diff_t_low": t.low, "acc_diff_t_high": t.high,
         "acc_diff_bootstrap_low": boot.low, "acc_diff_bootstrap_high": boot.high,
@@ -89,13 +125,15 @@ def summarize(pairs: list[Pair], baseline: str, candidate: str) -> dict[str, Any
                      for p, d in zip(pairs, diffs, strict=True)},
     }
     out["pooled_images"] = _pooled(pairs)
+    out["experiments"] = sorted({run.experiment for p in pairs for run in (p.baseline, p.candidate) if run.experiment})
     classes = sorted({k.split("/", 1)[1] for k in pairs[0].baseline.metrics if k.startswith("test_acc/")})
     per_class = {}
     for c in classes:
         key = f"test_acc/{c}"
         if all(key in p.baseline.metrics and key in p.candidate.metrics for p in pairs):
-            per_class[c] = _interval([p.candidate.metrics[key] - p.baseline.metrics[key] for p in pairs])
-            per_class[c]["reliable"] = per_class[c]["low"] > 0 or per_class[c]["high"] < 0
+            interval = stats.median_interval([p.candidate.metrics[key] - p.baseline.metrics[key] for p in pairs])
+            per_class[c] = {"median": interval.median, "low": interval.low, "high": interval.high,
+                            "coverage": interval.coverage, "reliable": interval.resolved()}
     out["per_class_diff"] = per_class
     out["faithfulness"] = {
         side: {metric: _interval([getattr(p, role).metrics[f"explain/{metric}"] for p in pairs])
@@ -157,9 +195,38 @@ def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str) -> 
         raise SeecamError(f"runs without test metrics: {', '.join(lacking)}; run them through evaluate "
                           "(`dvc repro evaluate` in that experiment, or `dvc exp run` the sweep's experiments "
                           "to the end), or delete those runs")
-    runs = [ModelRun(r.info.run_id, model, seed, dict(r.data.metrics), _correct(r.info.run_id))
-            for (model, seed), r in latest.items()]
+    runs = [ModelRun(r.info.run_id, model, seed, dict(r.data.metrics), _correct(r.info.run_id),
+                     r.data.tags.get("dvc_exp_name", "")) for (model, seed), r in latest.items()]
     return (shas[0] if shas else sha), runs, skipped
+
+
+def choose_config(experiment_id: str, baseline: str, candidate: str, uri: str) -> str:
+    """The config_sha to pool when none is named: the latest sweep's, else the only one with >= 2 paired seeds.
+
+    A sweep's runs carry its experiment names (`seed-N-<hash>`, tag dvc_exp_name), so this needs nothing
+    but the tracking store: no params, no data. Several configurations and no sweep are listed to choose from.
+    """
+    import mlflow
+
+    found = mlflow.MlflowClient().search_runs([experiment_id], "attributes.status = 'FINISHED'",
+                                              order_by=["attributes.start_time DESC"], max_results=50_000)
+    found = [r for r in found if r.data.tags.get("model") in (baseline, candidate) and "config_sha" in r.data.tags]
+    swept = [r for r in found if is_sweep_experiment(r.data.tags.get("dvc_exp_name", ""))]
+    if swept:
+        return swept[0].data.tags["config_sha"]
+    seeds: dict[str, dict[str, set[int]]] = {}
+    for r in found:
+        seeds.setdefault(r.data.tags["config_sha"], {}).setdefault(r.data.tags["model"], set()).add(
+            int(r.data.tags["seed"]))
+    paired = {sha: sorted(models.get(baseline, set()) & models.get(candidate, set())) for sha, models in seeds.items()}
+    enough = sorted(((sha, s) for sha, s in paired.items() if len(s) >= 2), key=lambda item: (-len(item[1]), item[0]))
+    if len(enough) == 1:
+        return enough[0][0]
+    if not enough:
+        raise SeecamError(f"no configuration in {masked(uri)} has >= 2 paired seeds of {baseline} and {candidate}; "
+                          f"{RUN_SWEEP}")
+    listing = ", ".join(f"{sha} ({len(s)} seeds: {', '.join(map(str, s))})" for sha, s in enough)
+    raise SeecamError(f"{len(enough)} configurations have >= 2 paired seeds; choose one with --config-sha: {listing}")
 
 
 def _correct(run_id: str) -> np.ndarray | None:
@@ -184,7 +251,8 @@ def markdown(result: dict[str, Any]) -> str:
     pts = 100
     lines = [
         f"# {title(cand)} vs {title(base)} across {result['seeds']} training seeds (config {result['config_sha']})",
-        "", f"**{result['sentence']}.**", "",
+        "", f"**{result['plain']}.**", "",
+        f"In statistical terms: {result['sentence']}.", "",
         f"- mean {title(cand)} − {title(base)}: {result['acc_diff_mean'] * pts:+.2f} points; 95% t interval over "
         f"seeds [{result['acc_diff_t_low'] * pts:+.2f}, {result['acc_diff_t_high'] * pts:+.2f}]; bootstrap over "
         f"seeds [{result['acc_diff_bootstrap_low'] * pts:+.2f}, {result['acc_diff_bootstrap_high'] * pts:+.2f}]",
@@ -197,10 +265,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"| seed | {base} | {cand} | {cand} − {base} (points) |", "|---:|---:|---:|---:|",
         *(f"| {seed} | {row[base]:.4f} | {row[cand]:.4f} | {row['diff'] * pts:+.2f} |"
           for seed, row in result["per_seed"].items()),
-        "", f"## Per-class accuracy, {cand} − {base} (points, 95% t interval over seeds)", "",
-        "| class | mean | interval | reliable |", "|---|---:|---|---|",
-        *(f"| {c} | {v['mean'] * pts:+.2f} | [{v['low'] * pts:+.2f}, {v['high'] * pts:+.2f}] | "
-          f"{'yes' if v['reliable'] else 'no'} |" for c, v in result["per_class_diff"].items()),
+        "", f"## Per-class accuracy, {cand} − {base} (points)", "",
+        "Median of the per-seed differences, with the sign test's distribution-free interval for it: "
+        "order statistics of the seeds' own differences, so it never leaves their range however few seeds "
+        "there are. Its coverage is shown (3 seeds: 75%); a class counts as reliable when the interval "
+        "excludes 0 at 95%, which takes at least 6 seeds.", "",
+        "| class | median | interval | coverage | reliable |", "|---|---:|---|---:|---|",
+        *(f"| {c} | {v['median'] * pts:+.2f} | [{v['low'] * pts:+.2f}, {v['high'] * pts:+.2f}] | "
+          f"{v['coverage']:.0%} | {'yes' if v['reliable'] else 'no'} |" for c, v in result["per_class_diff"].items()),
     ]
     rows = [f"| {model} | {metric} | {v['mean']:.4f} | [{v['low']:.4f}, {v['high']:.4f}] |"
             for model, metrics in result["faithfulness"].items() for metric, v in metrics.items()]
@@ -228,8 +300,7 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
             raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
     if baseline == candidate:
         raise SeecamError(f"--candidate must differ from --baseline (both are {baseline!r})")
-    sha = sha or tracking.workspace_config_sha(params)
-    if not re.fullmatch(r"[0-9a-f]{1,16}", sha):
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{1,16}", sha):
         raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
     uri = tracking.tracking_uri(params.tracking)
     tracking.connect(uri)
@@ -239,6 +310,7 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
 
 def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: str, out: Path) -> dict[str, Any]:
     import mlflow
+    from mlflow.entities import Param
 
     from seecam.plots import close, save_figure
     from seecam.plots.verdict import seeds_figure
@@ -246,6 +318,7 @@ def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: 
     experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
     if experiment is None:
         raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
+    sha = sha or choose_config(experiment.experiment_id, baseline, candidate, uri)
     full_sha, runs, skipped = select_runs(experiment.experiment_id, sha, baseline, candidate)
     pairs, unpaired = pair_runs(runs, baseline, candidate)
     if len(pairs) < 2:
@@ -254,19 +327,31 @@ def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: 
                           f"in {masked(uri)}{missing}; the verdict needs >= 2: {RUN_SWEEP}")
     result = {"config_sha": full_sha} | summarize(pairs, baseline, candidate)
     result["skipped"] = dict(skipped) | {"unpaired": len(unpaired)}
-    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=f"verdict {full_sha}",
-                          tags={"config_sha": full_sha, "verdict": "true",
-                                "pooled_runs": ",".join(r.run_id for r in runs)}) as run:
-        result["mlflow_run_id"] = run.info.run_id
-        mlflow.log_params({"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
-                          | {f"run.{p.seed}.{role}": getattr(p, role).run_id for p in pairs
-                             for role in ("baseline", "candidate")})
-        mlflow.log_metrics({k: float(result[k]) for k in ("acc_diff_mean", "acc_diff_t_low", "acc_diff_t_high")})
+    pooled = sorted(r.run_id for r in runs)
+    key = hashlib.sha256(json.dumps([baseline, candidate, pooled]).encode()).hexdigest()[:16]
+    client = mlflow.MlflowClient()
+    previous = client.search_runs([experiment.experiment_id], f"tags.verdict_of = '{key}'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    reused = previous[0] if previous else None  # the same runs pooled again: update that run
+    logged = reused.data.metrics if reused else {}
+    name = f"verdict · {title(candidate)} vs {title(baseline)} · {len(pairs)} seeds"
+    tags = {"config_sha": full_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled)}
+    with tracking.run_by_id(client, reused.info.run_id if reused else None, experiment.experiment_id,
+                            name, tags) as run_id:
+        result["mlflow_run_id"] = run_id
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (  # the same values again when reused
+            {"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
+            | {f"run.{p.seed}.{role}": getattr(p, role).run_id for p in pairs
+               for role in ("baseline", "candidate")}).items()])
+        values = {k: float(result[k]) for k in ("acc_diff_mean", "acc_diff_t_low", "acc_diff_t_high")}
+        tracking.log_values(run_id, {k: v for k, v in values.items() if logged.get(k) != v})
         write_json(out / "verdict.json", result)
         write_text(out / "verdict.md", markdown(result))
         figure = seeds_figure(result)
         save_figure(figure, out / "seeds.png")
         close(figure)
         for filename in ("verdict.json", "verdict.md", "seeds.png"):
-            tracking.log_artifact(run.info.run_id, out / filename, "verdict")
+            tracking.log_artifact(run_id, out / filename, "verdict")
+    if reused and reused.info.status != "FINISHED":  # a verdict over these runs that was cut off: done now
+        client.set_terminated(run_id, "FINISHED")
     return result

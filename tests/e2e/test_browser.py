@@ -5,6 +5,7 @@ Screenshots go to test-artifacts/. Outside CI the tests skip when Chromium is mi
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
-SECTIONS = ("Verdict", "Metrics", "Training curves", "Confusion and calibration", "Grad-CAM: CNN vs SE",
-            "SE excitation", "Faithfulness", "Data checks", "Provenance")
+SECTIONS = ("One training run (seed 42): not a verdict", "Metrics", "Training curves", "Confusion and calibration",
+            "Grad-CAM: CNN vs SE", "SE excitation", "Faithfulness", "Data checks", "Provenance")
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +56,16 @@ def test_report_page_renders_every_section_and_image(pipeline_repo, browser):
 
 @pytest.fixture
 def mlflow_ui(pipeline_repo):
-    """`seecam ui` (what `make ui` runs) serving the pipeline's store; yields the URLs it printed."""
-    process, lines = start_ui(pipeline_repo.root, free_port(), 3)
+    """`seecam ui` (what `make ui` runs) serving the pipeline's store; yields the URLs it printed, by label."""
+    process, lines = start_ui(pipeline_repo.root, free_port(), 4)
     try:
-        yield [line.strip() for line in lines if line.strip().startswith("http://")]
+        yield dict(re.findall(r"^\s+([\w ]+):\s+(http://\S+)", "".join(lines), re.MULTILINE))
     finally:
         stop_process_group(process)
 
 
 def test_mlflow_ui_lists_both_runs_and_compares_them(pipeline_repo, browser, mlflow_ui):
-    runs_url, compare_url = mlflow_ui
+    runs_url, compare_url = mlflow_ui["runs table"], mlflow_ui["compare"]
     assert "/#/experiments/" in runs_url and "/#/compare-runs?runs=" in compare_url
     page = browser.new_page(viewport={"width": 2200, "height": 900})  # wide: the grid renders visible columns only
     page.goto(runs_url)
@@ -88,6 +89,24 @@ def test_mlflow_ui_lists_both_runs_and_compares_them(pipeline_repo, browser, mlf
     shown = scroll_metrics_table(page)
     for shared_metric in ("test_acc", "val_acc", "train_loss", "explain/deletion_auc"):
         assert shared_metric in shown, shared_metric
+    page.close()
+
+
+def test_mlflow_chart_view_shows_test_accuracy_beside_the_curves(pipeline_repo, browser, mlflow_ui):
+    """The README's recipe: the printed charts link, `^(test|val)_acc$` in "Search metric charts" (it takes a
+    regular expression): test_acc's bars (one per run) in the same row as the val_acc curves."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(mlflow_ui["charts"])
+    page.get_by_text("2 matching runs").wait_for(timeout=60_000)
+    page.get_by_placeholder("Search metric charts").fill("^(test|val)_acc$")
+    for curve in ("cnn · seed 42 (val_acc)", "se · seed 42 (val_acc)"):  # the legend of the drawn curves
+        page.get_by_text(curve).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)  # the other charts finish drawing
+    # each chart's title: the highest match (the page keeps other, off-screen texts of the same name)
+    boxes = {metric: min((box for box in map(lambda t: t.bounding_box(), page.get_by_text(metric, exact=True).all())
+                          if box), key=lambda box: box["y"]) for metric in ("test_acc", "val_acc")}
+    assert abs(boxes["test_acc"]["y"] - boxes["val_acc"]["y"]) < 5, boxes  # side by side, one row
+    page.screenshot(path=str(ARTIFACTS / "mlflow_charts.png"))
     page.close()
 
 

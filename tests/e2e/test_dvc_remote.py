@@ -42,7 +42,7 @@ def project(tmp_path_factory) -> RepoCopy:
     repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=50)
     commit(repo, "project")
     repo.dvc("repro")
-    commit(repo, "results")  # dvc.lock and the git-tracked outputs (run.json among them)
+    commit(repo, "results")  # dvc.lock and the git-tracked metrics; the rest is pushed to the remote
     return repo
 
 

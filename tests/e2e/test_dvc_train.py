@@ -38,6 +38,7 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
     assert set(cnn.data.metrics) == set(se.data.metrics) and set(cnn.data.metrics) >= EPOCH_METRICS
     assert cnn.data.params.keys() == se.data.params.keys()
     assert (cnn.data.tags["model"], se.data.tags["model"]) == ("cnn", "se")
+    assert (cnn.info.run_name, se.info.run_name) == ("cnn · seed 42", "se · seed 42")  # a sweep's runs differ
     assert cnn.data.tags["dvc_stage"] == "train_cnn" and len(cnn.data.tags["data_sha256"]) == 64
     assert cnn.data.tags["device"] == "cpu"
     assert (se.data.params["train.compile"], se.data.params["compiled"]) == ("auto", "false")
@@ -54,6 +55,33 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
     rerun = repo_copy.dvc("repro", "train_cnn", "train_se").stdout
     assert "Running stage 'train_se'" in rerun
     assert "Running stage 'train_cnn'" not in rerun and "Running stage 'download'" not in rerun
+    assert_mistakes_retrain_nothing(repo_copy, client, runs["se"]["run_id"])
+
+
+def assert_mistakes_retrain_nothing(repo, client, first_se_run):
+    """A params typo (DVC deletes the stage's outputs before the script refuses it) and a revert: DVC's run
+    cache restores the trained outputs in seconds; no epoch is trained and no MLflow run is made."""
+    root = repo.root
+    cnn_outputs = [root / "models/cnn.pt", *sorted(root.glob("reports/train/cnn/*"))]
+    trained = {path: path.read_bytes() for path in cnn_outputs}
+    experiment = client.get_experiment_by_name("seecam").experiment_id
+    runs_before = len(client.search_runs([experiment]))
+    good = (root / "params.yaml").read_text()
+    repo.set_params(train__epoch=2)
+    typo = repo.dvc("repro", "train_cnn", check=False)
+    assert typo.returncode != 0 and "unknown key 'train.epoch'" in typo.stderr + typo.stdout
+    assert not (root / "models/cnn.pt").exists()  # DVC removed the outputs before the stage ran
+    (root / "params.yaml").write_text(good)
+    fixed = repo.dvc("repro", "train_cnn", "train_se")
+    assert "Stage 'train_cnn' is cached - skipping run, checking out outputs" in fixed.stdout, fixed.stdout
+    assert {path: path.read_bytes() for path in cnn_outputs} == trained
+    repo.set_params(models__se__reduction=16)  # back to the first configuration, trained before
+    reverted = repo.dvc("repro", "train_cnn", "train_se")
+    assert "Stage 'train_se' is cached - skipping run, checking out outputs" in reverted.stdout, reverted.stdout
+    assert json.loads((root / "reports/train/se/run.json").read_text())["run_id"] == first_se_run
+    for log in (fixed, reverted):
+        assert "epoch 1/2" not in log.stdout + log.stderr and "Running stage" not in log.stdout
+    assert len(client.search_runs([experiment])) == runs_before
 
 
 def test_unreachable_tracking_server_fails_before_training(repo_copy):

@@ -25,11 +25,10 @@ def register_se8(root):
     dvc_yaml = root / "dvc.yaml"
     pipeline = yaml.safe_load(dvc_yaml.read_text())
     train_se = pipeline["stages"]["train_se"]
-    reports = [f"reports/train/se8/{name}" for name in ("history.csv", "iterations.csv", "run.json")]
     pipeline["stages"]["train_se8"] = {
         "cmd": "python stages/train.py se8", "deps": train_se["deps"],
         "params": [p for p in train_se["params"] if p != "models.se"] + ["models.se8"],
-        "outs": ["models/se8.pt", *({path: {"cache": False}} for path in reports)],
+        "outs": [out.replace("se.pt", "se8.pt").replace("/se/", "/se8/") for out in train_se["outs"]],
     }
     dvc_yaml.write_text(yaml.safe_dump(pipeline, sort_keys=False))
 

@@ -26,19 +26,25 @@ def confusion_matrices(matrices: dict[str, np.ndarray], classes: list[str]) -> F
 
 
 def reliability_diagrams(bins: dict[str, Reliability]) -> Figure:
-    """Accuracy vs confidence per bin; the gap to the diagonal is miscalibration."""
+    """Per confidence bin: accuracy as a bar, the mean confidence as a black tick, the gap between them in red.
+
+    Nothing is drawn over a bar, so each bar's top is the bin's accuracy (a translucent gap bar over it once
+    made a dark band wherever accuracy exceeded confidence). The diagonal is perfect calibration.
+    """
     fig, axes = plt.subplots(1, len(bins), figsize=(4.4 * len(bins), 4), constrained_layout=True, sharey=True)
     for ax, (name, rel) in zip(np.atleast_1d(axes), bins.items(), strict=True):
-        centres = (rel.bin_edges[:-1] + rel.bin_edges[1:]) / 2
+        filled = ~np.isnan(rel.accuracy)
+        centres = ((rel.bin_edges[:-1] + rel.bin_edges[1:]) / 2)[filled]
         width = rel.bin_edges[1] - rel.bin_edges[0]
-        ax.bar(centres, np.nan_to_num(rel.accuracy), width=width * 0.95, color="tab:blue", label="accuracy")
-        accuracy, confidence = np.nan_to_num(rel.accuracy), np.nan_to_num(rel.confidence)
-        ax.bar(centres, np.abs(confidence - accuracy), bottom=np.minimum(accuracy, confidence),
-               width=width * 0.95, color="tab:red", alpha=0.35, label="gap to confidence")
+        accuracy, confidence = rel.accuracy[filled], rel.confidence[filled]
+        ax.bar(centres, accuracy, width=width * 0.9, color="tab:blue", label="accuracy (bar)")
+        ax.vlines(centres, accuracy, confidence, color="tab:red", lw=2, label="gap to confidence")
+        ax.scatter(centres, confidence, marker="_", s=120, color="k", zorder=3, label="mean confidence")
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{name}: ECE {rel.ece:.3f}")
     np.atleast_1d(axes)[0].set_ylabel("accuracy")
-    np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=8)
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)  # over no bar
     return fig
 
 

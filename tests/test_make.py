@@ -1,0 +1,43 @@
+"""What a newcomer meets first: the Makefile's install shows progress, `make demo` changes only the params it
+names, and what DVC writes for a look (dvc_plots/) stays out of git."""
+
+import re
+import shutil
+import subprocess
+
+from conftest import REPO
+
+
+def demo_overrides() -> list[str]:
+    """The `-S key=value` of `make demo`."""
+    line = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("DEMO :="))
+    return re.findall(r"-S (\S+)", line)
+
+
+def test_the_demo_changes_only_the_params_lines_it_sets(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml in its own YAML style: the file is kept in that style, so the demo's
+    diff is its own values (issue 20: 21 lines were added for 3 values)."""
+    from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` calls
+
+    shutil.copy(REPO / "params.yaml", tmp_path)
+    before = (tmp_path / "params.yaml").read_text().splitlines()
+    overrides = demo_overrides()
+    apply_overrides(str(tmp_path / "params.yaml"), overrides)
+    after = (tmp_path / "params.yaml").read_text().splitlines()
+    assert len(after) == len(before)
+    changed = [new for old, new in zip(before, after, strict=True) if old != new]
+    assert len(changed) == len(overrides) >= 2, changed
+    for override, line in zip(overrides, changed, strict=True):
+        key, value = override.split("=")
+        assert line.strip().startswith(f"{key.rsplit('.', 1)[-1]}: {value}"), (override, line)
+
+
+def test_installs_show_their_progress():
+    """PyTorch's wheels are gigabytes: a quiet pip looked hung for minutes."""
+    pip = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("PIP :="))
+    assert not re.search(r"\s(-q|--quiet)\b", pip), pip
+
+
+def test_dvc_plots_output_is_ignored_by_git():
+    ignored = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=REPO)
+    assert ignored.returncode == 0
