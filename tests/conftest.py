@@ -1,38 +1,41 @@
-"""Shared fixtures: a local HTTP server on 127.0.0.1 and a throwaway copy of the repo."""
+"""Fixtures every kind of test uses; the helpers they share are in helpers.py, the e2e fixtures in e2e/conftest.py.
+
+Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) each group runs on one worker: a file's tests stay
+together, so its module fixtures are built once, and the tests of one expensive session fixture stay together, so
+it is built once per run, not once per worker.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import http.server
-import os
-import shutil
-import socket
-import socketserver
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from torch._dynamo.utils import counters
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+from helpers import REPO, LocalServer, serving
+
+SHARED = ("pipeline_repo", "trained", "mlflow_server", "postgres", "s3_endpoint")  # session fixtures worth a group
 
 
-@dataclass
-class LocalServer:
-    """Serves `root` on 127.0.0.1; `fail_next` answers that many requests with 503 first."""
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        shared = next((name for name in SHARED if name in item.fixturenames), None)
+        item.add_marker(pytest.mark.xdist_group(shared or item.path.relative_to(REPO).as_posix()))
 
-    root: Path
-    url: str = ""
-    requests: list[str] = field(default_factory=list)
-    fail_next: int = 0
+
+@pytest.fixture
+def fresh_dynamo():
+    """torch.compile's caches and counters emptied before and after: a test counts only its own graphs."""
+    torch._dynamo.reset()
+    counters.clear()
+    yield
+    torch._dynamo.reset()
 
 
 @pytest.fixture
@@ -59,196 +62,3 @@ def http_server(tmp_path: Path) -> Iterator[LocalServer]:
     with serving(Handler) as url:
         state.url = url
         yield state
-
-
-@contextlib.contextmanager
-def serving(handler: type[socketserver.BaseRequestHandler]) -> Iterator[str]:
-    """Serve `handler` from 127.0.0.1 (a thread per connection); yield the base URL, stop the server after."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True  # a handler still trickling to a client that gave up must not block the stop
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def tool_env(**extra: str) -> dict[str, str]:
-    """Environment in which dvc stage commands find this venv's python (and no outside MLflow URI)."""
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env | extra
-
-
-@dataclass
-class RepoCopy:
-    """A git-initialised copy of the project's tracked files, for real `dvc repro` runs."""
-
-    root: Path
-    repro_log: str = ""  # stdout of the fixture's `dvc repro`, for tests of what the stages print
-
-    def run(self, *args: str, check: bool = True, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(args, cwd=self.root, env=tool_env(**env), capture_output=True, text=True,
-                                timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def dvc(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-        return self.run(str(VENV_BIN / "dvc"), *args, check=check, **env)
-
-    def spawn(self, *args: str, **env: str) -> subprocess.Popen:
-        """Start a command in its own process group, so a test can SIGKILL it with its children."""
-        return subprocess.Popen(args, cwd=self.root, env=tool_env(**env), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-    def checkpoint(self, name: str) -> dict | None:
-        """The state of `name`'s training checkpoint, None while there is none (or it is mid-replace)."""
-        for path in (self.root / "checkpoints").glob(f"{name}-*.ckpt"):
-            try:
-                return torch.load(path, weights_only=True) | {"path": path}
-            except (OSError, RuntimeError, EOFError):
-                pass
-        return None
-
-    def wait_for_checkpoint(self, name: str, epoch: int, process: subprocess.Popen, timeout: float = 300) -> dict:
-        """Block until `name`'s checkpoint is at `epoch` or later; fail if training ends first."""
-        deadline = time.monotonic() + timeout
-        while (state := self.checkpoint(name)) is None or state["epoch"] < epoch:
-            assert process.poll() is None, f"training ended before its epoch-{epoch} checkpoint"
-            assert time.monotonic() < deadline, f"no epoch-{epoch} checkpoint after {timeout} s"
-            time.sleep(0.05)
-        return state
-
-    def stage(self, script: str, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-        """Run a stage script directly, as DVC would (cwd = repo root)."""
-        return self.run(sys.executable, f"stages/{script}.py", *args, check=check, **env)
-
-    def use_tiny_synthetic_data(self, epochs: int = 2, train_size: int = 600, test_size: int = 200) -> None:
-        """Small, fast settings: synthetic data, few epochs."""
-        self.set_params(data__source="synthetic", data__val_size=100, train__epochs=epochs,
-                        data__synthetic={"train_size": train_size, "test_size": test_size, "seed": 0})
-
-    def set_params(self, **dotted: object) -> None:
-        """Set params like `data__source="synthetic"` (double underscore = dot)."""
-        path = self.root / "params.yaml"
-        params = yaml.safe_load(path.read_text())
-        for key, value in dotted.items():
-            node = params
-            *parents, last = key.split("__")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[last] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def copy_repo(destination: Path) -> RepoCopy:
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split("\0")
-    for name in filter(None, files):
-        source = REPO / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
-    return RepoCopy(destination)
-
-
-# A user's clone may sit in such a folder; the shared pipeline does, so every test of a later stage runs there.
-UNUSUAL_DIR = "my project é"
-
-
-@pytest.fixture(scope="session")
-def pipeline_repo(tmp_path_factory) -> RepoCopy:
-    """One full `dvc repro` on tiny synthetic data, shared read-only by the tests of later stages.
-
-    It lives in a path with a space and a non-ASCII letter (UNUSUAL_DIR).
-    """
-    root = tmp_path_factory.mktemp("pipeline") / UNUSUAL_DIR
-    root.mkdir()
-    repo = copy_repo(root)
-    repo.use_tiny_synthetic_data(epochs=3, train_size=1500, test_size=300)
-    repo.repro_log = repo.dvc("repro").stdout
-    return repo
-
-
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> RepoCopy:
-    root = tmp_path / "repo"
-    root.mkdir()
-    return copy_repo(root)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class MlflowServer:
-    url: str
-    process: subprocess.Popen
-
-
-def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
-    """`mlflow server` on 127.0.0.1:port with its SQLite store and artifacts under root; waits until healthy."""
-    log = (root / "server.log").open("a")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "art")],
-        stdout=log, stderr=subprocess.STDOUT, env=tool_env(), start_new_session=True,
-    )
-    log.close()  # the child keeps its own descriptor
-    if not healthy(port, process):
-        stop_process_group(process)
-        raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-    return process
-
-
-def healthy(port: int, process: subprocess.Popen, timeout: float = 90) -> bool:
-    """Wait until the MLflow server on 127.0.0.1:port answers /health; False if `process` ends or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return True
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                return False
-            time.sleep(0.5)
-
-
-def start_ui(root: Path, port: int, lines: int) -> tuple[subprocess.Popen, list[str]]:
-    """`seecam ui` (what `make ui` runs) in `root` on 127.0.0.1:port, healthy; with the first `lines` it printed."""
-    process = subprocess.Popen([str(VENV_BIN / "seecam"), "ui", "--port", str(port)], cwd=root, env=tool_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    printed = [process.stdout.readline() for _ in range(lines)]
-    if not healthy(port, process):
-        stop_process_group(process)
-        raise RuntimeError(f"seecam ui did not start: {printed}")
-    return process, printed
-
-
-def stop_process_group(process: subprocess.Popen, sig: int = 15) -> None:
-    """Signal the process and its children (servers fork workers), then reap it."""
-    with contextlib.suppress(ProcessLookupError):  # workers may outlive a leader that already exited
-        os.killpg(process.pid, sig)
-    process.wait(timeout=30)
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
-    """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts), shared by the session."""
-    port = free_port()
-    process = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), port)
-    yield MlflowServer(f"http://127.0.0.1:{port}", process)
-    stop_process_group(process)
-
-
-def hook_count(model: torch.nn.Module) -> int:
-    """Forward and backward hooks currently registered on the model's modules (for leak checks)."""
-    return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())

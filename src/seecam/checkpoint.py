@@ -2,9 +2,9 @@
 
 A checkpoint holds everything the next epoch depends on: model, optimizer and
 scheduler state, both random generators, the history so far and the MLflow
-run id. It is scratch state, not a product: its `fingerprint` covers every
-input that changes training (params except the number of epochs, data,
-device, and the code the stage runs), the file name carries the fingerprint
+run id. It is scratch state, not a product: its `fingerprint` is
+identity.checkpoint_key (every input of the training but the number of
+epochs, plus the device and the compile decision), the file name carries it
 so parallel experiments never share one, and a finished run deletes it.
 So a checkpoint is only ever resumed by the same code on the same inputs,
 and a longer run can continue a shorter one that was killed.
@@ -13,8 +13,6 @@ and a longer run can continue a shorter one that was killed.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,23 +22,10 @@ from typing import Any
 import torch
 
 from seecam.atomic import write_serialised
-from seecam.config_loader import flatten
 from seecam.errors import SeecamError
-from seecam.params import Params
 
 REQUIRED_KEYS = frozenset({"epoch", "fingerprint", "run_id", "model", "optimizer", "scheduler", "generator",
                            "torch_rng", "cuda_rng", "history", "iterations"})
-
-
-def fingerprint(name: str, params: Params, data_sha256: str, device: torch.device, code_sha256: str) -> str:
-    """Digest of everything that shapes training, minus train.epochs."""
-    train = {k: v for k, v in flatten(params.train).items() if k != "epochs"}
-    inputs = {
-        "model": name, "model_params": flatten(params.model(name)), "train": train, "seed": params.seed,
-        "val_size": params.data.val_size, "subset": params.data.subset, "data": data_sha256,
-        "device": device.type, "code": code_sha256,
-    }
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

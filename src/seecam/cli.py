@@ -13,11 +13,19 @@ from seecam.atomic import write_json
 from seecam.credentials import masked
 from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
+from seecam.identity import workspace_config_sha
 from seecam.params import MODELS, Params, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
 from seecam.server import ServerConfig, artifacts_destination, serve
 from seecam.sweep import parse_seeds, sweep
-from seecam.tracking import RunInfo, open_experiment, repo_root, tracking_uri, workspace_config_sha
+from seecam.tracking.store import (
+    RunInfo,
+    default_artifacts_dir,
+    default_store_uri,
+    open_experiment,
+    repo_root,
+    tracking_uri,
+)
 
 
 def check_data(directory: Path, report: Path) -> None:
@@ -58,13 +66,13 @@ def ui(port: int) -> None:
     print(f"MLflow UI for experiment '{params.tracking.experiment}' ({masked(uri)}):")
     for label, url in ui_urls(base, experiment_id, run_ids).items():
         print(f"  {label + ':':<12} {url}  ({UI_HINTS[label]})", flush=True)
-    serve(ServerConfig(uri, str(repo_root() / "mlartifacts"), port=port))
+    serve(ServerConfig(uri, str(default_artifacts_dir()), port=port))
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
     """`seecam server`'s flags, defaulting to the project's own store and artifact directory."""
-    return ServerConfig(args.backend_store_uri or f"sqlite:///{repo_root() / 'mlflow.db'}",
-                        artifacts_destination(args.artifacts_destination or str(repo_root() / "mlartifacts")),
+    return ServerConfig(args.backend_store_uri or default_store_uri(),
+                        artifacts_destination(args.artifacts_destination or str(default_artifacts_dir())),
                         args.host, args.port, args.allowed_hosts, args.cors_allowed_origins, args.workers)
 
 
@@ -73,13 +81,13 @@ def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> Non
     from seecam.verdict import run_verdict  # imports matplotlib and mlflow: only this command pays for them
 
     params = load_params()
-    result = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or params.evaluate.candidate)
-    print(f"{result['plain']}.")
-    print(f"  {result['sentence']} (config_sha {result['config_sha']}, {result['seeds']} seeds; "
-          f"mean {result['candidate']} - {result['baseline']} {result['acc_diff_mean'] * 100:+.2f} points, "
-          f"95% t interval [{result['acc_diff_t_low'] * 100:+.2f}, {result['acc_diff_t_high'] * 100:+.2f}]); "
-          f"wrote {VERDICT_DIR}/verdict.{{json,md}}, seeds.png; MLflow run {result['mlflow_run_id']}")
-    print(f"next: {report_step(params, result['config_sha'], result['experiments'])}")
+    verdict = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or params.evaluate.candidate)
+    print(f"{verdict.plain}.")
+    print(f"  {verdict.sentence} (config_sha {verdict.config_sha}, {verdict.seeds} seeds; "
+          f"mean {verdict.candidate} - {verdict.baseline} {verdict.acc_diff_mean * 100:+.2f} points, "
+          f"95% t interval [{verdict.acc_diff_t_low * 100:+.2f}, {verdict.acc_diff_t_high * 100:+.2f}]); "
+          f"wrote {VERDICT_DIR}/verdict.{{json,md}}, seeds.png; MLflow run {verdict.mlflow_run_id}")
+    print(f"next: {report_step(params, verdict.config_sha, verdict.experiments)}")
 
 
 def report_step(params: Params, config: str, experiments: list[str]) -> str:

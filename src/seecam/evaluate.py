@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seecam import metrics, paths, tracking
+from seecam import metrics, paths
 from seecam.atomic import write_json, write_text
 from seecam.cost import measure_cost
 from seecam.data.store import Dataset
@@ -35,6 +35,7 @@ from seecam.tables import (
     single_run_noise,
     title,
 )
+from seecam.tracking.stages import CORRECT_ARTIFACT, log_artifact, log_text, log_values, model_run
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
 OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
@@ -174,13 +175,13 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
     for filename, figure in figures.items():
         save_figure(figure, out / filename)
     for name, result in results.items():
-        with tracking.model_run(name, "evaluate") as run_id:
-            tracking.log_values(run_id, result.values)
+        with model_run(name, "evaluate") as run_id:
+            log_values(run_id, result.values)
             # one 0/1 character per test image: `seecam verdict` pools them over seeds (paired bootstrap)
-            tracking.log_text(run_id, "".join("01"[int(c)] for c in result.correct), tracking.CORRECT_ARTIFACT)
+            log_text(run_id, "".join("01"[int(c)] for c in result.correct), CORRECT_ARTIFACT)
             for filename in figures:
-                tracking.log_artifact(run_id, out / filename, "figures/evaluate")
-            tracking.log_artifact(run_id, out / "comparison.md", "reports")
+                log_artifact(run_id, out / filename, "figures/evaluate")
+            log_artifact(run_id, out / "comparison.md", "reports")
     for filename in figures:
         close(figures[filename])
     return report

@@ -12,8 +12,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from seecam import tracking
 from seecam.errors import SeecamError
+from seecam.tracking.store import check_reachable, stored_tracking, tracking_uri
 
 
 def check_writable(outputs: Iterable[Path]) -> None:
@@ -45,4 +45,4 @@ def check_writable(outputs: Iterable[Path]) -> None:
 def check_tracking(names: Iterable[str]) -> None:
     """The tracking server each model's run lives on (run.json, else the default) answers its health check."""
     for name in names:
-        tracking.check_reachable(tracking.tracking_uri(tracking.stored_tracking(name)[1]))
+        check_reachable(tracking_uri(stored_tracking(name)[1]))

@@ -21,8 +21,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from seecam import paths, tracking
+from seecam import paths
 from seecam.atomic import write_text
+from seecam.code_version import git_commit
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.history import read_history
@@ -32,6 +33,9 @@ from seecam.plots.training import training_curves
 from seecam.plots.verdict import seeds_figure
 from seecam.preflight import check_tracking, check_writable
 from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, single_run_noise, title
+from seecam.tracking.stages import log_artifact, model_run
+from seecam.tracking.store import RunInfo
+from seecam.verdict import Verdict
 
 FAITHFULNESS_ROWS = {
     "deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),
@@ -108,30 +112,30 @@ def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str
             f"{title(candidate)} costs {', '.join(costs)}.</p>")
 
 
-def seeds_verdict(result: dict[str, Any]) -> str:
+def seeds_verdict(verdict: Verdict) -> str:
     """The multi-seed answer: the plain sentence, then in statistical terms with its intervals, the per-seed
     figure (redrawn from verdict.json, so the page depends on that file only) and the classes the candidate
     changes reliably."""
-    base, cand = result["baseline"], result["candidate"]
-    reliable = [f"{c} ({v['median'] * 100:+.1f})" for c, v in result["per_class_diff"].items() if v["reliable"]]
-    figure = seeds_figure(result)
+    base, cand = verdict.baseline, verdict.candidate
+    reliable = [f"{c} ({d.median * 100:+.1f})" for c, d in verdict.per_class_diff.items() if d.resolved()]
+    figure = seeds_figure(verdict)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     close(figure)
-    return (f'<p class="verdict"><strong>{html.escape(result["plain"])}.</strong></p>'
-            f"<p>In statistical terms: {html.escape(result['sentence'])}: over {result['seeds']} "
-            f"training seeds, mean {title(cand)} − {title(base)} = {result['acc_diff_mean'] * 100:+.2f} points, "
-            f"95% t interval [{result['acc_diff_t_low'] * 100:+.2f}, {result['acc_diff_t_high'] * 100:+.2f}] "
-            f"(config_sha <code>{html.escape(result['config_sha'])}</code>; MLflow filter "
-            f"<code>tags.config_sha = '{html.escape(result['config_sha'])}'</code>).</p>"
+    sha = html.escape(verdict.config_sha)
+    return (f'<p class="verdict"><strong>{html.escape(verdict.plain)}.</strong></p>'
+            f"<p>In statistical terms: {html.escape(verdict.sentence)}: over {verdict.seeds} "
+            f"training seeds, mean {title(cand)} − {title(base)} = {verdict.acc_diff_mean * 100:+.2f} points, "
+            f"95% t interval [{verdict.acc_diff_t_low * 100:+.2f}, {verdict.acc_diff_t_high * 100:+.2f}] "
+            f"(config_sha <code>{sha}</code>; MLflow filter <code>tags.config_sha = '{sha}'</code>).</p>"
             + image_tag(buffer.getvalue(), "per-seed accuracies and the mean difference")
             + f"<p>Classes with a difference that holds across seeds: {html.escape(', '.join(reliable) or 'none')}. "
             "Details: <code>reports/verdict/verdict.md</code>.</p>")
 
 
-def run_in_verdict(result: dict[str, Any], seed: int) -> str:
+def run_in_verdict(verdict: Verdict, seed: int) -> str:
     """How this page's run relates to the verdict above it."""
-    seeds = list(result["per_seed"])
+    seeds = list(verdict.per_seed)
     if str(seed) in seeds:
         return (f"<p>One of the {len(seeds)} seeds the verdict above pools; on its own it measures test-set "
                 "noise only.</p>")
@@ -139,18 +143,17 @@ def run_in_verdict(result: dict[str, Any], seed: int) -> str:
             "its own this run measures test-set noise only.</p>")
 
 
-def other_verdict(result: dict[str, Any], config_sha: str | None) -> str:
+def other_verdict(verdict: Verdict | None, config_sha: str | None) -> str:
     """A verdict that exists for another configuration: named, with how to bring its configuration here."""
-    if not result.get("config_sha"):
+    if verdict is None:
         return ""
-    experiments = result.get("experiments") or []
+    experiments = verdict.experiments
     how = (f"<code>dvc exp apply {html.escape(experiments[0])}</code>, <code>seecam verdict</code> again (the "
            "apply restores the experiment's reports/), then <code>dvc repro report</code>" if experiments else
            "train that configuration here, <code>seecam verdict</code> again, then <code>dvc repro report</code>")
-    answer = html.escape(result.get("plain", result["sentence"]))  # a verdict.json from before `plain`
-    return (f"<p>A verdict across {result['seeds']} seeds exists for another configuration (config_sha "
-            f"<code>{html.escape(result['config_sha'])}</code>: “{answer}”); these models are config_sha "
-            f"<code>{html.escape(str(config_sha))}</code>, so it is not this page's answer. "
+    return (f"<p>A verdict across {verdict.seeds} seeds exists for another configuration (config_sha "
+            f"<code>{html.escape(verdict.config_sha)}</code>: “{html.escape(verdict.plain)}”); these models are "
+            f"config_sha <code>{html.escape(str(config_sha))}</code>, so it is not this page's answer. "
             f"To show it here: {how}.</p>")
 
 
@@ -196,11 +199,11 @@ def data_summary(checks: dict[str, Any]) -> str:
 
 
 def provenance(params_text: str, device: str) -> str:
-    runs = {name: tracking.RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
+    runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
     meta = _read_json(paths.DATA_DIR / "meta.json")
     versions = {package: metadata.version(package) for package in ("torch", "torchvision", "mlflow", "dvc", "numpy")}
     rows = [
-        ["git commit", tracking.git_commit()],
+        ["git commit", git_commit()],
         ["DVC experiment", os.environ.get("DVC_EXP_NAME", "(workspace)")],
         ["data source", json.dumps(meta.get("source", {}))],
         ["data sha256", meta.get("sha256", {}).get("all", "?")],
@@ -220,14 +223,14 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
     so a verdict about other params never sits on top of this run's page; it is named below instead.
     """
     ev = params.evaluate
-    across = _read_json(paths.VERDICT_DIR / "verdict.json")
+    across = Verdict.load(paths.VERDICT_DIR / "verdict.json")
     evaluation = _read_json(paths.EVALUATE_DIR / "metrics.json")
     explain = _read_json(paths.EXPLAIN_DIR / "metrics.json")
     checks = _read_json(paths.DATA_CHECKS)
     kind = _read_json(paths.DATA_DIR / "meta.json").get("source", {}).get("kind")
     names = " vs ".join(map(title, MODELS))
     run = single_run(evaluation, ev.baseline, ev.candidate)
-    if config_sha is not None and across.get("config_sha") == config_sha:
+    if across is not None and across.config_sha == config_sha:
         sections = [("Verdict across seeds", seeds_verdict(across)),
                     (f"One training run (seed {params.seed})", run_in_verdict(across, params.seed) + run)]
     else:
@@ -268,6 +271,6 @@ def run_report(params: Params, params_path: Path = paths.PARAMS, config_sha: str
     check_tracking(MODELS)
     write_text(paths.REPORT_HTML, build_report(params_path.read_text(), params, config_sha))
     for name in MODELS:
-        with tracking.model_run(name, "report") as run_id:
-            tracking.log_artifact(run_id, paths.REPORT_HTML, "reports")
+        with model_run(name, "report") as run_id:
+            log_artifact(run_id, paths.REPORT_HTML, "reports")
     return paths.REPORT_HTML

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from seecam.credentials import masked
 from seecam.errors import SeecamError
-from seecam.tracking import LOCAL_HOSTS
+from seecam.tracking.store import LOCAL_HOSTS
 
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 DB_TIMEOUT_SECONDS = 5

@@ -3,14 +3,14 @@
 One training run per model measures test-set noise only; how much SE - CNN moves when both are retrained
 with another seed needs several seeds. Each seed is one `dvc exp run --queue -S seed=N [-S ...]`, so DVC
 caches, names and tracks the experiments (`dvc exp show`, `dvc queue status/logs`), and both models train
-in each exactly as `dvc repro` trains them. The experiments are named `seed-N-<hash>`, where the hash is
-of params.yaml and the -S overrides: two sweeps of different configurations never collide, and rerunning
-a sweep of the same configuration is refused by DVC instead of silently duplicated.
+in each exactly as `dvc repro` trains them. The experiments are named `seed-N-<hash>`, where the hash is the
+configuration's identity (identity.sweep_digest of params.yaml with the -S overrides, and the training code):
+two sweeps of different configurations never collide, and rerunning a sweep of the same configuration is
+refused by DVC instead of silently duplicated.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -21,8 +21,11 @@ from pathlib import Path
 
 import yaml
 
+from seecam.code_version import PIPELINE, training_code_digest
 from seecam.errors import SeecamError
+from seecam.identity import sweep_digest
 from seecam.params import SEED_MAX, Params, parse_params
+from seecam.tracking.store import find_experiment
 
 _SEEDS = re.compile(r"(\d+)(?:-(\d+))?")
 POLL_SECONDS = 2.0
@@ -78,11 +81,6 @@ def check_overrides(params_path: Path, overrides: list[str]) -> Params:
         except yaml.YAMLError:
             raise SeecamError(f"-S {override!r}: the value is not YAML; quote it") from None
     return parse_params(raw, source=f"{params_path.name} with -S overrides")
-
-
-def config_hash(params_text: str, overrides: list[str]) -> str:
-    """6 hex digits of sha256(params.yaml + overrides): tells configurations apart in experiment names."""
-    return hashlib.sha256("\n".join([params_text, *overrides]).encode()).hexdigest()[:6]
 
 
 def experiment_name(seed: int, digest: str) -> str:
@@ -141,7 +139,7 @@ def _dvc(dvc: str, root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], targets: list[str], digest: str) -> list[str]:
-    """Queue one `dvc exp run` per seed, named by `digest` (config_hash); return the experiment names."""
+    """Queue one `dvc exp run` per seed, named by `digest` (sweep_digest); return the experiment names."""
     names = []
     for seed in seeds:
         name = experiment_name(seed, digest)
@@ -197,17 +195,11 @@ def swept_config_sha(params: Params, digest: str) -> str | None:
     """The config_sha the sweep's runs were tagged with (tag dvc_exp_name `seed-N-<digest>`), None before any."""
     import mlflow
 
-    from seecam.credentials import mlflow_uri
-    from seecam.tracking import check_reachable, tracking_uri
-
-    uri = tracking_uri(params.tracking)
-    check_reachable(uri)
-    mlflow.set_tracking_uri(mlflow_uri(uri))
-    experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
-    if experiment is None:
+    experiment_id = find_experiment(params.tracking)
+    if experiment_id is None:
         return None
-    runs = mlflow.MlflowClient().search_runs([experiment.experiment_id],
-                                             f"tags.dvc_exp_name LIKE 'seed-%-{digest}'", max_results=1)
+    runs = mlflow.MlflowClient().search_runs([experiment_id], f"tags.dvc_exp_name LIKE 'seed-%-{digest}'",
+                                             max_results=1)
     return runs[0].data.tags.get("config_sha") if runs else None
 
 
@@ -245,7 +237,7 @@ def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str]
     params = check_overrides(root / "params.yaml", parse_overrides(overrides))
     other_workspace = params != check_overrides(root / "params.yaml", [])
     check_cache_dir(dvc, root)
-    digest = config_hash((root / "params.yaml").read_text(), overrides)
+    digest = sweep_digest(params, training_code_digest(root / PIPELINE))
     names = queue(dvc, root, seeds, overrides, targets, digest)
     print(f"queued {len(names)} experiments: {', '.join(names)}")
     if not run:

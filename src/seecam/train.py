@@ -19,22 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from tqdm import tqdm
 
-from seecam import checkpoint, compiling, distributed, paths, tracking
+from seecam import checkpoint, compiling, distributed, paths
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
-from seecam.code_version import code_digest, code_files, training_code_digest
+from seecam.code_version import training_code_digest
 from seecam.credentials import masked
 from seecam.data.splits import train_val_indices
 from seecam.data.store import Dataset
 from seecam.distributed import SINGLE, World
 from seecam.errors import SeecamError
 from seecam.history import write_history
+from seecam.identity import checkpoint_key
 from seecam.inference import predict_logits, save_model, to_device
 from seecam.models import build_model, count_parameters, model_config
 from seecam.normalize import Normalizer
@@ -43,7 +43,9 @@ from seecam.plots import close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_writable
 from seecam.stage_clock import StageClock
-from seecam.tracking import RunInfo
+from seecam.tracking import store
+from seecam.tracking.store import RunInfo
+from seecam.tracking.training import TrainingRun, mark_killed, run_params, run_tags, training_run
 
 AUGMENT_CHUNK = 256
 
@@ -303,7 +305,7 @@ def _stop_if_not_finite(losses: torch.Tensor, epoch: int, label: str, steps: int
 
 @dataclass
 class TrainingJob:
-    """One train stage's inputs, decided once: what to train, on what, where, and whether compiled."""
+    """One train stage's inputs, decided once: what to train, on what, where, whether compiled, which code."""
 
     name: str
     params: Params
@@ -314,6 +316,7 @@ class TrainingJob:
     decision: compiling.Decision
     world: World
     clock: StageClock
+    code_sha256: str
 
     def fit(self, resume: dict[str, Any] | None, **hooks: Callable) -> FitResult:
         return fit(self.model, self.splits, self.params.train, seed=self.params.seed, device=self.device,
@@ -336,30 +339,29 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     clock = clock or StageClock()
     if world.is_main:
         check_writable(paths.train_outputs(name))
-        experiment_id = tracking.open_experiment(params.tracking)  # fails fast if the server is down
+        experiment_id = store.open_experiment(params.tracking)  # fails fast if the server is down
     splits = training_splits(dataset, params.data, params.seed, device)
     seed_everything(params.seed)
     model = build_model(name, params.model(name), params.train.normalize)
     job = TrainingJob(name, params, dataset, device, splits, model,
-                      compile_decision(params.train, len(splits.train_y), device), world, clock)
+                      compile_decision(params.train, len(splits.train_y), device), world, clock,
+                      training_code_digest())
     if not world.is_main:
         resume = distributed.from_main(None, world)  # pairs with rank 0's from_main(resume, world) below
         job.fit(resume)
         return None
-    uri = tracking.tracking_uri(params.tracking)
+    uri = store.tracking_uri(params.tracking)
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
           f"LR scheduled on {splits.scheduled_on} loss, device {device}")
-    key = checkpoint.fingerprint(name, params, dataset.sha256, device,
-                                 code_digest(code_files(f"train_{name}")))
-    ckpt_path = tracking.repo_root() / paths.checkpoint_file(name, key)
+    key = checkpoint_key(name, params, dataset.sha256, job.code_sha256, device.type, job.decision.compiled)
+    ckpt_path = store.repo_root() / paths.checkpoint_file(name, key)
     with checkpoint.claim(ckpt_path):
         resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
         # pairs with the other ranks' from_main(None, world) above: every rank starts from rank 0's state
         distributed.from_main(resume, world)
-        with tracking.server_errors(uri, "the training checkpoint is kept: rerun once it is back to continue "
-                                         "the same run"):
-            for run_id in discarded_runs:
-                tracking.mark_killed(run_id)
+        with store.server_errors(uri, "the training checkpoint is kept: rerun once it is back to continue "
+                                      "the same run"):
+            mark_killed(discarded_runs)
             result, info = _train_in_run(job, ckpt_path, key, resume, experiment_id, uri)
         info.save(paths.train_dir(name) / "run.json")
         checkpoint.remove(ckpt_path)
@@ -374,56 +376,35 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
 def _train_in_run(job: TrainingJob, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
                   experiment_id: str, uri: str) -> tuple[FitResult, RunInfo]:
     """Fit inside the checkpoint's MLflow run (or a new one), checkpointing before each MLflow write."""
-    name, params, dataset, device, splits, model, clock = (job.name, job.params, job.dataset, job.device,
-                                                            job.splits, job.model, job.clock)
-    run_id = tracking.reopen_run(resume["run_id"], f"{name}: the checkpoint's MLflow run {resume['run_id']}",
-                                 "training", uri) if resume else None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else tracking.run_name(name, params.seed),
-                          experiment_id=experiment_id) as run:
-        if run_id:
-            tracking.fail_pending_models(run_id, experiment_id)
-        checkpointed = False  # until a checkpoint names the run, nothing can resume it
+    name, params, dataset, splits, model, clock = job.name, job.params, job.dataset, job.splits, job.model, job.clock
+    with training_run(name, params.seed, resume["run_id"] if resume else None, experiment_id, uri) as run:
 
         def save(state: dict[str, Any]) -> None:
-            nonlocal checkpointed
-            checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.info.run_id})
-            checkpointed = True
+            checkpoint.save_checkpoint(ckpt_path, state | {"fingerprint": key, "run_id": run.run_id})
+            run.resumable = True  # from here on a kill leaves a checkpoint that reopens this run
 
         def started(state: dict[str, Any]) -> None:
             """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
             save(state)
-            logged = mlflow.get_run(run.info.run_id)
-            if not logged.data.params:
-                tracking.describe_run(
-                    tracking.run_params(name, params, count_parameters(model)) | job.decision.mlflow_params(),
-                    tracking.run_tags(name, params, dataset.sha256, training_code_digest(), device.type,
-                                      splits.scheduled_on))
-            if not logged.inputs.dataset_inputs:
-                tracking.log_dataset(dataset.train.images, dataset.train.labels, dataset.meta["source"],
-                                     dataset.sha256)
-            # a kill between checkpoint and logging loses an epoch's metrics: log what the run lacks
-            tracking.log_missing_epochs(run.info.run_id, state["history"])
+            run.describe(run_params(name, params, count_parameters(model)) | job.decision.mlflow_params(),
+                         run_tags(name, params, dataset.sha256, job.code_sha256, job.device.type,
+                                  splits.scheduled_on),
+                         dataset, state["history"])
             clock.lap("startup")
 
         def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
             save(state)
-            tracking.log_epoch(row)
+            run.log_epoch(row)
 
-        try:
-            result = job.fit(resume, on_start=started, on_epoch=after_epoch)
-            clock.lap("epochs", carve=("compile", result.compile_seconds))
-            model_uri = _write_outputs(name, params, dataset, model, result)
-        except BaseException as exc:
-            if run_id is None and not checkpointed:
-                tracking.discard_active_run()  # empty: no params, no metrics, no checkpoint to resume it
-            else:
-                mlflow.end_run(tracking.end_status(exc))  # KILLED when stopped; the checkpoint resumes it
-            raise
-    return result, RunInfo(run.info.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
+        result = job.fit(resume, on_start=started, on_epoch=after_epoch)
+        clock.lap("epochs", carve=("compile", result.compile_seconds))
+        model_uri = _write_outputs(name, params, dataset, model, result, run)
+    return result, RunInfo(run.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
 
 
-def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult) -> str:
-    """Model file, history CSVs, curves and the MLflow model of the active run; return the model's URI."""
+def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult,
+                   run: TrainingRun) -> str:
+    """Model file, history CSVs, curves and the run's MLflow model; return the model's URI."""
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     config = model_config(name, params.model(name), params.train.normalize)
     save_model(paths.model_file(name), model, config, list(dataset.classes))
@@ -431,9 +412,9 @@ def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.
     write_history(name, result.history)
     write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
     figure = training_curves({name: result.history})
-    mlflow.log_figure(figure, "figures/training_curves.png")
+    run.log_figure(figure, "figures/training_curves.png")
     close(figure)
     # the logged MLflow model takes normalised inputs: its example is normalised as in training
     images = torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2)
     example = Normalizer.for_model(model, torch.device("cpu"))(images)
-    return tracking.ready_model_uri() or tracking.log_torch_model(model, example)
+    return run.log_model(model, example)

@@ -26,19 +26,21 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from seecam import paths, stats, tracking
+from seecam import paths, stats
 from seecam.atomic import write_json, write_text
 from seecam.credentials import masked
 from seecam.errors import SeecamError
-from seecam.params import MODELS, Params
+from seecam.params import Params
 from seecam.sweep import is_sweep_experiment
 from seecam.tables import title
+from seecam.tracking.stages import CORRECT_ARTIFACT, log_artifact, log_values, run_by_id
+from seecam.tracking.store import find_experiment, server_errors, tracking_uri
 
 FAITHFULNESS = ("deletion_auc", "insertion_auc")
 RUN_SWEEP = "queue seeds with `seecam sweep --seeds 0-2 --run -j 2`"
@@ -63,9 +65,92 @@ class Pair:
     candidate: ModelRun
 
 
-def _interval(values: list[float]) -> dict[str, float]:
-    interval = stats.t_interval(values)
-    return {"mean": interval.mean, "low": interval.low, "high": interval.high}
+@dataclass(frozen=True)
+class SeedResult:
+    """One seed's test accuracies of both models, candidate − baseline, and the two runs (model -> run id)."""
+
+    baseline: float
+    candidate: float
+    diff: float
+    runs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """The per-image paired bootstrap pooled over seeds (accuracy difference), or why it was skipped."""
+
+    mean: float = 0.0
+    low: float = 0.0
+    high: float = 0.0
+    images: int = 0
+    skipped: str = ""  # the reason; then the numbers mean nothing
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Every number and sentence of one verdict; accuracies as fractions, differences candidate − baseline.
+
+    verdict.json (`to_json`) is a DVC metrics file: its keys are a contract, so they stay as they were when the
+    verdict was a dict (per_seed rows keyed by the models' names). `load` reads it back.
+    """
+
+    config_sha: str
+    baseline: str
+    candidate: str
+    seeds: int
+    wins: dict[str, int]  # model -> seeds it won, and "tie"
+    plain: str  # for a reader who is no statistician
+    sentence: str  # in statistical terms
+    acc_diff_mean: float
+    acc_diff_t_low: float
+    acc_diff_t_high: float
+    acc_diff_bootstrap_low: float
+    acc_diff_bootstrap_high: float
+    cohens_dz: float | None
+    power: float | None
+    seeds_for_80_power: int | None
+    per_seed: dict[str, SeedResult]  # str(seed) -> its result, by seed
+    pooled_images: Pooled
+    experiments: list[str]  # the DVC experiments that trained the runs
+    per_class_diff: dict[str, stats.MedianInterval]
+    faithfulness: dict[str, dict[str, stats.Interval]]  # model -> explain metric -> t interval over seeds
+    skipped: dict[str, int] = field(default_factory=dict)  # why -> runs left out
+    mlflow_run_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["per_seed"] = {seed: {self.baseline: row.baseline, self.candidate: row.candidate, "diff": row.diff,
+                                  "runs": row.runs} for seed, row in self.per_seed.items()}
+        pooled = self.pooled_images
+        out["pooled_images"] = ({"skipped": pooled.skipped} if pooled.skipped else
+                                {"mean": pooled.mean, "low": pooled.low, "high": pooled.high, "images": pooled.images})
+        out["per_class_diff"] = {c: asdict(v) | {"reliable": v.resolved()} for c, v in self.per_class_diff.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        base, cand = data["baseline"], data["candidate"]
+        fields = data | {
+            "per_seed": {seed: SeedResult(row[base], row[cand], row["diff"], row.get("runs", {}))
+                         for seed, row in data["per_seed"].items()},
+            "pooled_images": Pooled(**data["pooled_images"]),
+            "per_class_diff": {c: stats.MedianInterval(v["median"], v["low"], v["high"], v["coverage"])
+                               for c, v in data["per_class_diff"].items()},
+            "faithfulness": {model: {metric: stats.Interval(**v) for metric, v in metrics.items()}
+                             for model, metrics in data["faithfulness"].items()},
+            "plain": data.get("plain") or data["sentence"],  # a verdict.json from before `plain`
+            "experiments": data.get("experiments", []),
+        }
+        return cls(**{name: fields[name] for name in cls.__dataclass_fields__ if name in fields})
+
+    @classmethod
+    def load(cls, path: Path) -> Verdict | None:
+        """The verdict in `path`; None if there is none (no file, or the placeholder git keeps until a verdict)."""
+        try:
+            data = json.loads(path.read_text())
+            return cls.from_json(data) if data.get("config_sha") else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def sentence(interval: stats.Interval, n: int, needed: int | None, baseline: str, candidate: str) -> str:
@@ -103,7 +188,7 @@ def plain_sentence(interval: stats.Interval, wins: dict[str, int], needed: int |
     return f"{tally}; not enough to tell; about {needed} seeds would"
 
 
-def summarize(pairs: list[Pair], baseline: str, candidate: str) -> dict[str, Any]:
+def summarize(pairs: list[Pair], baseline: str, candidate: str, config_sha: str) -> Verdict:
     """Every number of the verdict from >= 2 seed pairs (accuracies as fractions)."""
     diffs = [p.candidate.metrics["test_acc"] - p.baseline.metrics["test_acc"] for p in pairs]
     t = stats.t_interval(diffs)
@@ -111,46 +196,41 @@ def summarize(pairs: list[Pair], baseline: str, candidate: str) -> dict[str, Any
     dz = stats.cohens_dz(diffs)
     needed = stats.seeds_for_power(dz)
     wins = {candidate: sum(d > 0 for d in diffs), baseline: sum(d < 0 for d in diffs), "tie": diffs.count(0)}
-    out: dict[str, Any] = {
-        "baseline": baseline, "candidate": candidate, "seeds": len(pairs), "wins": wins,
-        "plain": plain_sentence(t, wins, needed, baseline, candidate),
-        "sentence": sentence(t, len(pairs), needed, baseline, candidate),
-        "acc_diff_mean": t.mean, "acc_diff_t_low": t.low, "acc_diff_t_high": t.high,
-        "acc_diff_bootstrap_low": boot.low, "acc_diff_bootstrap_high": boot.high,
-        "cohens_dz": dz, "power": None if dz is None else stats.paired_t_power(dz, len(pairs)),
-        "seeds_for_80_power": needed,
-        "per_seed": {str(p.seed): {baseline: p.baseline.metrics["test_acc"],
-                                   candidate: p.candidate.metrics["test_acc"], "diff": d,
-                                   "runs": {baseline: p.baseline.run_id, candidate: p.candidate.run_id}}
-                     for p, d in zip(pairs, diffs, strict=True)},
-    }
-    out["pooled_images"] = _pooled(pairs)
-    out["experiments"] = sorted({run.experiment for p in pairs for run in (p.baseline, p.candidate) if run.experiment})
     classes = sorted({k.split("/", 1)[1] for k in pairs[0].baseline.metrics if k.startswith("test_acc/")})
     per_class = {}
     for c in classes:
         key = f"test_acc/{c}"
         if all(key in p.baseline.metrics and key in p.candidate.metrics for p in pairs):
-            interval = stats.median_interval([p.candidate.metrics[key] - p.baseline.metrics[key] for p in pairs])
-            per_class[c] = {"median": interval.median, "low": interval.low, "high": interval.high,
-                            "coverage": interval.coverage, "reliable": interval.resolved()}
-    out["per_class_diff"] = per_class
-    out["faithfulness"] = {
-        side: {metric: _interval([getattr(p, role).metrics[f"explain/{metric}"] for p in pairs])
+            per_class[c] = stats.median_interval([p.candidate.metrics[key] - p.baseline.metrics[key] for p in pairs])
+    faithfulness = {
+        side: {metric: stats.t_interval([getattr(p, role).metrics[f"explain/{metric}"] for p in pairs])
                for metric in FAITHFULNESS if all(f"explain/{metric}" in getattr(p, role).metrics for p in pairs)}
         for role, side in (("baseline", baseline), ("candidate", candidate))}
-    return out
+    return Verdict(
+        config_sha=config_sha, baseline=baseline, candidate=candidate, seeds=len(pairs), wins=wins,
+        plain=plain_sentence(t, wins, needed, baseline, candidate),
+        sentence=sentence(t, len(pairs), needed, baseline, candidate),
+        acc_diff_mean=t.mean, acc_diff_t_low=t.low, acc_diff_t_high=t.high,
+        acc_diff_bootstrap_low=boot.low, acc_diff_bootstrap_high=boot.high,
+        cohens_dz=dz, power=None if dz is None else stats.paired_t_power(dz, len(pairs)), seeds_for_80_power=needed,
+        per_seed={str(p.seed): SeedResult(p.baseline.metrics["test_acc"], p.candidate.metrics["test_acc"], d,
+                                          {baseline: p.baseline.run_id, candidate: p.candidate.run_id})
+                  for p, d in zip(pairs, diffs, strict=True)},
+        pooled_images=_pooled(pairs),
+        experiments=sorted({run.experiment for p in pairs for run in (p.baseline, p.candidate) if run.experiment}),
+        per_class_diff=per_class, faithfulness=faithfulness,
+    )
 
 
-def _pooled(pairs: list[Pair]) -> dict[str, Any]:
+def _pooled(pairs: list[Pair]) -> Pooled:
     """The per-image paired bootstrap over all seeds, or why it was skipped."""
     vectors = [(p.baseline.correct, p.candidate.correct) for p in pairs]
     if any(b is None or c is None for b, c in vectors):
-        return {"skipped": "some runs have no evaluate/test_correct.txt (evaluated before seecam logged it)"}
+        return Pooled(skipped="some runs have no evaluate/test_correct.txt (evaluated before seecam logged it)")
     if len({len(b) for b, _ in vectors} | {len(c) for _, c in vectors}) != 1:
-        return {"skipped": "the runs were evaluated on test sets of different sizes"}
+        return Pooled(skipped="the runs were evaluated on test sets of different sizes")
     interval = stats.pooled_paired_bootstrap(np.array([c.astype(float) - b.astype(float) for b, c in vectors]))
-    return {"mean": interval.mean, "low": interval.low, "high": interval.high, "images": len(vectors[0][0])}
+    return Pooled(interval.mean, interval.low, interval.high, len(vectors[0][0]))
 
 
 def pair_runs(runs: list[ModelRun], baseline: str, candidate: str) -> tuple[list[Pair], list[int]]:
@@ -237,50 +317,51 @@ def _correct(run_id: str) -> np.ndarray | None:
     """
     import mlflow
 
-    folder = tracking.CORRECT_ARTIFACT.rsplit("/", 1)[0]
-    if tracking.CORRECT_ARTIFACT not in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, folder)}:
+    folder = CORRECT_ARTIFACT.rsplit("/", 1)[0]
+    if CORRECT_ARTIFACT not in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, folder)}:
         return None
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{tracking.CORRECT_ARTIFACT}")
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{CORRECT_ARTIFACT}")
     return np.frombuffer(text.strip().encode(), dtype=np.uint8) == ord("1")
 
 
-def markdown(result: dict[str, Any]) -> str:
+def markdown(verdict: Verdict) -> str:
     """verdict.md: the sentence, the intervals, the per-seed table, per-class and faithfulness."""
-    base, cand = result["baseline"], result["candidate"]
-    pooled = result["pooled_images"]
+    v = verdict
+    base, cand = v.baseline, v.candidate
+    pooled = v.pooled_images
     pts = 100
     lines = [
-        f"# {title(cand)} vs {title(base)} across {result['seeds']} training seeds (config {result['config_sha']})",
-        "", f"**{result['plain']}.**", "",
-        f"In statistical terms: {result['sentence']}.", "",
-        f"- mean {title(cand)} − {title(base)}: {result['acc_diff_mean'] * pts:+.2f} points; 95% t interval over "
-        f"seeds [{result['acc_diff_t_low'] * pts:+.2f}, {result['acc_diff_t_high'] * pts:+.2f}]; bootstrap over "
-        f"seeds [{result['acc_diff_bootstrap_low'] * pts:+.2f}, {result['acc_diff_bootstrap_high'] * pts:+.2f}]",
-        f"- Cohen's d_z {_maybe(result['cohens_dz'])}, power with these seeds {_maybe(result['power'])}, seeds "
-        f"for 80% power: {result['seeds_for_80_power'] or '-'}",
+        f"# {title(cand)} vs {title(base)} across {v.seeds} training seeds (config {v.config_sha})",
+        "", f"**{v.plain}.**", "",
+        f"In statistical terms: {v.sentence}.", "",
+        f"- mean {title(cand)} − {title(base)}: {v.acc_diff_mean * pts:+.2f} points; 95% t interval over "
+        f"seeds [{v.acc_diff_t_low * pts:+.2f}, {v.acc_diff_t_high * pts:+.2f}]; bootstrap over "
+        f"seeds [{v.acc_diff_bootstrap_low * pts:+.2f}, {v.acc_diff_bootstrap_high * pts:+.2f}]",
+        f"- Cohen's d_z {_maybe(v.cohens_dz)}, power with these seeds {_maybe(v.power)}, seeds "
+        f"for 80% power: {v.seeds_for_80_power or '-'}",
         "- per-image paired bootstrap pooled over seeds (test-set noise only): " + (
-            f"[{pooled['low'] * pts:+.2f}, {pooled['high'] * pts:+.2f}] points over {pooled['images']} images"
-            if "skipped" not in pooled else f"skipped: {pooled['skipped']}"),
-        f"- skipped runs: {_skipped(result['skipped'])}", "",
+            f"[{pooled.low * pts:+.2f}, {pooled.high * pts:+.2f}] points over {pooled.images} images"
+            if not pooled.skipped else f"skipped: {pooled.skipped}"),
+        f"- skipped runs: {_skipped(v.skipped)}", "",
         f"| seed | {base} | {cand} | {cand} − {base} (points) |", "|---:|---:|---:|---:|",
-        *(f"| {seed} | {row[base]:.4f} | {row[cand]:.4f} | {row['diff'] * pts:+.2f} |"
-          for seed, row in result["per_seed"].items()),
+        *(f"| {seed} | {row.baseline:.4f} | {row.candidate:.4f} | {row.diff * pts:+.2f} |"
+          for seed, row in v.per_seed.items()),
         "", f"## Per-class accuracy, {cand} − {base} (points)", "",
         "Median of the per-seed differences, with the sign test's distribution-free interval for it: "
         "order statistics of the seeds' own differences, so it never leaves their range however few seeds "
         "there are. Its coverage is shown (3 seeds: 75%); a class counts as reliable when the interval "
         "excludes 0 at 95%, which takes at least 6 seeds.", "",
         "| class | median | interval | coverage | reliable |", "|---|---:|---|---:|---|",
-        *(f"| {c} | {v['median'] * pts:+.2f} | [{v['low'] * pts:+.2f}, {v['high'] * pts:+.2f}] | "
-          f"{v['coverage']:.0%} | {'yes' if v['reliable'] else 'no'} |" for c, v in result["per_class_diff"].items()),
+        *(f"| {c} | {d.median * pts:+.2f} | [{d.low * pts:+.2f}, {d.high * pts:+.2f}] | "
+          f"{d.coverage:.0%} | {'yes' if d.resolved() else 'no'} |" for c, d in v.per_class_diff.items()),
     ]
-    rows = [f"| {model} | {metric} | {v['mean']:.4f} | [{v['low']:.4f}, {v['high']:.4f}] |"
-            for model, metrics in result["faithfulness"].items() for metric, v in metrics.items()]
+    rows = [f"| {model} | {metric} | {i.mean:.4f} | [{i.low:.4f}, {i.high:.4f}] |"
+            for model, metrics in v.faithfulness.items() for metric, i in metrics.items()]
     if rows:
         lines += ["", "## Grad-CAM faithfulness across seeds", "", "| model | metric | mean | 95% t interval |",
                   "|---|---|---:|---|", *rows]
-    lines += ["", f"MLflow: filter runs with `tags.config_sha = '{result['config_sha']}'`; "
-              f"the verdict run is {result['mlflow_run_id']}."]
+    lines += ["", f"MLflow: filter runs with `tags.config_sha = '{v.config_sha}'`; "
+              f"the verdict run is {v.mlflow_run_id}."]
     return "\n".join(lines) + "\n"
 
 
@@ -293,65 +374,64 @@ def _skipped(skipped: dict[str, int]) -> str:
 
 
 def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
-                out: Path = paths.VERDICT_DIR) -> dict[str, Any]:
-    """Select, pair, summarise; write reports/verdict/* and log the verdict run. Returns verdict.json."""
+                out: Path = paths.VERDICT_DIR) -> Verdict:
+    """Select, pair, summarise; write reports/verdict/* and log the verdict run."""
     for name in (baseline, candidate):
-        if name not in MODELS:
-            raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
+        params.model(name)  # an unknown model is one line naming the registered ones
     if baseline == candidate:
         raise SeecamError(f"--candidate must differ from --baseline (both are {baseline!r})")
     if sha is not None and not re.fullmatch(r"[0-9a-f]{1,16}", sha):
         raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
-    uri = tracking.tracking_uri(params.tracking)
-    tracking.connect(uri)
-    with tracking.server_errors(uri, "nothing it pooled was changed: rerun `seecam verdict` once it is back"):
-        return _pool_and_log(params, sha, baseline, candidate, uri, out)
+    uri = tracking_uri(params.tracking)
+    with server_errors(uri, "nothing it pooled was changed: rerun `seecam verdict` once it is back"):
+        experiment_id = find_experiment(params.tracking)
+        if experiment_id is None:
+            raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
+        return _pool_and_log(experiment_id, sha, baseline, candidate, uri, out)
 
 
-def _pool_and_log(params: Params, sha: str, baseline: str, candidate: str, uri: str, out: Path) -> dict[str, Any]:
+def _pool_and_log(experiment_id: str, sha: str | None, baseline: str, candidate: str, uri: str,
+                  out: Path) -> Verdict:
     import mlflow
     from mlflow.entities import Param
 
     from seecam.plots import close, save_figure
     from seecam.plots.verdict import seeds_figure
 
-    experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
-    if experiment is None:
-        raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
-    sha = sha or choose_config(experiment.experiment_id, baseline, candidate, uri)
-    full_sha, runs, skipped = select_runs(experiment.experiment_id, sha, baseline, candidate)
+    sha = sha or choose_config(experiment_id, baseline, candidate, uri)
+    full_sha, runs, skipped = select_runs(experiment_id, sha, baseline, candidate)
     pairs, unpaired = pair_runs(runs, baseline, candidate)
     if len(pairs) < 2:
         missing = f" (seeds {', '.join(map(str, unpaired))} lack one model)" if unpaired else ""
         raise SeecamError(f"{len(pairs)} paired seed(s) of {baseline} and {candidate} for config_sha {full_sha} "
                           f"in {masked(uri)}{missing}; the verdict needs >= 2: {RUN_SWEEP}")
-    result = {"config_sha": full_sha} | summarize(pairs, baseline, candidate)
-    result["skipped"] = dict(skipped) | {"unpaired": len(unpaired)}
+    verdict = replace(summarize(pairs, baseline, candidate, full_sha),
+                      skipped=dict(skipped) | {"unpaired": len(unpaired)})
     pooled = sorted(r.run_id for r in runs)
     key = hashlib.sha256(json.dumps([baseline, candidate, pooled]).encode()).hexdigest()[:16]
     client = mlflow.MlflowClient()
-    previous = client.search_runs([experiment.experiment_id], f"tags.verdict_of = '{key}'",
+    previous = client.search_runs([experiment_id], f"tags.verdict_of = '{key}'",
                                   order_by=["attributes.start_time DESC"], max_results=1)
     reused = previous[0] if previous else None  # the same runs pooled again: update that run
     logged = reused.data.metrics if reused else {}
     name = f"verdict · {title(candidate)} vs {title(baseline)} · {len(pairs)} seeds"
     tags = {"config_sha": full_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled)}
-    with tracking.run_by_id(client, reused.info.run_id if reused else None, experiment.experiment_id,
-                            name, tags) as run_id:
-        result["mlflow_run_id"] = run_id
+    with run_by_id(client, reused.info.run_id if reused else None, experiment_id, name, tags) as run_id:
+        verdict = replace(verdict, mlflow_run_id=run_id)
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (  # the same values again when reused
             {"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
             | {f"run.{p.seed}.{role}": getattr(p, role).run_id for p in pairs
                for role in ("baseline", "candidate")}).items()])
-        values = {k: float(result[k]) for k in ("acc_diff_mean", "acc_diff_t_low", "acc_diff_t_high")}
-        tracking.log_values(run_id, {k: v for k, v in values.items() if logged.get(k) != v})
-        write_json(out / "verdict.json", result)
-        write_text(out / "verdict.md", markdown(result))
-        figure = seeds_figure(result)
+        values = {"acc_diff_mean": float(verdict.acc_diff_mean), "acc_diff_t_low": float(verdict.acc_diff_t_low),
+                  "acc_diff_t_high": float(verdict.acc_diff_t_high)}
+        log_values(run_id, {k: v for k, v in values.items() if logged.get(k) != v})
+        write_json(out / "verdict.json", verdict.to_json())
+        write_text(out / "verdict.md", markdown(verdict))
+        figure = seeds_figure(verdict)
         save_figure(figure, out / "seeds.png")
         close(figure)
         for filename in ("verdict.json", "verdict.md", "seeds.png"):
-            tracking.log_artifact(run_id, out / filename, "verdict")
+            log_artifact(run_id, out / filename, "verdict")
     if reused and reused.info.status != "FINISHED":  # a verdict over these runs that was cut off: done now
         client.set_terminated(run_id, "FINISHED")
-    return result
+    return verdict

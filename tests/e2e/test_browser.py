@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port, start_ui, stop_process_group
-
-pytestmark = pytest.mark.e2e
+from helpers import REPO, free_port, start_ui, stop_process_group
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling out, which this network refuses.

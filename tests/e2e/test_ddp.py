@@ -8,24 +8,16 @@ import sys
 import time
 
 import psutil
-import pytest
 import torch
-from mlflow import MlflowClient
 
+from helpers import all_runs
 from seecam.data.store import load_dataset
 from seecam.inference import load_model, predict_logits, to_device
-
-pytestmark = pytest.mark.e2e
 
 CPU = torch.device("cpu")
 TIMEOUT_SECONDS = 20  # the process group's timeout in these tests
 ENV = {"SEECAM_DDP_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS)}
 TORCHRUN_GRACE_SECONDS = 30  # torchrun's wait between SIGTERM and SIGKILL when it stops the other workers
-
-
-def runs(root):
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
-    return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
 def history(root):
@@ -39,7 +31,7 @@ def test_two_torchrun_processes_train_through_dvc_repro_into_one_mlflow_run(repo
     repo_copy.set_params(train__processes=2)
     result = repo_copy.dvc("repro", "train_cnn", **ENV)
     assert "starting 2 training processes" in result.stdout + result.stderr
-    (run,) = runs(root)  # rank 1 logged nothing
+    (run,) = all_runs(root)  # rank 1 logged nothing
     assert run.info.status == "FINISHED" and run.data.params["train.processes"] == "2"
     assert [row["epoch"] for row in history(root)] == ["1", "2", "3", "4", "5"]
     model, _ = load_model(root / "models/cnn.pt", "cnn")
@@ -59,7 +51,7 @@ def test_a_killed_rank_stops_the_job_within_the_timeout_and_a_rerun_resumes_the_
 
     rerun = repo_copy.stage("train", "cnn", **ENV)
     assert "resuming from" in rerun.stderr
-    (run,) = runs(root)
+    (run,) = all_runs(root)
     assert run.info.run_id == state["run_id"] and run.info.status == "FINISHED"
     assert [row["epoch"] for row in history(root)] == ["1", "2", "3", "4"]
 

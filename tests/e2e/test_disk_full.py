@@ -14,14 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
-from conftest import RepoCopy
+from helpers import RepoCopy, all_runs
 from seecam.inference import save_model
 from seecam.models import build_model, model_config
 from seecam.params import CnnParams, SeParams
-
-pytestmark = pytest.mark.e2e
 
 
 def _mount(args: list[str]) -> None:
@@ -52,11 +49,6 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
-def runs(root: Path) -> list:
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
-    return client.search_runs([e.experiment_id for e in client.search_experiments()])
-
-
 def test_a_full_checkpoint_disk_is_one_line_leaves_no_orphan_run_and_the_rerun_resumes(repo_copy):
     root = repo_copy.root
     repo_copy.use_tiny_synthetic_data(epochs=2, train_size=600)
@@ -65,18 +57,18 @@ def test_a_full_checkpoint_disk_is_one_line_leaves_no_orphan_run_and_the_rerun_r
     with tmpfs(root / "checkpoints", "1m") as grow:
         line = one_error_line(repo_copy.stage("train", "cnn", check=False))
         assert line.startswith("error: no space left on device while writing checkpoints/cnn-"), line
-        assert runs(root) == []  # the run made for this training was empty, so it is gone
+        assert all_runs(root) == []  # the run made for this training was empty, so it is gone
 
         grow("10m")
         line = one_error_line(repo_copy.stage("train", "cnn", check=False))
         assert line.startswith("error: no space left on device while writing checkpoints/cnn-"), line
-        [failed] = runs(root)
+        [failed] = all_runs(root)
         assert failed.data.params["seed"] == "42" and failed.data.tags["model"] == "cnn"
 
         grow("64m")
         rerun = repo_copy.stage("train", "cnn")
     assert "after epoch 0" in rerun.stderr
-    [run] = runs(root)
+    [run] = all_runs(root)
     assert run.info.run_id == failed.info.run_id and run.info.status == "FINISHED"
     assert sorted(run.data.metrics) and run.data.metrics["val_acc"] >= 0
 
@@ -108,5 +100,5 @@ def test_a_full_disk_while_writing_outputs_is_one_line_and_the_rerun_completes(r
         rerun = repo_copy.stage(*stage)
     if place == "models":  # the last epoch's checkpoint was kept: the rerun writes the outputs, trains nothing
         assert "after epoch 1" in rerun.stderr and "epoch 1/1" not in rerun.stderr
-        [run] = runs(repo_copy.root)
+        [run] = all_runs(repo_copy.root)
         assert run.info.status == "FINISHED"

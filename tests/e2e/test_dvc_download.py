@@ -3,11 +3,7 @@
 import json
 import sys
 
-import pytest
-
 from cifar_archives import build_archive, build_full_archive
-
-pytestmark = pytest.mark.e2e
 
 
 def snapshot(directory):

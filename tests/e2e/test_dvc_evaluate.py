@@ -3,9 +3,8 @@
 import json
 
 import pytest
-from mlflow import MlflowClient
 
-pytestmark = pytest.mark.e2e
+from helpers import mlflow_client
 
 
 def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
@@ -32,7 +31,7 @@ def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
     metrics = workspace["data"]["reports/evaluate/metrics.json"]["data"]
     assert "test_acc" in metrics["cnn"] and "test_acc" in metrics["se"]
 
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    client = mlflow_client(root)
     runs = {name: client.get_run(json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"])
             for name in ("cnn", "se")}
     for name, run in runs.items():
@@ -49,3 +48,18 @@ def test_evaluate_without_models_says_which_stage_to_run(repo_copy):
     assert failed.returncode == 2
     assert failed.stderr.strip() == "error: models/cnn.pt: model file missing; run `dvc repro train_cnn`"
     assert not (repo_copy.root / "reports/evaluate").exists()
+
+
+def test_an_edit_to_a_later_stage_tracking_helper_reruns_evaluate_and_never_training(pipeline_repo):
+    """tracking/stages.py is evaluate's, explain's and report's, not training's: no retrain, no lost checkpoint."""
+    helper = pipeline_repo.root / "src/seecam/tracking/stages.py"
+    original = helper.read_text()
+    helper.write_text(original + "\n# an evaluate-only edit\n")
+    try:
+        trained = pipeline_repo.dvc("status", "train_cnn", "train_se").stdout
+        evaluated = pipeline_repo.dvc("status", "evaluate").stdout
+    finally:
+        helper.write_text(original)
+    assert "up to date" in trained, trained
+    assert "src/seecam/tracking/stages.py" in evaluated and "modified" in evaluated, evaluated
+    assert "up to date" in pipeline_repo.dvc("status").stdout

@@ -2,10 +2,7 @@
 
 import time
 
-import pytest
-from mlflow import MlflowClient
-
-pytestmark = pytest.mark.e2e
+from helpers import mlflow_client
 
 
 def test_temp_experiment_logs_to_the_repo_root_store(repo_copy):
@@ -14,7 +11,7 @@ def test_temp_experiment_logs_to_the_repo_root_store(repo_copy):
     repo_copy.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
     repo_copy.dvc("exp", "run", "--temp", "-n", "tiny-cnn", "-S", "train.lr=0.002", "train_cnn")
     root = repo_copy.root
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    client = mlflow_client(root)
     experiment = client.get_experiment_by_name("seecam")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.tags["dvc_exp_name"] == "tiny-cnn" and run.data.params["train.lr"] == "0.002"
@@ -40,7 +37,7 @@ def test_parallel_queue_workers_on_sqlite_record_each_run_exactly_once(repo_copy
         repo_copy.dvc("queue", "stop", check=False)  # the workers exit once the queue is empty; make sure
     assert status.count("Success") == 4, status
 
-    client = MlflowClient(f"sqlite:///{repo_copy.root}/mlflow.db")
+    client = mlflow_client(repo_copy.root)
     runs = client.search_runs([client.get_experiment_by_name("seecam").experiment_id])
     recorded = sorted((r.data.tags["model"], r.data.params["seed"], r.info.status) for r in runs)
     assert recorded == sorted((m, s, "FINISHED") for m in ("cnn", "se") for s in seeds)

@@ -4,9 +4,8 @@ import json
 import re
 
 import pytest
-from mlflow import MlflowClient
 
-pytestmark = pytest.mark.e2e
+from helpers import mlflow_client
 
 FIGURES = ("gradcam_side_by_side.png", "cam_methods.png", "feature_maps_cnn.png", "feature_maps_se.png",
            "top_channels_cnn.png", "top_channels_se.png", "se_excitation.png", "se_mistakes.png")
@@ -23,7 +22,7 @@ def test_explain_writes_every_figure_and_metric(pipeline_repo):
     assert "se_excitation/block3/between_class_std" in report["se"]
     assert report["layer"] == "block3" and report["samples"] == 300
 
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    client = mlflow_client(root)
     runs = {name: client.get_run(json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"])
             for name in ("cnn", "se")}
     for name, run in runs.items():

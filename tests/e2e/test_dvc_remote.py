@@ -8,16 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import RepoCopy, copy_repo, free_port, stop_process_group, tool_env
-
-pytestmark = pytest.mark.e2e
+from helpers import RepoCopy, copy_repo, free_port, stop_process_group, tool_env, wait_until_answering
 
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@example.com")
 BUCKET = "seecam-remote"
@@ -58,14 +54,7 @@ def s3_endpoint(tmp_path_factory) -> Iterator[str]:
                                    stdout=log, stderr=subprocess.STDOUT, env=tool_env(), start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
-                time.sleep(0.3)
+        wait_until_answering(f"{endpoint}/moto-api/", process, timeout=60, log=log_path)
         boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
                      region_name="us-east-1").create_bucket(Bucket=BUCKET)
         yield endpoint

@@ -2,10 +2,7 @@
 
 import json
 
-import pytest
-from mlflow import MlflowClient
-
-pytestmark = pytest.mark.e2e
+from helpers import mlflow_client
 
 
 def test_report_is_self_contained_and_logged_to_both_runs(pipeline_repo):
@@ -15,7 +12,7 @@ def test_report_is_self_contained_and_logged_to_both_runs(pipeline_repo):
     assert "src=\"http" not in page and "src=\"file" not in page  # opens offline, can be mailed
     meta = json.loads((root / "data/cifar10/meta.json").read_text())
     assert meta["sha256"]["all"] in page
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    client = mlflow_client(root)
     for name in ("cnn", "se"):
         run_id = json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"]
         assert run_id in page

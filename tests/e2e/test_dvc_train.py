@@ -3,13 +3,9 @@
 import json
 import re
 
-import pytest
 import torch
-from mlflow import MlflowClient
 
-from conftest import free_port
-
-pytestmark = pytest.mark.e2e
+from helpers import free_port, mlflow_client
 
 EPOCH_METRICS = {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds"}
 
@@ -32,7 +28,7 @@ def test_repro_trains_both_models_side_by_side_and_only_changed_stages_rerun(rep
         runs[name] = json.loads((root / f"reports/train/{name}/run.json").read_text())
         assert runs[name]["tracking_uri"] == ""  # this repo's store, in any clone
 
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    client = mlflow_client(root)
     cnn, se = (client.get_run(runs[name]["run_id"]) for name in ("cnn", "se"))
     assert cnn.info.experiment_id == se.info.experiment_id
     assert set(cnn.data.metrics) == set(se.data.metrics) and set(cnn.data.metrics) >= EPOCH_METRICS

@@ -20,9 +20,7 @@ from pathlib import Path
 import pytest
 
 from cifar_archives import build_full_archive
-from conftest import VENV_BIN, RepoCopy, tool_env
-
-pytestmark = pytest.mark.e2e
+from helpers import VENV_BIN, RepoCopy, tool_env
 
 CHUNK = 16 << 10
 
@@ -85,7 +83,7 @@ def kill_when(repo: RepoCopy, args: list[str], ready: Callable[[], bool], timeou
     assert process.returncode == -signal.SIGKILL
 
 
-def leftovers(root: Path) -> list[str]:
+def unfinished_writes(root: Path) -> list[str]:
     """Temp files, partial downloads and swap copies anywhere in the repo (git's own files aside)."""
     return sorted(
         str(path.relative_to(root)) for path in root.rglob("*")
@@ -101,7 +99,7 @@ def data_tmp_dirs(repo: RepoCopy) -> list[Path]:
 def assert_repro_completes_clean(repo: RepoCopy, *targets: str) -> None:
     repo.dvc("repro", *targets)
     assert "up to date" in repo.dvc("status", *targets).stdout
-    assert leftovers(repo.root) == []
+    assert unfinished_writes(repo.root) == []
 
 
 def set_archive(repo: RepoCopy, server: ThrottledServer, full_archive: dict) -> None:

@@ -5,14 +5,11 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pytest
 import torch
 from mlflow import MlflowClient
 
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.normalize import Normalizer
-
-pytestmark = pytest.mark.e2e
 
 
 def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server, tmp_path):

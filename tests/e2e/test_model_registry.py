@@ -8,9 +8,8 @@ import json
 
 import pytest
 import yaml
-from mlflow import MlflowClient
 
-pytestmark = pytest.mark.e2e
+from helpers import mlflow_client
 
 REGISTRY = 'MODELS: dict[str, type[CnnParams]] = {"cnn": CnnParams, "se": SeParams}'
 SMALL = {"channels": [8, 16, 16], "hidden": 32, "dropout": 0.5}
@@ -58,7 +57,7 @@ def test_a_third_registered_model_goes_through_every_stage(repo_copy):
     assert not any(key.startswith("se_excitation/") for key in explain["cnn"])
 
     page = (root / "reports/index.html").read_text()
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    client = mlflow_client(root)
     for name in NAMES:
         run_id = json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"]
         assert run_id in page

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RepoCopy
-
-pytestmark = pytest.mark.e2e
+from helpers import RepoCopy
 
 
 def tree(root: Path) -> set[str]:

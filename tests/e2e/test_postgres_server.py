@@ -14,8 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +24,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from conftest import REPO, free_port, stop_process_group, tool_env
+from helpers import REPO, free_port, stop_process_group, tool_env, wait_until_answering
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.normalize import Normalizer
-
-pytestmark = pytest.mark.e2e
 
 DB_USER, DB_PASSWORD, DB_NAME = "mlflow", "pg-s3cret-7f3a", "mlflow"
 HTTP_USER, HTTP_PASSWORD = "alice", "http-s3cret-91c2"  # basic auth in MLFLOW_TRACKING_URI (this server ignores it)
@@ -105,14 +101,7 @@ def team_server(postgres, tmp_path_factory) -> Iterator[TeamServer]:
              "--artifacts-destination", str(root / "artifacts"), "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, env=tool_env(PYTHONPATH=_pythonpath()), start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.5)
+        wait_until_answering(f"http://127.0.0.1:{port}/health", process, log=log)
         yield TeamServer(f"http://127.0.0.1:{port}", root / "artifacts", log)
     finally:
         stop_process_group(process)

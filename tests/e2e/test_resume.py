@@ -9,12 +9,9 @@ import sys
 
 import pytest
 import torch
-from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 
-from conftest import VENV_BIN
-
-pytestmark = pytest.mark.e2e
+from helpers import VENV_BIN, all_runs, mlflow_client
 
 PYTHON = sys.executable
 
@@ -33,14 +30,6 @@ def run_id(root):
     return (root / "reports/train/cnn/run.json").read_text().split('"run_id": "')[1].split('"')[0]
 
 
-def store(root):
-    return MlflowClient(f"sqlite:///{root}/mlflow.db")
-
-
-def all_runs(client):
-    return client.search_runs([e.experiment_id for e in client.search_experiments()])
-
-
 def kill_at(repo_copy, epoch, *command):
     """Start `command`, SIGKILL it (and its children) once the cnn checkpoint reaches `epoch`."""
     process = repo_copy.spawn(*command)
@@ -50,7 +39,8 @@ def kill_at(repo_copy, epoch, *command):
     return state
 
 
-def leftovers(root):
+def temp_files(root):
+    """Atomic writes' temp files anywhere in the repo but DVC's and git's own folders."""
     return [p for p in root.rglob("*.tmp") if not {".dvc", ".git"} & set(p.parts)]
 
 
@@ -69,7 +59,7 @@ def test_killed_dvc_repro_resumes_to_the_same_result_and_a_forced_rerun_makes_a_
     history, weights = results(root)
     assert history == expected_history and same_weights(weights, expected_weights)
 
-    client = store(root)
+    client = mlflow_client(root)
     second_run = run_id(root)
     assert second_run != first_run  # the forced rerun trained afresh instead of re-logging into the old run
     assert sorted(m.step for m in client.get_metric_history(second_run, "val_acc")) == [1, 2, 3, 4]
@@ -77,7 +67,7 @@ def test_killed_dvc_repro_resumes_to_the_same_result_and_a_forced_rerun_makes_a_
     for run in (first_run, second_run):
         models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run}'")
         assert [m.status for m in models] == [LoggedModelStatus.READY], run
-    assert not leftovers(root) and not list((root / "checkpoints").iterdir())
+    assert not temp_files(root) and not list((root / "checkpoints").iterdir())
 
 
 def test_kill_before_the_first_epoch_and_during_model_logging_leave_one_run(repo_copy):
@@ -86,14 +76,14 @@ def test_kill_before_the_first_epoch_and_during_model_logging_leave_one_run(repo
     repo_copy.stage("download")
     state = kill_at(repo_copy, 0, PYTHON, "stages/train.py", "cnn")
     assert state["epoch"] == 0  # killed before the first epoch ended
-    client = store(root)
-    [run] = all_runs(client)
+    client = mlflow_client(root)
+    [run] = all_runs(root)
     assert run.info.run_id == state["run_id"] and run.info.status == "RUNNING"
     # what a kill inside log_model leaves behind: a PENDING logged model of the run
     pending = client.create_logged_model(run.info.experiment_id, source_run_id=run.info.run_id, name="model")
 
     repo_copy.stage("train", "cnn")
-    [run] = all_runs(client)
+    [run] = all_runs(root)
     assert run.info.run_id == state["run_id"] == run_id(root) and run.info.status == "FINISHED"
     assert client.get_logged_model(pending.model_id).status == LoggedModelStatus.FAILED
     # the description is complete whatever the kill interrupted: params, tags and the dataset input
@@ -128,7 +118,7 @@ def test_model_code_change_with_a_checkpoint_starts_fresh_and_closes_the_old_run
     assert f"checkpoint {old['path']} was made with other params, data or code; deleted" in rerun.stderr
     assert "starting fresh" in rerun.stderr and not old["path"].exists()
     assert "block1.conv.bias" not in results(root)[1]
-    client = store(root)
+    client = mlflow_client(root)
     assert client.get_run(old["run_id"]).info.status == "KILLED"  # no orphan RUNNING run
     assert client.get_run(run_id(root)).info.status == "FINISHED" and run_id(root) != old["run_id"]
 
@@ -140,7 +130,7 @@ def test_resume_into_a_lost_run_warns_and_logs_every_epoch_to_a_new_run(repo_cop
     repo_copy.stage("download")
     old = kill_at(repo_copy, 1, PYTHON, "stages/train.py", "cnn")
     if loss == "run deleted":
-        store(root).delete_run(old["run_id"])
+        mlflow_client(root).delete_run(old["run_id"])
     else:
         (root / "mlflow.db").unlink()
 
@@ -149,8 +139,8 @@ def test_resume_into_a_lost_run_warns_and_logs_every_epoch_to_a_new_run(repo_cop
     assert "resuming from" in rerun.stderr and "Traceback" not in rerun.stderr
     new = run_id(root)
     assert new != old["run_id"]
-    assert sorted(m.step for m in store(root).get_metric_history(new, "val_acc")) == [1, 2, 3]
-    assert store(root).get_run(new).data.params["seed"] == "42"
+    assert sorted(m.step for m in mlflow_client(root).get_metric_history(new, "val_acc")) == [1, 2, 3]
+    assert mlflow_client(root).get_run(new).data.params["seed"] == "42"
 
 
 def test_sigterm_after_the_last_epoch_is_one_line_and_the_rerun_finishes_the_run_without_training(repo_copy):
@@ -166,7 +156,7 @@ def test_sigterm_after_the_last_epoch_is_one_line_and_the_rerun_finishes_the_run
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert stderr.strip().splitlines()[-1] == "stopped by SIGTERM; outputs were left as they were", stderr
     assert "Traceback" not in stderr
-    client = store(root)
+    client = mlflow_client(root)
     assert client.get_run(state["run_id"]).info.status == "KILLED"
     assert repo_copy.checkpoint("cnn")["epoch"] == 2
     # what a stop just after log_model leaves: a READY model in the run, which the rerun must not log again

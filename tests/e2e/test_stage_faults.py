@@ -10,12 +10,11 @@ import os
 
 import pytest
 
-from conftest import copy_repo, free_port
+from helpers import copy_repo, free_port
 from seecam.inference import save_model
 from seecam.models import build_model, model_config
 from seecam.params import CnnParams, SeParams
 
-pytestmark = pytest.mark.e2e
 STAGES = ("evaluate", "explain")
 
 

@@ -15,13 +15,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from conftest import copy_repo, free_port, start_mlflow_server, stop_process_group
+from helpers import copy_repo, free_port, start_mlflow_server, stop_process_group
 from seecam.inference import save_model
 from seecam.models import build_model, model_config
 from seecam.params import CnnParams, SeParams
-from seecam.tracking import CORRECT_ARTIFACT
-
-pytestmark = pytest.mark.e2e
+from seecam.tracking.stages import CORRECT_ARTIFACT
 
 
 def one_line_once_the_server_dies(stage: subprocess.Popen, server: subprocess.Popen, url: str) -> str:

@@ -6,12 +6,9 @@ there; the sweep and verdict test does too. This test adds what a user runs by h
 
 import json
 
-import pytest
 from mlflow import MlflowClient
 
-from conftest import UNUSUAL_DIR, free_port, start_ui, stop_process_group
-
-pytestmark = pytest.mark.e2e
+from helpers import UNUSUAL_DIR, free_port, mlflow_client, start_ui, stop_process_group
 
 
 def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_letter(pipeline_repo):
@@ -20,7 +17,7 @@ def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_l
     assert "Running stage 'report'" in pipeline_repo.repro_log
     runs = {name: json.loads((root / f"reports/train/{name}/run.json").read_text()) for name in ("cnn", "se")}
     assert {info["tracking_uri"] for info in runs.values()} == {""}  # the default store, at this path
-    store = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    store = mlflow_client(root)
     for info in runs.values():
         run = store.get_run(info["run_id"])
         assert run.info.status == "FINISHED" and {"test_acc", "explain/deletion_auc"} <= set(run.data.metrics)

@@ -6,12 +6,7 @@ import json
 import re
 import sys
 
-import pytest
-from mlflow import MlflowClient
-
-from conftest import UNUSUAL_DIR, copy_repo
-
-pytestmark = pytest.mark.e2e
+from helpers import UNUSUAL_DIR, copy_repo, mlflow_client
 
 
 def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_section(tmp_path):
@@ -45,7 +40,7 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     assert (repo.root / "reports/verdict/seeds.png").stat().st_size > 0
     assert "Per-class accuracy" in (repo.root / "reports/verdict/verdict.md").read_text()
 
-    client = MlflowClient(f"sqlite:///{repo.root}/mlflow.db")
+    client = mlflow_client(repo.root)
     verdict_run = client.get_run(result["mlflow_run_id"])
     linked = {k: v for k, v in verdict_run.data.params.items() if k.startswith("run.")}
     assert len(linked) == 6

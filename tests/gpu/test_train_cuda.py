@@ -29,14 +29,6 @@ def synthetic_splits() -> TrainSplits:
 
 
 @pytest.fixture
-def fresh_dynamo():
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
-
-
-@pytest.fixture
 def no_tf32():
     """Full fp32 arithmetic, so compiled and eager differ only by the order of float32 sums."""
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32

@@ -6,7 +6,7 @@ In eval mode BN is a fixed per-channel affine map, so conv followed by BN is one
 
 On a CPU BN is a full extra read and write of every activation: a quarter of a forward pass of these
 networks (measured with torch.profiler). Faithfulness scores ~2 x (deletion_steps + 1) forward passes
-per image, so folding pays directly; results change by float rounding only (tests/test_cam.py).
+per image, so folding pays directly; results change by float rounding only (tests/unit/explain/test_cam.py).
 
 The fold works on a copy (the caller's model is untouched) and replaces each folded `bn` by an Identity,
 so layer names stay valid for hooks: `blockN.bn` then outputs what BN did. Only `blockN.conv` would

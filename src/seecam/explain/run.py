@@ -18,7 +18,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from matplotlib.figure import Figure
 from torch import nn
 
-from seecam import paths, tracking
+from seecam import paths
 from seecam.atomic import write_json
 from seecam.data.store import Dataset
 from seecam.errors import SeecamError
@@ -34,6 +34,7 @@ from seecam.params import MODELS, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
+from seecam.tracking.stages import log_artifact, log_values, model_run
 
 
 def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int) -> None:
@@ -166,11 +167,11 @@ def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> di
             close(figure)
     with timer.part("mlflow"):
         for name in models:
-            with tracking.model_run(name, "explain") as run_id:
-                tracking.log_values(run_id, {f"explain/{k}": v for k, v in report[name].items()})
+            with model_run(name, "explain") as run_id:
+                log_values(run_id, {f"explain/{k}": v for k, v in report[name].items()})
                 for filename, (_, shown) in out.items():
                     if name in shown:
-                        tracking.log_artifact(run_id, directory / filename, "figures/explain")
+                        log_artifact(run_id, directory / filename, "figures/explain")
     print(f"explain: {timer}", flush=True)
     return report
 

@@ -3,7 +3,7 @@
 import ast
 import re
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_every_test_the_guarantees_name_exists():

@@ -80,14 +80,6 @@ def tiny_fit(compile_setting, images: int = 16 * 4 + 5, epochs: int = 2):
     return fit(model, tiny_splits(images), train, seed=0, device=CPU)
 
 
-@pytest.fixture
-def fresh_dynamo():
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
-
-
 def test_an_epoch_with_a_partial_last_batch_compiles_exactly_one_static_graph(fresh_dynamo):
     # Before: the partial batch recompiled with a dynamic batch dimension, and the full batches of every later
     # epoch then ran that slower dynamic graph (TORCH_LOGS=recompiles showed "size mismatch at index 0").

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO
 from seecam.augment import Augmenter
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError

@@ -7,11 +7,11 @@ import torch
 import torch.distributed as dist
 
 from seecam import distributed
-from seecam.checkpoint import fingerprint
 from seecam.data.store import attach_meta
 from seecam.data.synthetic import make_synthetic
 from seecam.distributed import SINGLE, World
 from seecam.errors import SeecamError
+from seecam.identity import checkpoint_key
 from seecam.models import build_model
 from seecam.params import Params, TrainParams, parse_params
 from seecam.train import fit, seed_everything, training_splits
@@ -75,10 +75,11 @@ def test_launch_checks_refuse_what_the_device_cannot_run(monkeypatch):
 
 
 @pytest.mark.parametrize("change", [{"processes": 2}, {"scale_batch": True}, {"sync_batchnorm": True}])
-def test_the_checkpoint_fingerprint_covers_the_distributed_params(change):
+def test_the_checkpoint_key_covers_the_distributed_params(change):
     before = Params()
     after = replace(before, train=replace(before.train, **change))
-    assert fingerprint("cnn", before, "data", CPU, "code") != fingerprint("cnn", after, "data", CPU, "code")
+    assert checkpoint_key("cnn", before, "data", "code", "cpu", False) != checkpoint_key("cnn", after, "data", "code",
+                                                                                        "cpu", False)
 
 
 def test_a_ddp_process_group_of_one_trains_exactly_like_no_group(tmp_path):

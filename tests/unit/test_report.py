@@ -3,11 +3,11 @@ import re
 
 import pytest
 
-from conftest import free_port
+from helpers import free_port
 from seecam.errors import SeecamError
 from seecam.params import Params
 from seecam.report import build_report, faithfulness_table, provenance, run_report, seeds_verdict, single_run, table
-from seecam.verdict import ModelRun, Pair, summarize
+from seecam.verdict import ModelRun, Pair, Verdict, summarize
 
 EVALUATION = {
     "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
@@ -76,7 +76,7 @@ def test_verdict_across_seeds_section_gives_the_sentence_interval_figure_and_fil
         return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc, "test_acc/cat": acc + 0.1})
 
     pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.5 + d)) for s, d in enumerate([0.01, -0.02, 0.03])]
-    text = seeds_verdict({"config_sha": "abc"} | summarize(pairs, "cnn", "se"))
+    text = seeds_verdict(summarize(pairs, "cnn", "se", "abc"))
     assert "not resolved with 3 seeds; about" in text and "over 3 training seeds" in text
     assert "+0.67 points" in text and "tags.config_sha = 'abc'" in text and "<img" in text
 
@@ -86,13 +86,13 @@ def test_provenance_shows_params_yaml_with_tracking_passwords_masked():
     assert "http://alice:***@team:5000" in page and "s3cret" not in page
 
 
-def three_seeds(config_sha: str) -> dict:
+def three_seeds(config_sha: str) -> Verdict:
     def run(model, seed, acc):
         metrics = {"test_acc": acc, "test_acc/cat": acc}
         return ModelRun(f"{model}{seed}", model, seed, metrics, None, f"seed-{seed}-abc123")
 
     pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.5 + d)) for s, d in enumerate([0.01, -0.02, 0.03])]
-    return {"config_sha": config_sha} | summarize(pairs, "cnn", "se")
+    return summarize(pairs, "cnn", "se", config_sha)
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def page_inputs(tmp_path, monkeypatch):
                           "reports/verdict/verdict.json": {"config_sha": None, "seeds": 0}}.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(json.dumps(content))
-    return lambda result: (tmp_path / "reports/verdict/verdict.json").write_text(json.dumps(result))
+    return lambda verdict: (tmp_path / "reports/verdict/verdict.json").write_text(json.dumps(verdict.to_json()))
 
 
 def section(page: str, heading: str) -> str:
@@ -126,7 +126,7 @@ def test_with_a_verdict_across_seeds_it_is_the_one_answer_on_the_page(page_input
     page = build_report("seed: 42\n", Params(), config_sha="abc")
     headings = re.findall(r"<h2>(.*?)</h2>", page)
     assert headings[:2] == ["Verdict across seeds", "One training run (seed 42)"]
-    assert f"<strong>{result['plain']}.</strong>" in section(page, "Verdict across seeds")
+    assert f"<strong>{result.plain}.</strong>" in section(page, "Verdict across seeds")
     one = section(page, "One training run (seed 42)")
     assert "<strong>" not in one and "The verdict above pools 3 other seeds of this configuration (0, 1, 2)" in one
     assert page.count('class="verdict"') == 1

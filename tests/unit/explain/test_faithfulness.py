@@ -1,13 +1,11 @@
+"""Faithfulness of Grad-CAM: pointing game, deletion/insertion, the randomisation check and its Spearman."""
+
 import numpy as np
 import pytest
 import scipy.stats
 import torch
 
-from seecam.data.store import attach_meta
-from seecam.data.synthetic import make_synthetic
-from seecam.errors import SeecamError
 from seecam.explain.cam import cam_images
-from seecam.explain.excitation import excitation_by_class, se_gates
 from seecam.explain.faithfulness import (
     deletion_insertion_auc,
     faithfulness,
@@ -18,26 +16,12 @@ from seecam.explain.faithfulness import (
     spearman,
 )
 from seecam.explain.fold import fold_batchnorm
-from seecam.explain.run import check_inputs, confident_mistakes
 from seecam.inference import predict_logits, to_device
 from seecam.models import build_model
 from seecam.normalize import Normalizer
-from seecam.params import CnnParams, ExplainParams, parse_params
-from seecam.train import fit, seed_everything, training_splits
+from seecam.params import CnnParams
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def trained():
-    """An SE model trained a few epochs on synthetic data (objects with known boxes)."""
-    params = parse_params({"data": {"source": "synthetic", "val_size": 300,
-                                    "synthetic": {"train_size": 3000, "test_size": 400}}, "train": {"epochs": 5}})
-    data = attach_meta(make_synthetic(3000, 400, seed=0), {"kind": "synthetic"})
-    seed_everything(0)
-    model = build_model("se", params.models.se)
-    fit(model, training_splits(data, params.data, 0, CPU), params.train, seed=0, device=CPU)
-    return model.eval(), data
 
 
 def test_grad_cam_points_at_the_object_far_above_chance(trained):
@@ -75,17 +59,6 @@ def test_faithfulness_metrics_of_a_trained_model(trained):
     assert 0 <= metrics["randomization_undefined_pairs"] < 200
 
 
-def test_excitation_per_class_and_block(trained):
-    model, data = trained
-    assert se_gates(model) == ["block1.se.gate", "block2.se.gate", "block3.se.gate"]
-    excitation = excitation_by_class(model, to_device(data.test.images, CPU), data.test.labels, 10, batch=128)
-    assert excitation.mean["block3"].shape == (10, 128) and excitation.std["block1"].shape == (10, 32)
-    assert ((excitation.mean["block2"] > 0) & (excitation.mean["block2"] < 1)).all()
-    summary = excitation.summary()
-    assert set(summary) == {f"se_excitation/block{i}/{k}" for i in (1, 2, 3)
-                            for k in ("within_class_std", "between_class_std")}
-
-
 def test_salience_ranks_and_spearman_by_hand():
     maps = torch.tensor([[[0.1, 0.9], [0.5, 0.0]]])
     assert salience_ranks(maps).tolist() == [[2, 0, 1, 3]]
@@ -101,24 +74,6 @@ def test_pointing_game_by_hand():
     boxes = np.array([[4, 4, 12, 12], [0, 0, 16, 16]])
     hit, chance = pointing_game(maps, boxes)
     assert hit == 50.0 and chance == pytest.approx((64 + 256) / 2 / 1024 * 100)
-
-
-def test_bad_explain_inputs_fail_before_work(trained):
-    model, _ = trained
-    with pytest.raises(SeecamError, match=r"explain.images has index 500, but the test set has 400 images"):
-        check_inputs(ExplainParams(images=[1, 500]), {"se": model}, 400)
-    with pytest.raises(SeecamError, match="explain.layer: no layer named 'block7'"):
-        check_inputs(ExplainParams(layer="block7"), {"se": model}, 400)
-    with pytest.raises(SeecamError, match=r"explain.layer: layer 'head.fc1' has a 2-D output; .*block3.pool"):
-        check_inputs(ExplainParams(layer="head.fc1"), {"se": model}, 400)
-
-
-def test_mistake_gallery_of_a_model_without_mistakes(trained):
-    model, data = trained
-    images = to_device(data.test.images[:50], CPU)
-    predicted = predict_logits(model, images).argmax(1).numpy()  # labels = predictions: no mistakes
-    figure = confident_mistakes({"se": model}, images, predicted, list(data.classes), ExplainParams())
-    assert figure._suptitle.get_text() == "SE: no mistakes on the test set"
 
 
 def test_spearman_uses_average_ranks_for_ties():

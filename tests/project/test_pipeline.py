@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
@@ -65,3 +65,40 @@ def test_each_stage_script_calls_its_run_function(stage):
     imported = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 for alias in node.names}
     assert (module, f"run_{stage}") in imported
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """The seecam modules `path` imports when it is imported: top-level statements, not functions' lazy imports
+    nor `if TYPE_CHECKING:` blocks (annotations only)."""
+    names: set[str] = set()
+    todo = list(ast.parse(path.read_text()).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.If | ast.Try):
+            todo += [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("seecam"):
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names if alias.name.startswith("seecam")}
+    return {name for name in names if (REPO / "src" / f"{name.replace('.', '/')}.py").is_file()
+            or (REPO / "src" / name.replace(".", "/") / "__init__.py").is_file()}
+
+
+def test_no_import_cycles():
+    # A cycle makes import order matter and a module unusable alone; `if TYPE_CHECKING:` imports do not run.
+    modules = {".".join(p.relative_to(REPO / "src").with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (REPO / "src/seecam").rglob("*.py")}
+    graph = {name: module_level_imports(path) - {name} for name, path in modules.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join(path[path.index(name):] + [name])}"
+        if name not in done:
+            for imported in graph.get(name, ()):
+                visit(imported, [*path, name])
+            done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])

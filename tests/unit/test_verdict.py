@@ -1,6 +1,7 @@
 """`seecam verdict` on a real MLflow SQLite store filled with training-like runs (no training)."""
 
 import json
+from dataclasses import replace
 
 import mlflow
 import numpy as np
@@ -9,8 +10,8 @@ import pytest
 from seecam import stats
 from seecam.errors import SeecamError
 from seecam.params import parse_params
-from seecam.tracking import CORRECT_ARTIFACT
-from seecam.verdict import ModelRun, Pair, markdown, run_verdict, summarize
+from seecam.tracking.stages import CORRECT_ARTIFACT
+from seecam.verdict import ModelRun, Pair, Verdict, markdown, run_verdict, summarize
 
 SHA = "abcdef0123456789"
 CLASSES = ("cat", "dog")
@@ -52,22 +53,48 @@ def test_three_seeds_give_every_output_and_a_linked_verdict_run(store, tmp_path)
     result = run_verdict(params, SHA[:6], "cnn", "se", tmp_path / "verdict")
     diffs = [0.05, 0.10, 0.10]
     expected = stats.t_interval(diffs)
-    assert result["config_sha"] == SHA and result["seeds"] == 3
-    assert (result["acc_diff_t_low"], result["acc_diff_t_high"]) == pytest.approx((expected.low, expected.high))
-    assert result["cohens_dz"] == pytest.approx(stats.cohens_dz(diffs))
-    assert result["sentence"] == "SE better"
-    assert result["pooled_images"]["images"] == 20
-    assert result["per_class_diff"]["cat"]["median"] == pytest.approx(np.median(diffs))
-    assert result["faithfulness"]["cnn"]["deletion_auc"]["mean"] == pytest.approx(0.21)
+    assert result.config_sha == SHA and result.seeds == 3
+    assert (result.acc_diff_t_low, result.acc_diff_t_high) == pytest.approx((expected.low, expected.high))
+    assert result.cohens_dz == pytest.approx(stats.cohens_dz(diffs))
+    assert result.sentence == "SE better"
+    assert result.pooled_images.images == 20
+    assert result.per_class_diff["cat"].median == pytest.approx(np.median(diffs))
+    assert result.faithfulness["cnn"]["deletion_auc"].mean == pytest.approx(0.21)
     for name in ("verdict.json", "verdict.md", "seeds.png"):
         assert (tmp_path / "verdict" / name).stat().st_size > 0
     assert json.loads((tmp_path / "verdict" / "verdict.json").read_text())["sentence"] == "SE better"
-    run = mlflow.get_run(result["mlflow_run_id"])
+    run = mlflow.get_run(result.mlflow_run_id)
     assert run.data.tags["config_sha"] == SHA and run.info.experiment_id == experiment
     linked = {v for k, v in run.data.params.items() if k.startswith("run.")}
-    assert linked == {r for seed in result["per_seed"].values() for r in seed["runs"].values()} and len(linked) == 6
+    assert linked == {r for seed in result.per_seed.values() for r in seed.runs.values()} and len(linked) == 6
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "verdict")}
     assert artifacts == {"verdict/verdict.json", "verdict/verdict.md", "verdict/seeds.png"}
+
+
+# verdict.json is a DVC metrics file (`dvc metrics show/diff`) and the report's input: its keys are a contract
+VERDICT_KEYS = {"config_sha", "baseline", "candidate", "seeds", "wins", "plain", "sentence", "acc_diff_mean",
+                "acc_diff_t_low", "acc_diff_t_high", "acc_diff_bootstrap_low", "acc_diff_bootstrap_high", "cohens_dz",
+                "power", "seeds_for_80_power", "per_seed", "pooled_images", "experiments", "per_class_diff",
+                "faithfulness", "skipped", "mlflow_run_id"}
+
+
+def test_verdict_json_keeps_its_keys_and_reads_back_as_the_same_verdict(store, tmp_path):
+    params, experiment = store
+    sweep(experiment, {0: (0.50, 0.55), 1: (0.60, 0.70), 2: (0.40, 0.50)}, explained=True)
+    result = run_verdict(params, SHA, "cnn", "se", tmp_path)
+    written = json.loads((tmp_path / "verdict.json").read_text())
+    assert set(written) == VERDICT_KEYS
+    assert set(written["per_seed"]["0"]) == {"cnn", "se", "diff", "runs"}
+    assert set(written["pooled_images"]) == {"mean", "low", "high", "images"}
+    assert set(written["per_class_diff"]["cat"]) == {"median", "low", "high", "coverage", "reliable"}
+    assert set(written["faithfulness"]["se"]["deletion_auc"]) == {"mean", "low", "high"}
+    assert Verdict.load(tmp_path / "verdict.json") == result
+
+
+def test_no_verdict_yet_reads_as_none(tmp_path):
+    assert Verdict.load(tmp_path / "verdict.json") is None  # no file
+    (tmp_path / "verdict.json").write_text('{"config_sha": null, "seeds": 0, "sentence": "no verdict yet"}')
+    assert Verdict.load(tmp_path / "verdict.json") is None  # the placeholder in git
 
 
 def test_failed_deleted_and_superseded_runs_are_skipped_and_counted(store, tmp_path):
@@ -77,18 +104,18 @@ def test_failed_deleted_and_superseded_runs_are_skipped_and_counted(store, tmp_p
     mlflow.delete_run(log_run(experiment, "cnn", 2, 0.1))
     log_run(experiment, "cnn", 0, 0.52)  # a rerun of seed 0: the latest one counts
     result = run_verdict(params, SHA, "cnn", "se", tmp_path)
-    assert result["skipped"] == {"failed": 1, "deleted": 1, "superseded": 1, "unpaired": 0}
-    assert result["per_seed"]["0"]["cnn"] == 0.52
-    assert result["sentence"].startswith("not resolved with 2 seeds; about ")
+    assert result.skipped == {"failed": 1, "deleted": 1, "superseded": 1, "unpaired": 0}
+    assert result.per_seed["0"].baseline == 0.52
+    assert result.sentence.startswith("not resolved with 2 seeds; about ")
 
 
 def test_identical_accuracies_are_defined(store, tmp_path):
     params, experiment = store
     sweep(experiment, {0: (0.5, 0.5), 1: (0.6, 0.6)})
     result = run_verdict(params, SHA, "cnn", "se", tmp_path)
-    assert (result["acc_diff_mean"], result["acc_diff_t_low"], result["acc_diff_t_high"]) == (0, 0, 0)
-    assert result["cohens_dz"] == 0 and result["seeds_for_80_power"] is None
-    assert result["sentence"] == "not resolved with 2 seeds; the seeds show no difference to resolve"
+    assert (result.acc_diff_mean, result.acc_diff_t_low, result.acc_diff_t_high) == (0, 0, 0)
+    assert result.cohens_dz == 0 and result.seeds_for_80_power is None
+    assert result.sentence == "not resolved with 2 seeds; the seeds show no difference to resolve"
 
 
 def test_fewer_than_two_pairs_or_a_missing_model_is_refused(store, tmp_path):
@@ -106,7 +133,7 @@ def test_mixed_configurations_are_refused(store, tmp_path):
     sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)}, sha="abcdef9999999999")
     with pytest.raises(SeecamError, match="matches mixed configurations .*pass the full config_sha"):
         run_verdict(params, "abcdef", "cnn", "se", tmp_path)
-    assert run_verdict(params, SHA, "cnn", "se", tmp_path)["seeds"] == 2
+    assert run_verdict(params, SHA, "cnn", "se", tmp_path).seeds == 2
     with pytest.raises(SeecamError, match="--config-sha must be 1-16 hex digits"):
         run_verdict(params, "ab' OR '1", "cnn", "se", tmp_path)
 
@@ -124,9 +151,9 @@ def test_constant_difference_without_per_image_vectors():
         return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc})
 
     pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.6)) for s in (0, 1)]
-    result = summarize(pairs, "cnn", "se")
-    assert result["sentence"] == "SE better" and result["cohens_dz"] is None and result["power"] is None
-    assert "skipped" in result["pooled_images"]
+    result = summarize(pairs, "cnn", "se", SHA)
+    assert result.sentence == "SE better" and result.cohens_dz is None and result.power is None
+    assert result.pooled_images.skipped
 
 
 def test_per_class_intervals_stay_within_the_seeds_differences():
@@ -135,9 +162,9 @@ def test_per_class_intervals_stay_within_the_seeds_differences():
         return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc, "test_acc/cat": cat})
 
     pairs = [Pair(s, run("cnn", s, 0.5, 0.5), run("se", s, 0.5, 0.5 + d)) for s, d in enumerate([0.3, -0.4, 0.5])]
-    cat = summarize(pairs, "cnn", "se")["per_class_diff"]["cat"]
-    assert (cat["low"], cat["high"], cat["coverage"], cat["reliable"]) == (-0.4, 0.5, 0.75, False)
-    assert cat["median"] == pytest.approx(0.3)
+    cat = summarize(pairs, "cnn", "se", SHA).per_class_diff["cat"]
+    assert (cat.low, cat.high, cat.coverage, cat.resolved()) == (-0.4, 0.5, 0.75, False)
+    assert cat.median == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize(("diffs", "plain"), [
@@ -151,9 +178,9 @@ def test_one_plain_sentence_a_non_statistician_can_act_on(diffs, plain):
         return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc})
 
     pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.5 + d)) for s, d in enumerate(diffs)]
-    result = summarize(pairs, "cnn", "se")
-    assert result["plain"] == plain
-    text = markdown(result | {"config_sha": SHA, "skipped": {}, "mlflow_run_id": "r"})
+    result = summarize(pairs, "cnn", "se", SHA)
+    assert result.plain == plain
+    text = markdown(replace(result, mlflow_run_id="r"))
     first = [line for line in text.splitlines() if line.strip()][1]
     assert plain in first and "interval" not in first and "power" not in first  # plain words first
     assert text.index(plain) < text.index("Cohen's d_z")
@@ -163,15 +190,15 @@ def test_a_rerun_for_the_same_runs_replaces_the_verdict_run_in_place(store, tmp_
     params, experiment = store
     sweep(experiment, {0: (0.50, 0.55), 1: (0.60, 0.70)})
     first = run_verdict(params, SHA, "cnn", "se", tmp_path)
-    ended = mlflow.get_run(first["mlflow_run_id"]).info.end_time
+    ended = mlflow.get_run(first.mlflow_run_id).info.end_time
     again = run_verdict(params, SHA, "cnn", "se", tmp_path)
     verdicts = mlflow.search_runs([experiment], "tags.verdict = 'true'", output_format="list")
-    assert [r.info.run_id for r in verdicts] == [first["mlflow_run_id"]] == [again["mlflow_run_id"]]
+    assert [r.info.run_id for r in verdicts] == [first.mlflow_run_id] == [again.mlflow_run_id]
     assert verdicts[0].info.end_time == ended and verdicts[0].info.run_name == "verdict · SE vs CNN · 2 seeds"
-    assert len(mlflow.MlflowClient().get_metric_history(first["mlflow_run_id"], "acc_diff_mean")) == 1
+    assert len(mlflow.MlflowClient().get_metric_history(first.mlflow_run_id, "acc_diff_mean")) == 1
     log_run(experiment, "cnn", 2, 0.4)
     log_run(experiment, "se", 2, 0.5)  # a new seed: another verdict, another run
-    assert run_verdict(params, SHA, "cnn", "se", tmp_path)["mlflow_run_id"] != first["mlflow_run_id"]
+    assert run_verdict(params, SHA, "cnn", "se", tmp_path).mlflow_run_id != first.mlflow_run_id
 
 
 def test_without_a_config_sha_the_latest_sweep_is_pooled_without_any_local_data(store, tmp_path, monkeypatch):
@@ -184,15 +211,15 @@ def test_without_a_config_sha_the_latest_sweep_is_pooled_without_any_local_data(
             log_run(experiment, model, seed, acc, sha=swept, exp_name=f"seed-{seed}-a1b2c3")
     sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)})  # a later configuration, not a sweep's
     result = run_verdict(params, None, "cnn", "se", tmp_path / "verdict")
-    assert result["config_sha"] == swept and result["seeds"] == 3
-    assert result["experiments"] == ["seed-0-a1b2c3", "seed-1-a1b2c3", "seed-2-a1b2c3"]
+    assert result.config_sha == swept and result.seeds == 3
+    assert result.experiments == ["seed-0-a1b2c3", "seed-1-a1b2c3", "seed-2-a1b2c3"]
 
 
 def test_without_a_sweep_the_one_configuration_with_two_seeds_is_pooled_or_several_are_listed(store, tmp_path):
     params, experiment = store
     sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)})
     log_run(experiment, "cnn", 0, 0.5, sha="fedcba9876543210")  # one seed: nothing to pool
-    assert run_verdict(params, None, "cnn", "se", tmp_path)["config_sha"] == SHA
+    assert run_verdict(params, None, "cnn", "se", tmp_path).config_sha == SHA
     sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6), 2: (0.5, 0.6)}, sha="0123456789abcdef")
     with pytest.raises(SeecamError, match=r"2 configurations have >= 2 paired seeds; choose one with --config-sha: "
                                           r"0123456789abcdef \(3 seeds: 0, 1, 2\), abcdef0123456789 \(2 seeds: 0, 1\)"):

@@ -5,7 +5,7 @@ import re
 import shutil
 import subprocess
 
-from conftest import REPO
+from helpers import REPO
 
 
 def demo_overrides() -> list[str]:
@@ -41,3 +41,20 @@ def test_installs_show_their_progress():
 def test_dvc_plots_output_is_ignored_by_git():
     ignored = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=REPO)
     assert ignored.returncode == 0
+
+
+def recipe(target: str) -> tuple[str, list[str]]:
+    """The Makefile rule of `target`: its prerequisites and its recipe lines."""
+    lines = (REPO / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    body = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        body.append(line.strip())
+    return lines[start].split(":", 1)[1].strip(), body
+
+
+def test_make_test_fast_installs_like_make_test_and_runs_the_unit_tests():
+    assert recipe("test-fast")[0] == recipe("test")[0]
+    assert recipe("test-fast")[1] == ["pytest tests/unit tests/project"]

@@ -1,21 +1,14 @@
+"""Where runs live: the store a URI names, run.json in any clone, and a server that does not answer."""
+
 import json
-import shutil
 import time
 
 import pytest
 
-from conftest import REPO, free_port
+from helpers import free_port
 from seecam.errors import SeecamError
-from seecam.params import Params, TrackingParams, parse_params
-from seecam.tracking import (
-    check_reachable,
-    config_sha,
-    run_name,
-    run_params,
-    run_tags,
-    tracking_uri,
-    workspace_config_sha,
-)
+from seecam.params import TrackingParams
+from seecam.tracking.store import RunInfo, check_reachable, stored_tracking, tracking_uri
 
 
 def test_uri_precedence_env_then_param_then_dvc_root(monkeypatch, tmp_path):
@@ -67,101 +60,7 @@ def test_make_ui_is_suggested_only_for_a_server_on_this_machine():
     assert "make ui" not in str(remote.value) and "check that it runs and that the URL is right" in str(remote.value)
 
 
-def test_both_models_log_the_same_param_keys():
-    params = Params()
-    cnn, se = run_params("cnn", params, 1), run_params("se", params, 2)
-    assert cnn.keys() == se.keys()
-    assert cnn["model.reduction"] == "none" and se["model.reduction"] == "16"
-    assert cnn["train.lr"] == "0.001" and cnn["seed"] == "42"
-
-
-def test_later_stage_reopens_the_training_run_or_says_it_is_gone(monkeypatch, tmp_path, capsys):
-    import mlflow
-
-    from seecam.tracking import RunInfo, model_run, open_experiment
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    tracking = TrackingParams(experiment="t")
-    experiment_id = open_experiment(tracking)
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        pass
-    info = RunInfo(run.info.run_id, experiment_id, "t", tracking_uri(tracking))
-    info.save(tmp_path / "reports/train/se/run.json")
-
-    with model_run("se", "evaluate") as reopened:
-        assert reopened == run.info.run_id
-
-    mlflow.MlflowClient().delete_run(run.info.run_id)
-    with model_run("se", "evaluate") as replacement:
-        assert replacement != run.info.run_id
-    assert f"training run {run.info.run_id} not found" in capsys.readouterr().err
-    assert mlflow.get_run(replacement).data.tags["model"] == "se"
-
-
-def test_reopening_a_finished_run_keeps_its_status_and_duration(monkeypatch, tmp_path):
-    """evaluate, explain and report reopen the training run: its Duration in the MLflow UI stays the training's."""
-    import mlflow
-
-    from seecam.tracking import RunInfo, log_values, model_run, open_experiment
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    tracking = TrackingParams(experiment="t")
-    experiment_id = open_experiment(tracking)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name("se", 3)) as run:
-        pass
-    trained = mlflow.get_run(run.info.run_id).info
-    RunInfo(run.info.run_id, experiment_id, "t", tracking_uri(tracking)).save(tmp_path / "reports/train/se/run.json")
-    for stage in ("evaluate", "explain"):
-        time.sleep(0.05)
-        with model_run("se", stage) as run_id:
-            log_values(run_id, {"x": 1.0})
-    reopened = mlflow.get_run(run.info.run_id)
-    assert (reopened.info.status, reopened.info.end_time) == ("FINISHED", trained.end_time)
-    assert reopened.info.run_name == "se · seed 3" and reopened.data.tags["explain_done"] == "true"
-    assert reopened.data.metrics["x"] == 1.0  # logged to the training run itself
-
-
-def test_config_sha_ignores_seed_and_non_training_params_but_nothing_else():
-    base = config_sha(parse_params({}), "data1", "code1")
-    assert len(base) == 16
-    for same in ({"seed": 7}, {"evaluate": {"bootstrap_samples": 10}}, {"explain": {"mistakes": 2}},
-                 {"tracking": {"experiment": "other"}}):
-        assert config_sha(parse_params(same), "data1", "code1") == base, same
-    for different in ({"train": {"lr": 0.01}}, {"train": {"augment": {"flip": False}}}, {"data": {"subset": 100}},
-                      {"models": {"se": {"reduction": 8}}}, {"models": {"cnn": {"hidden": 256}}}):
-        assert config_sha(parse_params(different), "data1", "code1") != base, different
-    assert config_sha(parse_params({}), "data2", "code1") != base
-    assert config_sha(parse_params({}), "data1", "code2") != base  # other training code never pools
-
-
-def test_workspace_config_sha_follows_the_training_code(tmp_path, monkeypatch):
-    """The verdict's default selection is the workspace's code too: an edit to any training module changes it."""
-    shutil.copy(REPO / "dvc.yaml", tmp_path)
-    for folder in ("src", "stages"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    (tmp_path / "data/cifar10").mkdir(parents=True)
-    (tmp_path / "data/cifar10/meta.json").write_text(json.dumps({"sha256": {"all": "data1"}}))
-    monkeypatch.chdir(tmp_path)
-    before = workspace_config_sha(parse_params({}))
-    augment = tmp_path / "src/seecam/augment.py"
-    augment.write_text(augment.read_text() + "\n# changed\n")
-    assert workspace_config_sha(parse_params({})) != before
-
-
-def test_both_models_of_a_seed_share_config_sha_and_tag_the_seed():
-    params = parse_params({"seed": 3})
-    cnn, se = (run_tags(name, params, "data1", "code1", "cpu", "val") for name in ("cnn", "se"))
-    assert cnn["config_sha"] == se["config_sha"] == config_sha(params, "data1", "code1")
-    assert cnn["seed"] == se["seed"] == "3"
-
-
 def test_run_json_names_the_default_store_as_this_repos_store_in_any_clone(monkeypatch, tmp_path):
-    from seecam.tracking import RunInfo
-
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     first, second = tmp_path / "first", tmp_path / "second"
     monkeypatch.setenv("DVC_ROOT", str(first))
@@ -175,8 +74,6 @@ def test_run_json_names_the_default_store_as_this_repos_store_in_any_clone(monke
 
 
 def test_run_json_keeps_a_server_url_and_an_explicit_store(monkeypatch, tmp_path):
-    from seecam.tracking import RunInfo
-
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     explicit = tmp_path / "team.db"
     explicit.touch()
@@ -188,8 +85,6 @@ def test_run_json_keeps_a_server_url_and_an_explicit_store(monkeypatch, tmp_path
 
 def test_an_old_run_json_naming_a_store_missing_here_means_this_repos_store(monkeypatch, tmp_path):
     """Before run.json was portable it held the first clone's absolute path: never create a store there."""
-    from seecam.tracking import RunInfo
-
     monkeypatch.setenv("DVC_ROOT", str(tmp_path / "clone"))
     gone = tmp_path / "first-clone" / "mlflow.db"
     (tmp_path / "run.json").write_text(json.dumps(
@@ -206,8 +101,6 @@ def test_unreachable_server_message_masks_its_password():
 
 
 def test_run_json_keeps_the_uri_masked_and_the_stage_reconnects_from_the_environment(monkeypatch, tmp_path):
-    from seecam.tracking import RunInfo, stored_tracking
-
     monkeypatch.chdir(tmp_path)
     RunInfo("r1", "0", "e", "postgresql://u:***@db/x").save(tmp_path / "reports/train/cnn/run.json")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://u:pw@db/x")
@@ -215,3 +108,4 @@ def test_run_json_keeps_the_uri_masked_and_the_stage_reconnects_from_the_environ
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     with pytest.raises(SeecamError, match="run.json does not keep"):
         stored_tracking("cnn")
+

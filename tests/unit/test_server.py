@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from conftest import free_port
+from helpers import free_port
 from seecam.cli import main
 from seecam.errors import SeecamError
 from seecam.server import ServerConfig, check_config

@@ -7,7 +7,7 @@ Tests run as root, where chmod does not stop writes: the faults are made of path
 import pytest
 import yaml
 
-from conftest import REPO, free_port
+from helpers import REPO, free_port
 from seecam.errors import SeecamError
 from seecam.evaluate import OUTPUTS
 from seecam.explain.run import outputs as explain_outputs

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from cifar_archives import build_archive
-from conftest import serving
+from helpers import serving
 from seecam.data.fetch import fetch_archive
 from seecam.errors import SeecamError
 

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
+from helpers import REPO
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
 from seecam.params import Params, load_params, parse_params

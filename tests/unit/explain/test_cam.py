@@ -2,10 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from conftest import hook_count
+from helpers import hook_count
 from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_batch, cam_images, normalise, upsample
-from seecam.explain.fold import fold_batchnorm
 from seecam.models import build_model
 from seecam.normalize import Normalizer
 from seecam.params import CnnParams, SeParams
@@ -69,20 +68,6 @@ def test_default_target_is_the_prediction_and_nothing_leaks(model):
     assert all(p.grad is None for p in model.parameters())
 
 
-SMALL = {"cnn": CnnParams(channels=[8, 16, 16], hidden=32),
-         "se": SeParams(channels=[8, 16, 16], hidden=32, reduction=4)}
-
-
-def small_model(name):
-    torch.manual_seed(2)
-    model = build_model(name, SMALL[name]).eval()
-    for module in model.modules():  # BN statistics that are not the identity, so bn != conv
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return model
-
-
 def hand_forward_steps(model):
     """The network as (name, function) steps written out by hand: no hooks, no in-place ReLU."""
     steps = []
@@ -119,8 +104,8 @@ def spatial_layer_names(name):
     return [f"{b}{p}" for b in blocks for p in parts]
 
 
-@pytest.mark.parametrize("name,layer", [(n, layer) for n in SMALL for layer in spatial_layer_names(n)])
-def test_every_4d_layer_matches_a_hook_free_reference(name, layer):
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se") for layer in spatial_layer_names(n)])
+def test_every_4d_layer_matches_a_hook_free_reference(small_model, name, layer):
     model = small_model(name)
     x = torch.randn(3, 3, 32, 32)
     expected_raw, expected_targets = hand_grad_cam(model, x, layer)
@@ -132,14 +117,14 @@ def test_every_4d_layer_matches_a_hook_free_reference(name, layer):
 
 
 @pytest.mark.parametrize("layer", ["head.fc1", "head.fc2", "block1.se.fc1", "block2.se.gate"])
-def test_a_layer_without_a_spatial_map_is_refused_by_name(layer):
+def test_a_layer_without_a_spatial_map_is_refused_by_name(small_model, layer):
     model = small_model("se")
     with pytest.raises(SeecamError, match=rf"layer '{layer}' has a 2-D output.*4-D.*block1, block1.conv.*block3.pool"):
         cam_batch(model, torch.randn(2, 3, 32, 32), layer)
 
 
-@pytest.mark.parametrize("name,layer", [(n, layer) for n in SMALL for layer in spatial_layer_names(n)])
-def test_cam_images_with_batchnorm_folded_matches_the_hook_free_reference(name, layer):
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se") for layer in spatial_layer_names(n)])
+def test_cam_images_with_batchnorm_folded_matches_the_hook_free_reference(small_model, name, layer):
     """cam_images folds BN into the convolutions (explain/fold.py): the same CAMs up to float rounding."""
     model = small_model(name)
     images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
@@ -149,13 +134,3 @@ def test_cam_images_with_batchnorm_folded_matches_the_hook_free_reference(name, 
     torch.testing.assert_close(result.raw, expected_raw, atol=1e-5, rtol=0)
     torch.testing.assert_close(result.maps, normalise(upsample(expected_raw, (32, 32))), atol=1e-5, rtol=0)
     assert isinstance(model.block1.bn, torch.nn.BatchNorm2d)  # the caller's model is untouched
-
-
-def test_folded_model_gives_the_same_scores_and_keeps_a_named_convolution():
-    model = small_model("se")
-    x = torch.randn(4, 3, 32, 32)
-    folded = fold_batchnorm(model, keep=("block2.conv",))
-    with torch.no_grad():
-        torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-5)
-    assert isinstance(folded.block1.bn, torch.nn.Identity) and isinstance(folded.block2.bn, torch.nn.BatchNorm2d)
-    assert torch.equal(folded.block2.conv.weight, model.block2.conv.weight)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import hook_count
+from helpers import hook_count
 from seecam.errors import SeecamError
 from seecam.explain.hooks import record
 from seecam.models import build_model

@@ -7,15 +7,16 @@ import pytest
 
 from seecam.cli import main
 from seecam.errors import SeecamError
+from seecam.identity import sweep_digest
 from seecam.params import parse_params
 from seecam.sweep import (
     check_cache_dir,
     check_git_commit,
     check_overrides,
-    config_hash,
     dvc_command,
     dvc_env,
     experiment_name,
+    is_sweep_experiment,
     next_commands,
     parse_overrides,
     parse_seeds,
@@ -70,11 +71,17 @@ def test_overrides_are_checked_against_the_params_schema_before_queueing(tmp_pat
         check_overrides(tmp_path / "params.yaml", ["seed.x=1"])
 
 
-def test_names_tell_configurations_apart():
-    same = config_hash("seed: 1\n", ["train.epochs=3"])
-    assert experiment_name(0, same) == f"seed-0-{same}" and len(same) == 6
-    assert same == config_hash("seed: 1\n", ["train.epochs=3"])
-    assert same not in {config_hash("seed: 1\n", ["train.epochs=4"]), config_hash("seed: 2\n", ["train.epochs=3"])}
+def test_names_tell_configurations_apart_by_their_identity(tmp_path):
+    """The names' digest is identity.sweep_digest of params.yaml with the overrides: training inputs only."""
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+
+    def name(*overrides: str, code: str = "code1") -> str:
+        return experiment_name(0, sweep_digest(check_overrides(tmp_path / "params.yaml", list(overrides)), code))
+
+    same = name("train.epochs=3")
+    assert is_sweep_experiment(same) and same.startswith("seed-0-") and same == name("train.epochs=3")
+    assert same not in {name("train.epochs=4"), name("train.epochs=3", code="code2")}
+    assert same == name("train.epochs=3", "evaluate.bootstrap_samples=10")  # changes no trained weight
 
 
 def test_queue_status_is_read_by_experiment_name():

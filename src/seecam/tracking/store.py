@@ -1,0 +1,239 @@
+"""Where runs live: the repo root, the default store, run.json, URI resolution, health and connecting.
+
+Default store: `sqlite:///<repo root>/mlflow.db` with artifacts in `<repo root>/mlartifacts`, anchored at
+`DVC_ROOT` so `dvc exp run --temp` or `--queue` (which run stages in a temporary copy) still log to the
+project's store; run.json records that store as "" (this repo's), so a teammate's clone that pulled it from a
+DVC remote opens its own store, never the first clone's path. `tracking.uri` or `MLFLOW_TRACKING_URI` point
+elsewhere (any MLflow server, a PostgreSQL backend, S3 artifacts...). A server that does not answer is
+reported before any work starts, instead of MLflow's minutes of retries.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from seecam.atomic import write_json
+from seecam.credentials import masked, mlflow_uri, resolve, without_credentials
+from seecam.errors import SeecamError
+from seecam.params import TrackingParams, check_tracking_uri
+from seecam.paths import train_dir
+
+# `import mlflow` stays inside the functions that call it: it takes ~2 s (python -X importtime, after torch),
+# which `seecam check-data` in CI (cli.py imports this module) need not pay.
+HEALTH_TIMEOUT_SECONDS = 5.0
+# MLflow's own defaults (7 retries, backoff 2, 120 s timeout) hang ~500 s on a dead server; these give up
+# within ~10-40 s. Its artifact progress bars go to stderr even in a log. Used only where the user has not
+# set them.
+CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def repo_root() -> Path:
+    """The project root: DVC_ROOT under DVC (also for temp/queued experiments), else the cwd."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def tracking_uri(tracking: TrackingParams) -> str:
+    """MLFLOW_TRACKING_URI (checked like tracking.uri), else tracking.uri, else the project's SQLite store."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI")
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return tracking.uri or default_store_uri()
+
+
+def default_store_uri() -> str:
+    """This repo's SQLite store (the clone's own: mlflow.db is in no git commit and no DVC output)."""
+    return f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def default_artifacts_dir() -> Path:
+    """Where the default store's experiments (and `seecam ui`/`server` by default) keep artifacts."""
+    return repo_root() / "mlartifacts"
+
+
+def recorded_uri(uri: str) -> str:
+    """How run.json writes a tracking URI: "" for this repo's store, so the file means the same in any clone."""
+    return "" if uri == default_store_uri() else uri
+
+
+def resolved_uri(recorded: str) -> str:
+    """The store a run.json's tracking URI names in this clone.
+
+    "" is this repo's store. So is an SQLite file that does not exist here: run.json files written before
+    they were portable hold the first clone's absolute path, and reopening it would only create an empty
+    store at another clone's path, where the run cannot be. A server URL, or a store that exists, is kept.
+    """
+    if not recorded:
+        return default_store_uri()
+    if recorded.startswith("sqlite:///") and not Path(recorded.removeprefix("sqlite:///")).exists():
+        return default_store_uri()
+    return recorded
+
+
+def stored_tracking(name: str) -> tuple[RunInfo | None, TrackingParams]:
+    """The model's run.json (None if missing) and the tracking params of the store it names.
+
+    run.json keeps the URI masked: the password comes back from MLFLOW_TRACKING_URI (see credentials.resolve).
+    """
+    info = RunInfo.load(train_dir(name) / "run.json")
+    if info is None:
+        return None, TrackingParams()
+    uri = resolve(info.tracking_uri, os.environ.get("MLFLOW_TRACKING_URI", ""))
+    return info, TrackingParams(uri=uri, experiment=info.experiment)
+
+
+def unreachable(uri: str) -> str | None:
+    """Why an http(s) tracking server does not answer its health check, or None if it does (or is no server)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        health = f"{without_credentials(uri).rstrip('/')}/health"
+        with urllib.request.urlopen(health, timeout=HEALTH_TIMEOUT_SECONDS) as response:
+            response.read()
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
+def check_reachable(uri: str) -> None:
+    """Fail fast, with one line, if an http(s) tracking server does not answer its health check.
+
+    `make ui` is suggested only for a server on this machine: it serves this project's store, not a team's.
+    """
+    reason = unreachable(uri)
+    if reason is None:
+        return
+    parts = urllib.parse.urlsplit(uri)
+    if parts.hostname in LOCAL_HOSTS:
+        start = "start it (`make ui`)" if parts.port in (None, 5000) else f"start it (`PORT={parts.port} make ui`)"
+    else:
+        start = "check that it runs and that the URL is right"
+    raise SeecamError(f"MLflow tracking server {masked(uri)} is unreachable ({reason}); {start} "
+                      "or set tracking.uri / MLFLOW_TRACKING_URI to a running one")
+
+
+@contextmanager
+def server_errors(uri: str, rerun: str) -> Iterator[None]:
+    """Turn a tracking server that dies mid-stage into one line instead of MLflow's tracebacks.
+
+    Every stage and `seecam verdict` log inside it (model_run wraps evaluate, explain and report); `rerun` says
+    what a rerun does once the server is back. Only when the server no longer answers its health check:
+    other MLflow errors are bugs and keep theirs. The wait is bounded by CLIENT_DEFAULTS' retries.
+    """
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, requests.RequestException) as exc:
+        reason = unreachable(uri)
+        if reason is not None:
+            raise SeecamError(f"MLflow tracking server {masked(uri)} is unreachable ({reason}): it stopped "
+                              f"answering mid-stage; {rerun}") from exc
+        raise
+
+
+def connect(uri: str) -> None:
+    """Point MLflow at `uri` once it answers, with retries that give up in seconds and no progress bars."""
+    import mlflow
+
+    check_reachable(uri)
+    for key, value in CLIENT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    mlflow.set_tracking_uri(mlflow_uri(uri))
+
+
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise SQLite store creation: parallel queue workers otherwise race on its schema."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def find_experiment(tracking: TrackingParams) -> str | None:
+    """Connect to the store (connect: health check first, retries that give up in seconds) and return the id of
+    experiment `tracking.experiment`, None if the store has none."""
+    import mlflow
+
+    connect(tracking_uri(tracking))
+    experiment = mlflow.get_experiment_by_name(tracking.experiment)
+    return None if experiment is None else experiment.experiment_id
+
+
+def open_experiment(tracking: TrackingParams) -> str:
+    """find_experiment, creating the experiment if needed (artifacts in default_artifacts_dir for SQLite)."""
+    import mlflow
+
+    uri = tracking_uri(tracking)
+    with _store_lock(uri):
+        found = find_experiment(tracking)
+        if found is not None:
+            return found
+        artifacts = default_artifacts_dir().as_uri() if uri.startswith("sqlite:///") else None
+        return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What `reports/train/<name>/run.json` records, so later stages reopen the same run.
+
+    In memory `tracking_uri` is the store to open; on disk the default store is "" (see recorded_uri).
+    """
+
+    run_id: str
+    experiment_id: str
+    experiment: str
+    tracking_uri: str
+    model_uri: str = ""
+
+    def save(self, path: Path) -> None:
+        write_json(path, self.__dict__ | {"tracking_uri": recorded_uri(self.tracking_uri)})
+
+    @staticmethod
+    def load(path: Path) -> RunInfo | None:
+        try:
+            info = RunInfo(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        return replace(info, tracking_uri=resolved_uri(info.tracking_uri))
+
+
+def reopen_run(run_id: str | None, where: str, what: str, uri: str) -> str | None:
+    """`run_id` if that run is in the store and not deleted; else None, after a warning that `what` goes to a
+    new run (a wiped store, a changed tracking.uri or a deleted run must not stop the stage)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if run_id is not None:
+        try:
+            if mlflow.get_run(run_id).info.lifecycle_stage == "active":
+                return run_id
+        except MlflowException:
+            pass
+    print(f"warning: {where} not found in {masked(uri)}; logging {what} to a new run", file=sys.stderr)
+    return None
+
+
+def end_status(exc: BaseException) -> str:
+    """How a run that `exc` ended is marked: KILLED when stopped (Ctrl-C, SIGTERM), else FAILED."""
+    return "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"

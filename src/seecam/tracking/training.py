@@ -1,0 +1,195 @@
+"""The training run's lifecycle in MLflow: open or reopen it, repair what a kill left, describe it once, log
+each epoch and the model, and close it, so that a resumed training finishes the very run it started.
+
+One run per model per training; both models log the same keys (`model.*`, not `models.cnn.*`) so MLflow's
+compare view lines them up. `config_sha` (identity.py) and `seed` find the runs of one configuration again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+from mlflow.entities import LoggedModelStatus
+from mlflow.exceptions import MlflowException
+
+from seecam.code_version import git_commit
+from seecam.config_loader import flatten
+from seecam.data.store import Dataset
+from seecam.identity import config_sha
+from seecam.params import Params
+from seecam.tracking.store import end_status, reopen_run
+
+
+def run_params(name: str, params: Params, num_parameters: int) -> dict[str, str]:
+    """The same keys for both models (`model.*`, not `models.cnn.*`), so MLflow's compare view lines them up."""
+    model = flatten(params.model(name))
+    model.setdefault("reduction", "none")
+    model["num_parameters"] = num_parameters
+    out = {f"train.{k}": v for k, v in flatten(params.train).items()}
+    out |= {f"model.{k}": v for k, v in model.items()}
+    out |= {"seed": params.seed, "data.val_size": params.data.val_size, "data.subset": params.data.subset,
+            "data.source": params.data.source}
+    return {k: str(v) for k, v in out.items()}
+
+
+def run_tags(name: str, params: Params, data_sha256: str, code_sha256: str, device: str,
+             scheduled_on: str) -> dict[str, str]:
+    """Provenance of a training run; `config_sha` + `seed` find the runs of one configuration again."""
+    tags = {
+        "model": name, "git_commit": git_commit(), "dvc_stage": os.environ.get("DVC_STAGE", f"train_{name}"),
+        "data_sha256": data_sha256, "device": device, "scheduled_on": scheduled_on,
+        "config_sha": config_sha(params, data_sha256, code_sha256), "seed": str(params.seed),
+    }
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    return tags
+
+
+def run_name(model: str, seed: int) -> str:
+    """`se · seed 3`: a sweep's runs, both models of every seed, told apart in the MLflow runs table."""
+    return f"{model} · seed {seed}"
+
+
+@dataclass
+class TrainingRun:
+    """The active MLflow run of one training, and whether a checkpoint names it (then a rerun resumes it)."""
+
+    run_id: str
+    experiment_id: str
+    resumed: bool  # reopened from the checkpoint's run id
+    resumable: bool = False  # set by the trainer once a checkpoint holds run_id
+
+    def describe(self, params: dict[str, str], tags: dict[str, str], dataset: Dataset,
+                 history: list[dict[str, float]]) -> None:
+        """Describe the run unless a resumed run already is, and log the epochs the checkpoint has and it lacks.
+
+        Tags first, params last: params mean "described", so a kill between the two calls must leave the tags
+        (set again, harmlessly) rather than params without tags (never completed). A kill between a checkpoint
+        and its epoch's metrics loses that epoch's row here: it is logged now.
+        """
+        logged = mlflow.get_run(self.run_id)
+        if not logged.data.params:
+            mlflow.set_tags(tags)
+            mlflow.log_params(params)
+        if not logged.inputs.dataset_inputs:
+            _log_dataset(dataset)
+        have = {m.step for m in mlflow.MlflowClient().get_metric_history(self.run_id, "val_acc")}
+        for row in history:
+            if int(row["epoch"]) not in have:
+                self.log_epoch(row)
+
+    def log_epoch(self, row: dict[str, float]) -> None:
+        """Per-epoch metrics, stepped by epoch."""
+        mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        mlflow.log_figure(figure, artifact_file)
+
+    def log_model(self, model: Any, example: Any) -> str:
+        """The run's model URI: one a stopped epilogue already logged (READY) is reused, not logged twice."""
+        return self._ready_model_uri() or _log_torch_model(model, example)
+
+    def _ready_model_uri(self) -> str | None:
+        for model in mlflow.MlflowClient().search_logged_models(
+                experiment_ids=[self.experiment_id], filter_string=f"source_run_id = '{self.run_id}'"):
+            if model.status == LoggedModelStatus.READY:
+                return f"models:/{model.model_id}"
+        return None
+
+
+@contextmanager
+def training_run(name: str, seed: int, resume_run_id: str | None, experiment_id: str,
+                 uri: str) -> Iterator[TrainingRun]:
+    """The training's run, active inside the block: the checkpoint's run reopened if the store still has it
+    (its models a kill left PENDING marked FAILED), else a new run `<name> · seed N`.
+
+    On the way out it is FINISHED; after an error KILLED (stopped) or FAILED, for the checkpoint to resume.
+    A new run that no checkpoint names yet holds nothing a rerun could use: it is deleted instead, so a
+    training that fails before its first checkpoint leaves no empty FAILED run.
+    """
+    run_id = reopen_run(resume_run_id, f"{name}: the checkpoint's MLflow run {resume_run_id}", "training",
+                        uri) if resume_run_id else None
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name(name, seed),
+                          experiment_id=experiment_id) as active:
+        if run_id:
+            _fail_pending_models(run_id, experiment_id)
+        run = TrainingRun(active.info.run_id, experiment_id, resumed=run_id is not None)
+        try:
+            yield run
+        except BaseException as exc:
+            if run.resumed or run.resumable:
+                mlflow.end_run(end_status(exc))
+            else:
+                _discard_active_run()
+            raise
+
+
+def mark_killed(run_ids: list[str]) -> None:
+    """End still-RUNNING runs that nothing will resume (their checkpoints were discarded)."""
+    client = mlflow.MlflowClient()
+    for run_id in run_ids:
+        try:
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, "KILLED")
+        except MlflowException:
+            pass  # gone from this store: nothing to close
+
+
+def _discard_active_run() -> None:
+    """End and delete the active run, which holds nothing yet. Never masks the failure on the way out."""
+    run = mlflow.active_run()
+    try:
+        mlflow.end_run("FAILED")
+        mlflow.MlflowClient().delete_run(run.info.run_id)
+    except Exception:  # noqa: BLE001 (cleanup on the way out of another error: that error is the one to report)
+        pass
+
+
+def _fail_pending_models(run_id: str, experiment_id: str) -> None:
+    """A kill during `log_model` leaves a PENDING logged model; mark the run's ones FAILED before resuming."""
+    client = mlflow.MlflowClient()
+    # filtered here: MLflow 3.17's SQL store matches no model on `status = 'PENDING'` (checked)
+    for model in client.search_logged_models(experiment_ids=[experiment_id],
+                                             filter_string=f"source_run_id = '{run_id}'"):
+        if model.status == LoggedModelStatus.PENDING:
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+
+
+def _log_dataset(dataset: Dataset) -> None:
+    """Record the training data as an MLflow input (digest = our sha256 of the arrays)."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+
+    source = dataset.meta["source"]
+    url = str(source.get("url", ""))
+    origin = HTTPDatasetSource(url) if url.startswith(("http://", "https://")) else CodeDatasetSource(
+        {k: str(v) for k, v in source.items()})
+    logged = mlflow.data.from_numpy(features=dataset.train.images, targets=dataset.train.labels, source=origin,
+                                    name=f"{source['kind']}-train", digest=dataset.sha256[:32])
+    mlflow.log_input(logged, context="training")
+
+
+def _log_torch_model(model: Any, example: Any) -> str:
+    """Log the model (MLflow 3: `name=`, pt2 format from the input example); return its URI.
+
+    The pip requirements are given, not inferred: inference reloads the model in a subprocess to see what
+    it imports, measured at 9-12 s of the train stage's epilogue; loading needs torch, numpy (the pyfunc
+    input) and mlflow itself, which MLflow always adds.
+    """
+    import numpy
+    import torch
+    from mlflow.models import infer_signature
+
+    example = example.detach().cpu()
+    with torch.no_grad():
+        output = model(example).numpy()
+    signature = infer_signature(example.numpy(), output)
+    requirements = [*mlflow.pytorch.get_default_pip_requirements(), f"numpy=={numpy.__version__}"]
+    info = mlflow.pytorch.log_model(model, name="model", input_example=example.numpy(), signature=signature,
+                                    pip_requirements=requirements)
+    return info.model_uri

@@ -1,0 +1,20 @@
+"""The training run's keys: both models log the same params, and both runs of a seed share config_sha."""
+
+from seecam.identity import config_sha
+from seecam.params import Params, parse_params
+from seecam.tracking.training import run_params, run_tags
+
+
+def test_both_models_log_the_same_param_keys():
+    params = Params()
+    cnn, se = run_params("cnn", params, 1), run_params("se", params, 2)
+    assert cnn.keys() == se.keys()
+    assert cnn["model.reduction"] == "none" and se["model.reduction"] == "16"
+    assert cnn["train.lr"] == "0.001" and cnn["seed"] == "42"
+
+
+def test_both_models_of_a_seed_share_config_sha_and_tag_the_seed():
+    params = parse_params({"seed": 3})
+    cnn, se = (run_tags(name, params, "data1", "code1", "cpu", "val") for name in ("cnn", "se"))
+    assert cnn["config_sha"] == se["config_sha"] == config_sha(params, "data1", "code1")
+    assert cnn["seed"] == se["seed"] == "3"
