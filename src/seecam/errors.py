@@ -2,9 +2,12 @@
 
 Anything else that escapes is a bug and keeps its traceback. A stop (Ctrl-C, or SIGTERM from `kill`, a job
 limit or a scheduler) is one line too: SIGTERM is raised as `Stopped`, a KeyboardInterrupt, so every
-`except KeyboardInterrupt` and `finally` treats both alike and the training run is marked KILLED.
+`except KeyboardInterrupt` and `finally` treats both alike and the training run is marked KILLED. A stop also
+silences logging: a library interrupted mid-call (SQLAlchemy closing a cursor under MLflow) would otherwise log
+its own cleanup traceback above that line.
 """
 
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -23,12 +26,14 @@ class Stopped(KeyboardInterrupt):
 
 
 def _stop(signum: int, frame: object) -> None:
-    raise Stopped()
+    logging.disable(logging.CRITICAL)
+    raise Stopped() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def run(main: Callable[[], object]) -> None:
     """Run a stage or command; a user error becomes one `error:` line on stderr and its exit code."""
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         main()
     except SeecamError as exc:

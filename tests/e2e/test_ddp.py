@@ -1,5 +1,6 @@
 """Real DDP: `train.processes: 2` re-launches the stage under torchrun (gloo, CPU) on tiny synthetic data."""
 
+import contextlib
 import csv
 import os
 import re
@@ -68,6 +69,16 @@ def test_a_hung_rank_times_out_the_others_instead_of_hanging_them(repo_copy):
     assert re.search(r"[Tt]imed? ?out", stderr), stderr[-3000:]
 
 
+def ranks_of(pid: int) -> dict[str, psutil.Process]:
+    """The training processes under `pid` by RANK; short-lived helpers that exit meanwhile are skipped."""
+    ranks = {}
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            if (rank := child.environ().get("RANK")) is not None:
+                ranks[rank] = child
+    return ranks
+
+
 def stop_rank_1(repo_copy, after_epoch, how):
     """Train with 2 processes, apply `how` to rank 1 at the `after_epoch` checkpoint; wait for the job to end.
 
@@ -76,7 +87,7 @@ def stop_rank_1(repo_copy, after_epoch, how):
     job = repo_copy.spawn(sys.executable, "stages/train.py", "cnn", **ENV)
     try:
         state = repo_copy.wait_for_checkpoint("cnn", after_epoch, job)
-        ranks = {p.environ().get("RANK"): p for p in psutil.Process(job.pid).children(recursive=True)}
+        ranks = ranks_of(job.pid)
         how(ranks["1"])
         began = time.monotonic()
         _, stderr = job.communicate(timeout=TIMEOUT_SECONDS + TORCHRUN_GRACE_SECONDS + 60)

@@ -39,8 +39,9 @@ def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server, tmp_path):
             logged = served(Normalizer(torch.device("cpu"), "cifar10")(x).contiguous())
         torch.testing.assert_close(logged, expected, atol=1e-4, rtol=1e-4)
         # given, not inferred (inference reloads the model in a subprocess: ~10 s of the stage's epilogue)
-        requirements = Path(mlflow.artifacts.download_artifacts(f"{info['model_uri']}/requirements.txt",
-                                                                dst_path=str(tmp_path / name)))
+        # (the model's whole folder: a models:/<id>/<file> URI is read as a registered model's name)
+        requirements = Path(mlflow.artifacts.download_artifacts(info["model_uri"], dst_path=str(tmp_path / name)),
+                            "requirements.txt")
         assert sorted(requirements.read_text().split()) == sorted(
             [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
              *mlflow.pytorch.get_default_pip_requirements()])
