@@ -6,7 +6,8 @@ batches of 64 and one of 8), the validation pass included, in its second epoch (
 compiles). Beside it, in the same run, the tutorial's loop over the same 45,000 images:
   tutorial  torchvision PIL transforms (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize)
             in a DataLoader, Adam, NCHW (bench/tutorial.py): the training pass only, with no loader
-            workers as the tutorial writes it, and with 2 workers;
+            workers as the tutorial writes it, with 2 workers, and with no workers but the allocator
+            setting fit makes (seecam/allocator.py), so the share of the ratio that setting alone buys shows;
   seecam    `default` compiles or not as `train.compile: auto` decides for the full default run
             (45,000 images x 50 epochs); the other setting is timed too, so auto can be checked.
 Variants alternate rounds (tutorial, tutorial 2 workers, seecam default, seecam other, tutorial, ...), each in
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import tutorial  # noqa: E402  (bench/tutorial.py: the tutorial's loop)
 
+from seecam.allocator import keep_freed_memory  # noqa: E402
 from seecam.data.store import Dataset, Split  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.params import DataParams, Params, TrainParams  # noqa: E402
@@ -57,9 +59,12 @@ class Variant:
     kind: str  # "tutorial" | "seecam"
     workers: int = 0
     compiled: bool = False
+    kept_memory: bool = False  # the tutorial with fit's allocator setting
 
 
 def run_tutorial(variant: Variant, dataset: Dataset, rounds: int, done: Round) -> None:
+    if variant.kept_memory:
+        keep_freed_memory()
     torch.manual_seed(0)
     model = build_model(variant.model, Params().model(variant.model))
     optimizer = torch.optim.Adam(model.parameters(), lr=Params().train.lr)
@@ -145,6 +150,7 @@ def throughput(args: argparse.Namespace) -> None:
         variants = [
             Variant("tutorial, no workers", name, "tutorial"),
             Variant("tutorial, 2 workers", name, "tutorial", workers=2),
+            Variant("tutorial, memory kept", name, "tutorial", kept_memory=True),
             Variant(default, name, "seecam", compiled=compiled),
             Variant(f"seecam {'eager' if compiled else 'compiled'}", name, "seecam", compiled=not compiled),
         ]

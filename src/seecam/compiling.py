@@ -8,8 +8,8 @@ differently) is the same on every rerun and resume of one configuration on one m
     saved_seconds = eager_seconds * (1 - 1 / SPEEDUP[device])
     auto compiles  <=>  a toolchain is present  and  saved_seconds >= 1.5 * COMPILE_SECONDS[device]
 
-The costs are conservative round figures for the default models (measured on a 2-core CPU; CUDA figures
-are launch-bound estimates for batch 64). The graph is compiled with `dynamic=False` for the full batch only:
+The costs are conservative round figures for the default models (CPU: measured on 2 cores, where a compiled
+step is no faster, so auto never compiles; CUDA figures are launch-bound estimates for batch 64). The graph is compiled with `dynamic=False` for the full batch only:
 the last partial batch of an epoch runs eagerly, because a recompile for it would make dynamo mark the
 batch dimension dynamic and then serve every full batch from the slower dynamic-shape graph (cache entries
 are checked newest first). On CUDA the compiled forward replays CUDA graphs (inductor_options).
@@ -32,8 +32,10 @@ Setting = Literal["auto", True, False]
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 REFERENCE_BATCH = 64
-STEP_SECONDS = {"cpu": 0.03, "cuda": 0.004}  # eager seconds per batch-64 step
-SPEEDUP = {"cpu": 1.2, "cuda": 3.0}  # compiled vs eager step (CPU: SE, issue 12 bench)
+STEP_SECONDS = {"cpu": 0.035, "cuda": 0.004}  # eager seconds per batch-64 step
+# Compiled vs eager step on the stage's path. CPU: no faster (bench/train_throughput.py on 45,000 images,
+# 2-core EPYC: CNN 1,313 vs 1,497 img/s eager, SE 1,231 vs 1,288), so auto never compiles there.
+SPEEDUP = {"cpu": 1.0, "cuda": 3.0}
 COMPILE_SECONDS = {"cpu": 90.0, "cuda": 40.0}  # one forward + backward graph, cold cache
 PAYBACK = 1.5  # auto compiles when the expected saving is at least this many times the compile time
 
@@ -69,6 +71,8 @@ def decide(setting: Setting, device_type: str, images: int, batch_size: int, epo
         return Decision(setting, setting, f"train.compile {str(setting).lower()}")
     if problem:
         return Decision(setting, False, f"auto: {problem}")
+    if SPEEDUP[device_type] <= 1.0:
+        return Decision(setting, False, f"auto: a compiled step is no faster on {device_type} (measured)")
     steps = epochs * math.ceil(images / batch_size)
     eager = steps * STEP_SECONDS[device_type] * max(1.0, batch_size / REFERENCE_BATCH)
     saved, cost = eager * (1 - 1 / SPEEDUP[device_type]), COMPILE_SECONDS[device_type]

@@ -25,6 +25,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from tqdm import tqdm
 
 from seecam import checkpoint, compiling, distributed, paths
+from seecam.allocator import keep_freed_memory
 from seecam.atomic import write_csv
 from seecam.augment import Augmenter
 from seecam.code_version import training_code_digest
@@ -163,6 +164,7 @@ def fit(
     Under DDP (`world.size > 1`) each rank trains on its shard (distributed.py); the history row holds the
     sums over all ranks and rank 0's validation metrics, so every rank gets the same row and LR schedule.
     """
+    keep_freed_memory()  # each step reuses the last one's pages: a third faster on a CPU (allocator.py)
     memory_format = torch.channels_last  # measured faster on CPU too (mkldnn)
     model.to(device, memory_format=memory_format)
     state = TrainState.fresh(model, train, seed, device)
