@@ -16,13 +16,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 repro: $(VENV)/.deps
 	dvc repro
 
+# Both cores, a test file per worker at a time (its module fixtures built once); CI runs this.
 test: $(VENV)/.test-deps
-	pytest
+	pytest -n 2 --dist loadfile
 
 # The loop while coding: the unit tests (mirroring src/seecam/) and the checks of the repo's own files, no
 # dvc repro, servers or browser; under 3 minutes on a 2-core machine.
 test-fast: $(VENV)/.test-deps
-	pytest tests/unit tests/project
+	pytest -n 2 --dist loadfile tests/unit tests/project
 
 lint: $(VENV)/.test-deps
 	ruff check .

@@ -9,10 +9,11 @@ differently) is the same on every rerun and resume of one configuration on one m
     auto compiles  <=>  a toolchain is present  and  saved_seconds >= 1.5 * COMPILE_SECONDS[device]
 
 The costs are conservative round figures for the default models (CPU: measured on 2 cores, where a compiled
-step is no faster, so auto never compiles; CUDA figures are launch-bound estimates for batch 64). The graph is compiled with `dynamic=False` for the full batch only:
-the last partial batch of an epoch runs eagerly, because a recompile for it would make dynamo mark the
-batch dimension dynamic and then serve every full batch from the slower dynamic-shape graph (cache entries
-are checked newest first). On CUDA the compiled forward replays CUDA graphs (inductor_options).
+step is no faster, so auto never compiles; CUDA figures are launch-bound estimates for batch 64). The graph
+is compiled with `dynamic=False` for the full batch only: the last partial batch of an epoch runs eagerly,
+because a recompile for it would make dynamo mark the batch dimension dynamic and then serve every full
+batch from the slower dynamic-shape graph (cache entries are checked newest first). On CUDA the compiled
+forward replays CUDA graphs (inductor_options).
 """
 
 from __future__ import annotations

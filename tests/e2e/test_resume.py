@@ -54,7 +54,8 @@ def test_killed_dvc_repro_resumes_to_the_same_result_and_a_forced_rerun_makes_a_
 
     kill_at(repo_copy, 1, str(VENV_BIN / "dvc"), "repro", "-f", "-s", "train_cnn")
     assert not (root / "models/cnn.pt").exists()  # killed mid-training
-    resumed = repo_copy.dvc("repro", "train_cnn")
+    # forced again: unforced, DVC would check the first run's outputs out of its cache (same params and code)
+    resumed = repo_copy.dvc("repro", "-f", "-s", "train_cnn")
     assert "resuming from" in resumed.stdout + resumed.stderr
     history, weights = results(root)
     assert history == expected_history and same_weights(weights, expected_weights)
