@@ -22,7 +22,7 @@ def step():
     optimizer.zero_grad(set_to_none=True)
     F.cross_entropy(model(x), y).backward()
     optimizer.step()
-for _ in range(3):
+for _ in range(5):
     step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
@@ -39,5 +39,5 @@ def faults(mode: str) -> int:
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_freed_activations_are_reused_instead_of_faulted_in_again():
     default, kept = faults("default"), faults("keep")
-    assert default > 10 * 2000  # measured ~10,000 a step
-    assert kept < default / 20, (kept, default)
+    assert default > 10 * 1000  # measured 2,200-4,800 a step
+    assert kept < default / 4, (kept, default)  # measured: 0 vs 48,000 alone, 2,561 vs 22,625 beside other tests
