@@ -35,7 +35,8 @@ Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 REFERENCE_BATCH = 64
 STEP_SECONDS = {"cpu": 0.035, "cuda": 0.004}  # eager seconds per batch-64 step
 # Compiled vs eager step on the stage's path. CPU: no faster (bench/train_throughput.py on 45,000 images,
-# 2-core EPYC: CNN 1,313 vs 1,497 img/s eager, SE 1,231 vs 1,288), so auto never compiles there.
+# 2-core EPYC, two runs: CNN 1,313 and 1,328 img/s compiled vs 1,497 and 1,784 eager; SE 1,231 and 1,448 vs
+# 1,288 and 1,407, i.e. -4% and +3%, within the noise), so auto never compiles there.
 SPEEDUP = {"cpu": 1.0, "cuda": 3.0}
 COMPILE_SECONDS = {"cpu": 90.0, "cuda": 40.0}  # one forward + backward graph, cold cache
 PAYBACK = 1.5  # auto compiles when the expected saving is at least this many times the compile time

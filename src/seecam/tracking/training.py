@@ -95,8 +95,7 @@ class TrainingRun:
         return self._ready_model_uri() or _log_torch_model(model, example)
 
     def _ready_model_uri(self) -> str | None:
-        for model in mlflow.MlflowClient().search_logged_models(
-                experiment_ids=[self.experiment_id], filter_string=f"source_run_id = '{self.run_id}'"):
+        for model in _logged_models(self.run_id, self.experiment_id):
             if model.status == LoggedModelStatus.READY:
                 return f"models:/{model.model_id}"
         return None
@@ -152,12 +151,16 @@ def _discard_active_run() -> None:
 
 def _fail_pending_models(run_id: str, experiment_id: str) -> None:
     """A kill during `log_model` leaves a PENDING logged model; mark the run's ones FAILED before resuming."""
-    client = mlflow.MlflowClient()
-    # filtered here: MLflow 3.17's SQL store matches no model on `status = 'PENDING'` (checked)
-    for model in client.search_logged_models(experiment_ids=[experiment_id],
-                                             filter_string=f"source_run_id = '{run_id}'"):
+    for model in _logged_models(run_id, experiment_id):
         if model.status == LoggedModelStatus.PENDING:
-            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+            mlflow.MlflowClient().finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+
+
+def _logged_models(run_id: str, experiment_id: str) -> list[Any]:
+    """The models run `run_id` logged, any status: callers filter by status here, because MLflow 3.17's SQL
+    store matches no model on `status = 'PENDING'` (checked)."""
+    return mlflow.MlflowClient().search_logged_models(experiment_ids=[experiment_id],
+                                                      filter_string=f"source_run_id = '{run_id}'")
 
 
 def _log_dataset(dataset: Dataset) -> None:
