@@ -16,14 +16,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 repro: $(VENV)/.deps
 	dvc repro
 
-# Both cores, a test file per worker at a time (its module fixtures built once); CI runs this.
+# Both cores, a file (or a folder sharing one expensive fixture) per worker at a time, end-to-end files first
+# (tests/conftest.py); CI runs this.
 test: $(VENV)/.test-deps
-	pytest -n 2 --dist loadfile
+	pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The loop while coding: the unit tests (mirroring src/seecam/) and the checks of the repo's own files, no
 # dvc repro, servers or browser; under 3 minutes on a 2-core machine.
 test-fast: $(VENV)/.test-deps
-	pytest -n 2 --dist loadfile tests/unit tests/project
+	pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit tests/project
 
 lint: $(VENV)/.test-deps
 	ruff check .

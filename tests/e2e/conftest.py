@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import UNUSUAL_DIR, MlflowServer, RepoCopy, copy_repo, free_port, start_mlflow_server, stop_process_group
+from helpers import MlflowServer, RepoCopy, copy_repo, free_port, start_mlflow_server, stop_process_group
 
 HERE = Path(__file__).parent
 
@@ -20,20 +20,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.e2e)
-
-
-@pytest.fixture(scope="session")
-def pipeline_repo(tmp_path_factory) -> RepoCopy:
-    """One full `dvc repro` on tiny synthetic data, shared read-only by the tests of later stages.
-
-    It lives in a path with a space and a non-ASCII letter (UNUSUAL_DIR).
-    """
-    root = tmp_path_factory.mktemp("pipeline") / UNUSUAL_DIR
-    root.mkdir()
-    repo = copy_repo(root)
-    repo.use_tiny_synthetic_data(epochs=3, train_size=1500, test_size=300)
-    repo.repro_log = repo.dvc("repro").stdout
-    return repo
 
 
 @pytest.fixture

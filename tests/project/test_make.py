@@ -57,5 +57,6 @@ def recipe(target: str) -> tuple[str, list[str]]:
 
 def test_make_test_fast_installs_like_make_test_and_runs_the_unit_tests():
     assert recipe("test-fast")[0] == recipe("test")[0]
-    assert recipe("test")[1] == ["pytest -n 2 --dist loadfile"]  # a file's tests share a worker and fixtures
-    assert recipe("test-fast")[1] == ["pytest -n 2 --dist loadfile tests/unit tests/project"]
+    # a file's tests (and a shared folder's) share a worker and fixtures, in collection order
+    assert recipe("test")[1] == ["pytest -n 2 --dist loadfile --no-loadscope-reorder"]
+    assert recipe("test-fast")[1] == ["pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit tests/project"]

@@ -23,6 +23,7 @@ from seecam.sweep import (
     queue_states,
     sweep,
     swept_config_sha,
+    worker_env,
     workers_alive,
 )
 
@@ -153,6 +154,18 @@ def test_dvc_and_its_queue_workers_find_this_interpreters_tools_first(monkeypatc
     """`.venv/bin/seecam sweep` without the venv active: workers run `dvc` and stages run `python` from PATH."""
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     assert dvc_env()["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+
+
+def test_queue_workers_share_the_cores_unless_told_otherwise(monkeypatch):
+    """Each of -j N workers trains with cores // N threads: N processes with a thread per core contend."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert "OMP_NUM_THREADS" not in worker_env(1)
+    assert worker_env(2)["OMP_NUM_THREADS"] == str(max(1, cores // 2))
+    assert worker_env(cores + 1)["OMP_NUM_THREADS"] == "1"
+    assert worker_env(2)["PATH"] == dvc_env()["PATH"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert worker_env(2)["OMP_NUM_THREADS"] == "3"
 
 
 def test_workers_that_are_gone_are_seen_in_the_queue_status():

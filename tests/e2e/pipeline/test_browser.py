@@ -76,7 +76,8 @@ def test_mlflow_ui_lists_both_runs_and_compares_them(pipeline_repo, browser, mlf
     report = json.loads((pipeline_repo.root / "reports/evaluate/metrics.json").read_text())
     for name in ("cnn", "se"):
         value = report[name]["test_acc"]
-        assert name in table and (f"{value:.3f}" in table or str(round(value, 3)) in table), (name, value)
+        # MLflow 3.17 shows the full float (0.11666666666666667), where a rounded 0.117 is no substring
+        assert name in table and any(shown in table for shown in (str(value), f"{value:.3f}")), (name, value)
     page.screenshot(path=str(ARTIFACTS / "mlflow_runs.png"))
 
     page.goto(compare_url)
