@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 
+from seecam.sweep import threads_per_worker  # imports no torch
+
 # Each xdist worker, and every process it starts, gets its share of the cores, set before torch is imported:
-# two tiny trainings side by side, each with OpenMP threads on both cores, took 14.7 s for 3 epochs that ran
-# in 5.0 s with one thread each (measured, 2 cores). A value set outside is kept.
+# the share `seecam sweep` gives its queue workers (two tiny trainings side by side took 14.7 s for 3 epochs
+# with a thread per core each, 5.0 s with one each, on 2 cores). A value set outside is kept.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // workers)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_worker(workers)))
 
 import http.server  # noqa: E402 (after the thread share)
 from collections.abc import Iterator

@@ -118,17 +118,22 @@ def dvc_env() -> dict[str, str]:
     return os.environ | {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
-def worker_env(jobs: int) -> dict[str, str]:
-    """dvc_env, and for `jobs` queue workers training side by side, each worker's share of the cores.
+def threads_per_worker(workers: int) -> int:
+    """Each of `workers` processes training side by side gets its share of the cores, at least one thread.
 
-    torch starts an OpenMP thread per core in every process, so N workers' threads contend for the same cores:
-    two tiny trainings side by side on 2 cores took 14.7 s for 3 epochs with both cores' threads each, 5.0 s
-    with one thread each (measured). An OMP_NUM_THREADS set outside is kept.
+    torch starts an OpenMP thread per core in every process, so N such processes contend for the same cores:
+    two demo-size SE trainings side by side on 2 cores took 63-81 s with a thread per core each, 32 s with one
+    thread each, against 43 s one after the other (measured).
     """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+def worker_env(jobs: int) -> dict[str, str]:
+    """dvc_env, with OMP_NUM_THREADS for `jobs` queue workers side by side; one set outside is kept."""
     env = dvc_env()
     if jobs > 1 and "OMP_NUM_THREADS" not in env:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        env["OMP_NUM_THREADS"] = str(max(1, cores // jobs))
+        env["OMP_NUM_THREADS"] = str(threads_per_worker(jobs))
     return env
 
 

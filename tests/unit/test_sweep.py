@@ -23,6 +23,7 @@ from seecam.sweep import (
     queue_states,
     sweep,
     swept_config_sha,
+    threads_per_worker,
     worker_env,
     workers_alive,
 )
@@ -160,6 +161,7 @@ def test_queue_workers_share_the_cores_unless_told_otherwise(monkeypatch):
     """Each of -j N workers trains with cores // N threads: N processes with a thread per core contend."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = len(os.sched_getaffinity(0))
+    assert threads_per_worker(1) == cores and threads_per_worker(2) == max(1, cores // 2)
     assert "OMP_NUM_THREADS" not in worker_env(1)
     assert worker_env(2)["OMP_NUM_THREADS"] == str(max(1, cores // 2))
     assert worker_env(cores + 1)["OMP_NUM_THREADS"] == "1"
