@@ -123,7 +123,7 @@ def threads_per_worker(workers: int) -> int:
 
     torch starts an OpenMP thread per core in every process, so N such processes contend for the same cores:
     two demo-size SE trainings side by side on 2 cores took 63-81 s with a thread per core each, 32 s with one
-    thread each, against 43 s one after the other (measured).
+    thread each, against about 43 s one after the other (measured).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // workers)
