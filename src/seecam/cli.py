@@ -106,35 +106,59 @@ def report_step(params: Params, config: str, experiments: list[str]) -> str:
             "(the same params, data and code)")
 
 
-def main(argv: list[str] | None = None) -> None:
+class _DefaultsShown(argparse.HelpFormatter):
+    """Appends "(default: X)" where there is a default worth reading (not a flag's False, not an empty one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, "", []) or action.default is argparse.SUPPRESS or "%(default)" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option, each with its help (tests/unit/test_cli.py checks), defaults shown."""
+    shown = _DefaultsShown
     parser = argparse.ArgumentParser(prog="seecam", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check-data", help="check a data directory (counts, shapes, labels, leakage)")
-    check.add_argument("directory", nargs="?", type=Path, default=DATA_DIR)
-    check.add_argument("--report", type=Path, default=DATA_CHECKS)
-    browse = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs")
-    browse.add_argument("--port", type=int, default=5000)
-    team = commands.add_parser("server", help="run a team's MLflow server (PostgreSQL backend, served artifacts)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="one of these; `seecam COMMAND --help` for its options")
+    check = commands.add_parser("check-data", help="check a data directory (counts, shapes, labels, leakage)",
+                                formatter_class=shown)
+    check.add_argument("directory", nargs="?", type=Path, default=DATA_DIR,
+                       help="a data directory as the download stage writes it (arrays + meta.json)")
+    check.add_argument("--report", type=Path, default=DATA_CHECKS, help="where to write the checks as JSON")
+    browse = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs",
+                                 formatter_class=shown)
+    browse.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 to serve the UI on")
+    team = commands.add_parser("server", help="run a team's MLflow server (PostgreSQL backend, served artifacts)",
+                               formatter_class=shown)
     team.add_argument("--backend-store-uri", help="e.g. postgresql://user:pass@db/mlflow; "
                       "default: the project's sqlite:///<repo>/mlflow.db")
     team.add_argument("--artifacts-destination", help="directory or s3://bucket/prefix; default: <repo>/mlartifacts")
     team.add_argument("--host", default="127.0.0.1", help="interface to bind; another needs --allowed-hosts")
-    team.add_argument("--port", type=int, default=5000)
+    team.add_argument("--port", type=int, default=5000, help="port to listen on")
     team.add_argument("--allowed-hosts", default="", help="Host headers clients use, comma-separated (MLflow's)")
     team.add_argument("--cors-allowed-origins", default="", help="browser origins allowed (MLflow's)")
-    team.add_argument("--workers", type=int, default=1)
-    seeds = commands.add_parser("sweep", help="queue one `dvc exp run` per training seed (DVC's queue)")
+    team.add_argument("--workers", type=int, default=1, help="server worker processes")
+    seeds = commands.add_parser("sweep", help="queue one `dvc exp run` per training seed (DVC's queue)",
+                                formatter_class=shown)
     seeds.add_argument("--seeds", required=True, help="e.g. 0-4, 0,2,5 or 3")
     seeds.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="params override for every seed, as dvc exp run -S")
     seeds.add_argument("--run", action="store_true", help="start the queue workers and wait for the sweep")
     seeds.add_argument("-j", "--jobs", type=int, default=1, help="queue workers with --run")
     seeds.add_argument("targets", nargs="*", help="stages to run (default: the whole pipeline, as dvc repro)")
-    pool = commands.add_parser("verdict", help="is the candidate better across training seeds? (pools MLflow runs)")
+    pool = commands.add_parser("verdict", help="is the candidate better across training seeds? (pools MLflow runs)",
+                               formatter_class=shown)
     pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the latest sweep's "
                       "configuration, else the only one with >= 2 seeds (several are listed)")
     pool.add_argument("--baseline", help="default: evaluate.baseline")
     pool.add_argument("--candidate", help="default: evaluate.candidate")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "ui":
         run(lambda: ui(args.port))
