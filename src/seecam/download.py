@@ -30,7 +30,8 @@ def build_dataset(data: DataParams, raw_dir: Path = RAW_DIR) -> Dataset:
                                   "test_size": syn.test_size, "seed": syn.seed}
     else:
         archive = fetch_archive(data.url, data.md5, raw_dir, data.timeout_seconds, data.retries,
-                                deadline=data.deadline_seconds)
+                                deadline=data.deadline_seconds, min_bytes_per_second=data.min_bytes_per_second,
+                                stall_seconds=data.stall_seconds)
         dataset = read_archive(archive)
         source = {"kind": "cifar10", "url": data.url, "md5": data.md5.lower()}
     return attach_meta(dataset, source)

@@ -41,6 +41,7 @@ PANELS_WHY = "one figure panel each; more is unreadable and slow to draw"
 IMAGE_SIDE = 32
 MAX_TIMEOUT_SECONDS = 3600.0
 MAX_DEADLINE_SECONDS = 86_400.0
+MAX_BYTES_PER_SECOND = 1_000_000_000
 MAX_RETRIES = 10
 MLFLOW_MAX_EXPERIMENT_NAME = 500
 BLOCK_PARTS = ("conv", "bn", "relu", "pool")
@@ -134,6 +135,8 @@ class DataParams:
     subset: int = 0
     timeout_seconds: float = 60.0  # each wait for the server
     deadline_seconds: float = 3600.0  # the whole download, retries included
+    min_bytes_per_second: float = 1024.0  # less than this on average over stall_seconds: stalled, fail now
+    stall_seconds: float = 60.0
     retries: int = 3
     synthetic: SyntheticParams = field(default_factory=SyntheticParams)
 
@@ -168,6 +171,16 @@ class DataParams:
             yield "deadline_seconds", (f"must be <= {MAX_DEADLINE_SECONDS:,} (a day: on a slower link download the "
                                        "archive yourself and set data.url to the file), "
                                        f"got {shown(self.deadline_seconds)}")
+        if self.min_bytes_per_second < 0:
+            yield "min_bytes_per_second", f"must be >= 0 (0 = no minimum), got {shown(self.min_bytes_per_second)}"
+        elif self.min_bytes_per_second > MAX_BYTES_PER_SECOND:
+            yield "min_bytes_per_second", (f"must be <= {MAX_BYTES_PER_SECOND:,} (1 GB/s: more would call every "
+                                           f"link stalled), got {shown(self.min_bytes_per_second)}")
+        if self.stall_seconds <= 0:
+            yield "stall_seconds", f"must be > 0, got {shown(self.stall_seconds)}"
+        elif self.stall_seconds > self.deadline_seconds:
+            yield "stall_seconds", (f"must be <= data.deadline_seconds ({self.deadline_seconds:,.0f} s: a longer "
+                                    f"window never ends before the deadline), got {shown(self.stall_seconds)}")
         yield from _in_range(self, "retries", 0, MAX_RETRIES,
                              "the wait doubles per retry: 10 retries already wait ~17 minutes")
 

@@ -153,3 +153,50 @@ def test_a_redirect_loop_is_one_line(tmp_path):
         fetch_archive(f"{base}/loop.tar.gz", "0" * 32, tmp_path / "raw", retries=0)
     assert str(info.value) == f"download of {base}/loop.tar.gz failed: it redirects in a loop (HTTP 302); " \
                               "check data.url"
+
+
+class Paced(socketserver.StreamRequestHandler):
+    """Prompt headers, then `payload` in `piece`-byte writes every `pause` seconds; counts its connections."""
+
+    payload = b"x" * 1_000_000
+    piece = 1
+    pause = 1.0
+    connections = 0
+
+    def handle(self):
+        type(self).connections += 1
+        self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.payload))
+        try:
+            for first in range(0, len(self.payload), self.piece):
+                self.wfile.write(self.payload[first:first + self.piece])
+                self.wfile.flush()
+                time.sleep(self.pause)
+        except OSError:  # the client gave up
+            pass
+
+
+def test_a_stalled_download_fails_after_the_stall_window_naming_the_params(tmp_path):
+    """1 byte/s: under the minimum rate for a whole window, it fails then, not at the deadline, and is not retried
+    (a retry would only trickle again)."""
+    handler = type("OneByteASecond", (Paced,), {})
+    with serving(handler) as base:
+        began = time.monotonic()
+        with pytest.raises(SeecamError) as info:
+            fetch_archive(f"{base}/a.tar.gz", "0" * 32, tmp_path / "raw", timeout=5, retries=2, deadline=60,
+                          min_bytes_per_second=1000, stall_seconds=2)
+        waited = time.monotonic() - began
+    assert 1.5 < waited < 4.5, f"the error came after {waited:.1f} s"
+    message = str(info.value)
+    assert message.startswith(f"download of {base}/a.tar.gz stalled: ")
+    assert "below data.min_bytes_per_second = 1000 for data.stall_seconds = 2 s" in message
+    assert "\n" not in message and not any((tmp_path / "raw").iterdir()) and handler.connections == 1
+
+
+def test_a_slow_but_steady_link_completes(tmp_path):
+    """~50 kB/s for about 3 s, checked against a 20 kB/s minimum every second: it never stalls."""
+    payload = bytes(range(256)) * 600  # 153,600 bytes
+    handler = type("FiftyKilobytesASecond", (Paced,), {"payload": payload, "piece": 5_000, "pause": 0.1})
+    with serving(handler) as base:
+        path = fetch_archive(f"{base}/a.tar.gz", hashlib.md5(payload).hexdigest(), tmp_path / "raw", retries=0,
+                             min_bytes_per_second=20_000, stall_seconds=1)
+    assert path.read_bytes() == payload and handler.connections == 1
