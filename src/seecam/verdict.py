@@ -349,7 +349,7 @@ def markdown(verdict: Verdict) -> str:
         "", f"## Per-class accuracy, {cand} − {base} (points)", "",
         "Median of the per-seed differences, with the sign test's distribution-free interval for it: "
         "order statistics of the seeds' own differences, so it never leaves their range however few seeds "
-        "there are. Its coverage is shown (3 seeds: 75%); a class counts as reliable when the interval "
+        f"there are. Its coverage is shown{_coverage(v)}; a class counts as reliable when the interval "
         "excludes 0 at 95%, which takes at least 6 seeds.", "",
         "| class | median | interval | coverage | reliable |", "|---|---:|---|---:|---|",
         *(f"| {c} | {d.median * pts:+.2f} | [{d.low * pts:+.2f}, {d.high * pts:+.2f}] | "
@@ -363,6 +363,12 @@ def markdown(verdict: Verdict) -> str:
     lines += ["", f"MLflow: filter runs with `tags.config_sha = '{v.config_sha}'`; "
               f"the verdict run is {v.mlflow_run_id}."]
     return "\n".join(lines) + "\n"
+
+
+def _coverage(verdict: Verdict) -> str:
+    """", with N seeds it is C%": every class's interval has the same coverage, that of the seed count."""
+    intervals = list(verdict.per_class_diff.values())
+    return f": with {verdict.seeds} seeds it is {intervals[0].coverage:.0%}" if intervals else ""
 
 
 def _maybe(value: float | None) -> str:

@@ -224,3 +224,15 @@ def test_without_a_sweep_the_one_configuration_with_two_seeds_is_pooled_or_sever
     with pytest.raises(SeecamError, match=r"2 configurations have >= 2 paired seeds; choose one with --config-sha: "
                                           r"0123456789abcdef \(3 seeds: 0, 1, 2\), abcdef0123456789 \(2 seeds: 0, 1\)"):
         run_verdict(params, None, "cnn", "se", tmp_path)
+
+
+@pytest.mark.parametrize(("seeds", "coverage"), [(3, "75%"), (4, "88%"), (6, "97%")])
+def test_verdict_md_states_the_coverage_of_the_seed_count_it_shows(seeds, coverage):
+    """Its note once said "(3 seeds: 75%)" above a 4-seed table whose column showed 88%."""
+    def run(model, seed, acc):
+        return ModelRun(f"{model}{seed}", model, seed, {"test_acc": acc, "test_acc/cat": acc})
+
+    pairs = [Pair(s, run("cnn", s, 0.5), run("se", s, 0.5 + 0.01 * (s - 1))) for s in range(seeds)]
+    text = markdown(replace(summarize(pairs, "cnn", "se", SHA), mlflow_run_id="r"))
+    assert f"with {seeds} seeds it is {coverage}" in text
+    assert "| cat | " in text and f"| {coverage} |" in text  # the table's column says the same
