@@ -11,6 +11,7 @@ from seecam.device import exact_fp32, resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.evaluate import run_evaluate, title  # noqa: E402
 from seecam.params import MODELS, load_params  # noqa: E402
+from seecam.tables import points  # noqa: E402
 
 
 def main() -> None:
@@ -21,9 +22,9 @@ def main() -> None:
     report = run_evaluate(ev, load_dataset(), device)
     comparison = report["comparison"]
     accuracies = ", ".join(f"{name} {report[name]['test_acc']:.4f}" for name in MODELS)
-    print(f"test_acc {accuracies}; {title(ev.candidate)} - {title(ev.baseline)} {comparison['acc_diff']:+.4f} "
-          f"[{comparison['acc_diff_ci_low']:+.4f}, "
-          f"{comparison['acc_diff_ci_high']:+.4f}] (see reports/evaluate/comparison.md)")
+    print(f"test_acc {accuracies}; {title(ev.candidate)} - {title(ev.baseline)} {points(comparison['acc_diff'])} "
+          f"points [{points(comparison['acc_diff_ci_low'])}, {points(comparison['acc_diff_ci_high'])}] "
+          "(see reports/evaluate/comparison.md)")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from seecam.tables import (
     accuracy_headline,
     better,
     format_number,
+    points,
     single_run_noise,
     title,
 )
@@ -95,7 +96,6 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
     """The table a person reads: metric, each model, candidate - baseline, which of the two is better."""
     base, cand = results[baseline].values, results[candidate].values
     n = len(results[baseline].probabilities)
-    diff = comparison["acc_diff"] * 100
     claim, caveat = single_run_noise(comparison["acc_diff_significant"])
     columns = " | ".join(results)
     delta = f"{candidate} − {baseline}"
@@ -103,9 +103,9 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
         f"# {' vs '.join(map(title, results))} on the test set ({n} images)",
         "",
         f"**Accuracy:** {accuracy_headline(comparison['acc_diff'], baseline, candidate)} "
-        f"({title(candidate)} − {title(baseline)} = {diff:+.2f}, "
-        f"95% paired bootstrap CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, "
-        f"{comparison['acc_diff_ci_high'] * 100:+.2f}], McNemar p = {comparison['mcnemar_p']:.3g}): "
+        f"({title(candidate)} − {title(baseline)} = {points(comparison['acc_diff'])}, "
+        f"95% paired bootstrap CI [{points(comparison['acc_diff_ci_low'])}, "
+        f"{points(comparison['acc_diff_ci_high'])}], McNemar p = {comparison['mcnemar_p']:.3g}): "
         f"the difference is **{claim}**; {caveat}.",
         "",
         f"| metric | {columns} | {delta} | better |",

@@ -32,7 +32,15 @@ from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 from seecam.plots.verdict import seeds_figure
 from seecam.preflight import check_tracking, check_writable
-from seecam.tables import TABLE_ROWS, accuracy_headline, better, format_number, single_run_noise, title
+from seecam.tables import (
+    TABLE_ROWS,
+    accuracy_headline,
+    better,
+    format_number,
+    points,
+    single_run_noise,
+    title,
+)
 from seecam.tracking.stages import log_artifact, model_run
 from seecam.tracking.store import RunInfo
 from seecam.verdict import Verdict
@@ -96,7 +104,6 @@ def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str
     """One paragraph in plain weight: who was more accurate in this run, whether beyond test-set noise (seed noise
     unmeasured), the cost. Never bold or boxed: one run per model is no verdict."""
     base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"]
-    diff = comparison["acc_diff"] * 100
     claim, caveat = single_run_noise(comparison["acc_diff_significant"])
     caveat = _code(caveat)
     costs = [f"{cand['parameters'] - base['parameters']:+,} parameters",
@@ -106,8 +113,8 @@ def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str
         costs.append(f"training time {base['train_seconds']:.0f} → {cand['train_seconds']:.0f} s")
     return (f"<p>{accuracy_headline(comparison['acc_diff'], baseline, candidate)} in this run: test accuracy "
             f"{title(baseline)} {base['test_acc']:.2%}, {title(candidate)} {cand['test_acc']:.2%}; "
-            f"{title(candidate)} − {title(baseline)} = {diff:+.2f} points, 95% paired bootstrap "
-            f"CI [{comparison['acc_diff_ci_low'] * 100:+.2f}, {comparison['acc_diff_ci_high'] * 100:+.2f}], "
+            f"{title(candidate)} − {title(baseline)} = {points(comparison['acc_diff'])} points, 95% paired bootstrap "
+            f"CI [{points(comparison['acc_diff_ci_low'])}, {points(comparison['acc_diff_ci_high'])}], "
             f"McNemar p = {comparison['mcnemar_p']:.3g}: {claim}; {caveat}. "
             f"{title(candidate)} costs {', '.join(costs)}.</p>")
 

@@ -70,3 +70,10 @@ def format_number(value: float, signed: bool = False) -> str:
     if float(value).is_integer() and abs(value) >= 100:
         return f"{value:{sign},.0f}"
     return f"{value:{sign}.4f}" if abs(value) < 100 else f"{value:{sign},.1f}"
+
+
+def points(fraction: float) -> str:
+    """A difference of accuracies in percentage points, signed, 2 decimals; one that rounds to zero is "0.00"
+    (never "-0.00", which a tiny negative bootstrap bound printed as)."""
+    text = f"{fraction * 100:+.2f}"
+    return "0.00" if float(text) == 0 else text

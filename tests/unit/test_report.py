@@ -140,3 +140,11 @@ def test_a_verdict_for_another_configuration_is_named_with_how_to_show_it(page_i
     assert "A verdict across 3 seeds exists for another configuration (config_sha <code>fff</code>" in note
     assert ("<code>dvc exp apply seed-0-abc123</code>, <code>seecam verdict</code> again (the apply restores the "
             "experiment's reports/), then <code>dvc repro report</code>") in note
+
+
+def test_a_bound_that_rounds_to_zero_is_never_minus_zero():
+    """The single-run interval printed as "CI [-0.00, +2.90]": a tiny negative bound rounds to 0.00, unsigned."""
+    evaluation = {**EVALUATION, "comparison": {**EVALUATION["comparison"], "acc_diff_ci_low": -1e-17,
+                                               "acc_diff_ci_high": 0.029}}
+    text = single_run(evaluation, "cnn", "se")
+    assert "CI [0.00, +2.90]" in text and "-0.00" not in text

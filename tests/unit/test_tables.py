@@ -1,6 +1,6 @@
 import pytest
 
-from seecam.tables import accuracy_headline, better, format_number
+from seecam.tables import accuracy_headline, better, format_number, points
 
 
 def test_better_knows_the_direction_of_each_metric():
@@ -23,3 +23,9 @@ def test_accuracy_headline(diff, headline):
                                                 (2048.0, True, "+2,048"), (123.456, False, "123.5")])
 def test_format_number(value, signed, shown):
     assert format_number(value, signed) == shown
+
+
+@pytest.mark.parametrize(("fraction", "shown"), [(0.029, "+2.90"), (-0.0123, "-1.23"), (-1e-17, "0.00"),
+                                                 (-0.00004, "0.00"), (0.0, "0.00"), (-0.0, "0.00")])
+def test_points_are_signed_except_zero(fraction, shown):
+    assert points(fraction) == shown
