@@ -56,5 +56,5 @@ def per_class_bars(accuracies: dict[str, np.ndarray], classes: list[str]) -> Fig
         ax.bar(np.arange(len(classes)) + (i - (len(accuracies) - 1) / 2) * width, values, width, label=name)
     ax.set_xticks(range(len(classes)), classes, rotation=30, fontsize=8)
     ax.set(ylim=(0, 1), ylabel="test accuracy", title="Per-class accuracy")
-    ax.legend()
+    fig.legend(loc="outside right upper")  # beside the axes: bars near 100% left no free corner inside
     return fig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from seecam.plots import plt
 
@@ -17,5 +18,7 @@ def training_curves(histories: dict[str, list[dict[str, float]]]) -> Figure:
             ax.plot(epochs, [row[f"val_{key}"] for row in history], "-", color=colour, label=f"{name} val")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.5
     acc_ax.legend(fontsize=8)
     return fig

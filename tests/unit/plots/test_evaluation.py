@@ -26,3 +26,17 @@ def test_reliability_bars_are_the_accuracy_and_nothing_translucent_covers_them()
             assert a.get_x() + a.get_width() <= b.get_x() or b.get_x() + b.get_width() <= a.get_x()
     labels = [t.get_text() for t in figure.legends[0].get_texts()]
     assert sorted(labels) == ["accuracy (bar)", "gap to confidence", "mean confidence"]
+
+
+def test_the_per_class_legend_covers_no_bar():
+    """Issue 26: the legend sat over the top of a bar; with every class near 100% it has nowhere inside to go."""
+    from seecam.plots.evaluation import per_class_bars
+
+    classes = [f"class {i}" for i in range(10)]
+    figure = per_class_bars({"cnn": np.full(10, 0.99), "se": np.linspace(0.9, 1.0, 10)}, classes)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    legend = (figure.legends or [figure.axes[0].get_legend()])[0].get_window_extent(renderer)
+    drawn = bars(figure.axes[0])
+    assert len(drawn) == 20
+    assert not any(legend.overlaps(bar.get_window_extent(renderer)) for bar in drawn)
