@@ -205,12 +205,28 @@ def data_summary(checks: dict[str, Any]) -> str:
             + (f"<ul>{notes}</ul>" if notes else ""))
 
 
+def training_commit(info: RunInfo | None) -> str:
+    """The `git_commit` tag of the training run run.json names: the code that trained the model, which may be
+    older than the page's (a report rerun after a commit does not retrain)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if info is None:
+        return "unknown (no run.json)"
+    try:
+        return mlflow.MlflowClient(info.tracking_uri).get_run(info.run_id).data.tags.get("git_commit", "unknown")
+    except MlflowException:
+        return f"unknown (run {info.run_id} is not in {masked(info.tracking_uri)})"
+
+
 def provenance(params_text: str, device: str) -> str:
     runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
     meta = _read_json(paths.DATA_DIR / "meta.json")
     versions = {package: metadata.version(package) for package in ("torch", "torchvision", "mlflow", "dvc", "numpy")}
     rows = [
-        ["git commit", git_commit()],
+        ["git commit of this page (report stage)", git_commit()],
+        *[[f"git commit that trained {name} (tag of its MLflow run)", training_commit(info)]
+          for name, info in runs.items()],
         ["DVC experiment", os.environ.get("DVC_EXP_NAME", "(workspace)")],
         ["data source", json.dumps(meta.get("source", {}))],
         ["data sha256", meta.get("sha256", {}).get("all", "?")],

@@ -148,3 +148,23 @@ def test_a_bound_that_rounds_to_zero_is_never_minus_zero():
                                                "acc_diff_ci_high": 0.029}}
     text = single_run(evaluation, "cnn", "se")
     assert "CI [0.00, +2.90]" in text and "-0.00" not in text
+
+
+def test_provenance_names_the_pages_commit_and_the_commit_that_trained_each_model(page_inputs, tmp_path, monkeypatch):
+    """Issue 26: the page showed the report-time commit, MLflow the training commit, and neither said which."""
+    import mlflow
+
+    from seecam.tracking.store import RunInfo
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("seecam", artifact_location=(tmp_path / "art").as_uri())
+    for name, commit in (("cnn", "1111111"), ("se", "2222222")):
+        run = client.create_run(experiment, tags={"git_commit": commit, "model": name})
+        RunInfo(run.info.run_id, experiment, "seecam", uri).save(tmp_path / f"reports/train/{name}/run.json")
+    page = provenance("seed: 42\n", "cpu")
+    assert re.search(r"<td[^>]*>git commit of this page \(report stage\)</td><td[^>]*>unknown</td>", page)
+    for name, commit in (("cnn", "1111111"), ("se", "2222222")):
+        assert re.search(rf"<td[^>]*>git commit that trained {name} \(tag of its MLflow run\)</td><td[^>]*>{commit}<",
+                         page), name
