@@ -1,9 +1,15 @@
 """What a model costs: parameters, FLOPs, latency, throughput, peak memory.
 
-FLOPs are counted by `torch.utils.flop_counter` on one image (2 FLOPs per
-multiply-add of convolutions and matrix products; element-wise ops such as
-BatchNorm, ReLU and the SE gate's sigmoid are not counted). Timings are
-medians of repeated runs after warm-up, on the device the stage runs on.
+Parameters and FLOPs are exact counts. FLOPs are counted by `torch.utils.flop_counter` on one image
+(2 FLOPs per multiply-add of convolutions and matrix products; element-wise ops such as BatchNorm, ReLU
+and the SE gate's sigmoid are not counted).
+
+Timings are noisy: the same SE model measured 5.97 ms in one run and 4.37 ms in a rerun on a busy machine.
+So each is taken in `rounds` rounds after a warm-up; a round times every model in turn (A, B, A, B, ...), so a
+change of load hits all models alike, and gives each model the median of its `repeats` timed passes. A timing
+is reported as the median of its round medians with their range (min, max): `latency_ms`, `latency_ms_min`,
+`latency_ms_max`, and the same for `throughput_images_per_s`. tables.better names a faster model only when
+the two ranges do not overlap.
 """
 
 from __future__ import annotations
@@ -25,19 +31,27 @@ def flops_per_image(model: torch.nn.Module, device: torch.device) -> int:
     return int(counter.get_total_flops())
 
 
-def median_seconds(run: Callable[[], object], repeats: int, device: torch.device, warmup: int = 3) -> float:
-    """Median wall time of `run`, synchronising the device so queued GPU work is counted."""
+def timed_rounds(runs: dict[str, Callable[[], object]], rounds: int, repeats: int, device: torch.device,
+                 warmup: int = 3) -> dict[str, list[float]]:
+    """Each name's seconds per call of its `run`, one median per round: `warmup` untimed calls each, then `rounds`
+    rounds in which every run in turn makes `repeats` timed calls, synchronising the device so queued GPU work is
+    counted."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        run()
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
     sync()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    medians: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            times = []
+            for _ in range(repeats):
+                began = time.perf_counter()
+                run()
+                sync()
+                times.append(time.perf_counter() - began)
+            medians[name].append(statistics.median(times))
+    return medians
 
 
 @contextmanager
@@ -58,16 +72,32 @@ def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
 
 
 @torch.no_grad()
-def measure_cost(model: torch.nn.Module, device: torch.device, repeats: int, batch: int) -> dict[str, float]:
-    """Parameters, FLOPs/image, batch-1 latency (ms), large-batch throughput (images/s), CUDA peak memory (MB)."""
-    model = model.to(device).eval()
-    with peak_memory(device) as peak:
-        one = torch.randn(1, 3, 32, 32, device=device)
-        many = torch.randn(batch, 3, 32, 32, device=device)
-        cost = {
-            "parameters": count_parameters(model),
-            "flops_per_image": flops_per_image(model, device),
-            "latency_ms": 1000 * median_seconds(lambda: model(one), repeats, device),
-            "throughput_images_per_s": batch / median_seconds(lambda: model(many), max(3, repeats // 5), device),
-        }
-    return cost | peak
+def measure_costs(models: dict[str, torch.nn.Module], device: torch.device, repeats: int, batch: int,
+                  rounds: int) -> dict[str, dict[str, float]]:
+    """Per model: parameters, FLOPs/image, batch-1 latency (ms) and `batch`-image throughput (images/s) as median,
+    _min and _max over `rounds` interleaved rounds (`repeats` latency passes and a tenth as many large batches each),
+    CUDA peak memory (MB) of one large batch."""
+    one = torch.randn(1, 3, 32, 32, device=device)
+    many = torch.randn(batch, 3, 32, 32, device=device)
+    costs: dict[str, dict[str, float]] = {}
+    for name, model in models.items():
+        model.to(device).eval()
+        with peak_memory(device) as peak:
+            model(many)
+        costs[name] = {"parameters": count_parameters(model), "flops_per_image": flops_per_image(model, device)} | peak
+    latency = timed_rounds({name: _call(model, one) for name, model in models.items()}, rounds, repeats, device)
+    large = timed_rounds({name: _call(model, many) for name, model in models.items()}, rounds,
+                         max(1, repeats // 10), device)
+    for name in models:
+        costs[name] |= _spread("latency_ms", [1000 * s for s in latency[name]])
+        costs[name] |= _spread("throughput_images_per_s", [batch / s for s in large[name]])
+    return costs
+
+
+def _call(model: torch.nn.Module, images: torch.Tensor) -> Callable[[], object]:
+    return lambda: model(images)
+
+
+def _spread(key: str, values: list[float]) -> dict[str, float]:
+    """`key`: the median of the rounds' values, `key_min`, `key_max`: their range."""
+    return {key: statistics.median(values), f"{key}_min": min(values), f"{key}_max": max(values)}

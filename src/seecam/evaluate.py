@@ -17,7 +17,7 @@ import torch
 
 from seecam import metrics, paths
 from seecam.atomic import write_json, write_text
-from seecam.cost import measure_cost
+from seecam.cost import measure_costs
 from seecam.data.store import Dataset
 from seecam.history import read_history
 from seecam.inference import load_model, predict_logits, to_device
@@ -31,7 +31,8 @@ from seecam.tables import (
     TABLE_ROWS,
     accuracy_headline,
     better,
-    format_number,
+    cell,
+    difference,
     points,
     single_run_noise,
     title,
@@ -114,12 +115,9 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
     for key, label in TABLE_ROWS.items():
         if not all(key in r.values for r in results.values()):
             continue
-        shown = label
-        if key == "test_acc":
-            shown += " (95% CI)"
-        cells = " | ".join(_cell(key, r.values) for r in results.values())
-        lines.append(f"| {shown} | {cells} | {format_number(cand[key] - base[key], True)} "
-                     f"| {better(key, {baseline: base[key], candidate: cand[key]})} |")
+        cells = " | ".join(cell(key, r.values) for r in results.values())
+        lines.append(f"| {label} | {cells} | {difference(key, base, cand)} "
+                     f"| {better(key, {baseline: base, candidate: cand})} |")
     lines += ["", "## Per-class accuracy", "", f"| class | {columns} | {delta} |",
               f"|---|{'---:|' * len(results)}---:|"]
     for c in classes:
@@ -127,13 +125,6 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[st
         cells = " | ".join(f"{r.values[key]:.4f}" for r in results.values())
         lines.append(f"| {c} | {cells} | {cand[key] - base[key]:+.4f} |")
     return "\n".join(lines) + "\n"
-
-
-def _cell(key: str, values: dict[str, float]) -> str:
-    text = format_number(values[key])
-    if key == "test_acc":
-        text += f" [{values['test_acc_ci_low']:.4f}, {values['test_acc_ci_high']:.4f}]"
-    return text
 
 
 def training_seconds(name: str) -> float | None:
@@ -154,7 +145,9 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
     for name, model in models.items():
         probabilities = torch.softmax(predict_logits(model, images, ev.batch_size), dim=1).cpu().numpy()
         results[name] = evaluate_model(probabilities, labels, classes, ev)
-        results[name].values |= measure_cost(model, device, ev.latency_repeats, ev.throughput_batch)
+    costs = measure_costs(models, device, ev.latency_repeats, ev.throughput_batch, ev.timing_rounds)
+    for name in models:
+        results[name].values |= costs[name]
         seconds = training_seconds(name)
         if seconds is not None:
             results[name].values["train_seconds"] = seconds

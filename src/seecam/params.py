@@ -324,7 +324,8 @@ class EvaluateParams:
     bootstrap_samples: int = 1000
     bootstrap_seed: int = 0
     ece_bins: int = 15
-    latency_repeats: int = 30
+    latency_repeats: int = 10  # timed batch-1 passes per round (and a tenth as many large batches)
+    timing_rounds: int = 5  # rounds interleaving the models: a timing is their median with their range
     throughput_batch: int = 256
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     baseline: str = "cnn"  # the comparison is candidate - baseline
@@ -343,6 +344,8 @@ class EvaluateParams:
         yield from _seed(self, "bootstrap_seed")
         yield from _in_range(self, "ece_bins", 1, 1000, "more bins than ~1 per 10 test images are mostly empty")
         yield from _in_range(self, "latency_repeats", 1, 1000, "the median of 1,000 timings is stable")
+        yield from _in_range(self, "timing_rounds", 3, 100, "100 rounds' range is as wide as it will get",
+                             low_why=" (fewer rounds give no range worth the name)")
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,12 @@ from seecam.plots.verdict import seeds_figure
 from seecam.preflight import check_tracking, check_writable
 from seecam.tables import (
     TABLE_ROWS,
+    WALL_TIME,
+    WITHIN_NOISE,
     accuracy_headline,
     better,
+    cell,
+    difference,
     format_number,
     points,
     single_run_noise,
@@ -76,17 +80,25 @@ def file_image(path: Path, alt: str) -> str:
     return image_tag(path.read_bytes(), alt)
 
 
+def _numeric(value: Any) -> bool:
+    return isinstance(value, Shown) or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return html.escape(str(value))
     return f"{value:,}" if isinstance(value, int) else format_number(value)  # counts are never "0.0000"
 
 
+class Shown(str):
+    """A number already formatted (tables.cell): right-aligned like the numbers `table` formats itself."""
+
+
 def table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{"num" if isinstance(c, int | float) and not isinstance(c, bool) else ""}">'
-                         f"{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
+        "<tr>" + "".join(f'<td class="{"num" if _numeric(c) else ""}">{_fmt(c)}</td>' for c in row) + "</tr>"
+        for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -106,11 +118,14 @@ def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str
     base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"]
     claim, caveat = single_run_noise(comparison["acc_diff_significant"])
     caveat = _code(caveat)
+    faster = better("latency_ms", {baseline: base, candidate: cand})
+    faster = faster if faster == WITHIN_NOISE else f"{title(faster)} faster"
     costs = [f"{cand['parameters'] - base['parameters']:+,} parameters",
              f"{cand['flops_per_image'] - base['flops_per_image']:+,} FLOPs per image",
-             f"latency {base['latency_ms']:.2f} → {cand['latency_ms']:.2f} ms per image"]
-    if "train_seconds" in base and "train_seconds" in cand:
-        costs.append(f"training time {base['train_seconds']:.0f} → {cand['train_seconds']:.0f} s")
+             f"latency {cell('latency_ms', base)} → {cell('latency_ms', cand)} ms per image (median [range] of "
+             f"timing rounds: {faster})"]
+    if WALL_TIME in base and WALL_TIME in cand:
+        costs.append(f"training wall time on this machine {cell(WALL_TIME, base)} → {cell(WALL_TIME, cand)} s")
     return (f"<p>{accuracy_headline(comparison['acc_diff'], baseline, candidate)} in this run: test accuracy "
             f"{title(baseline)} {base['test_acc']:.2%}, {title(candidate)} {cand['test_acc']:.2%}; "
             f"{title(candidate)} − {title(baseline)} = {points(comparison['acc_diff'])} points, 95% paired bootstrap "
@@ -167,11 +182,11 @@ def other_verdict(verdict: Verdict | None, config_sha: str | None) -> str:
 def metrics_table(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
     """Every model's metrics, then candidate - baseline and which of the two is better."""
     rows = []
+    base, cand = evaluation[baseline], evaluation[candidate]
     for key, label in TABLE_ROWS.items():
         if all(key in evaluation[name] for name in MODELS):
-            base, cand = evaluation[baseline][key], evaluation[candidate][key]
-            rows.append([label, *(evaluation[name][key] for name in MODELS), format_number(cand - base, signed=True),
-                         better(key, {baseline: base, candidate: cand})])
+            rows.append([label, *(Shown(cell(key, evaluation[name])) for name in MODELS),
+                         Shown(difference(key, base, cand)), better(key, {baseline: base, candidate: cand})])
     return table(["metric", *MODELS, f"{candidate} − {baseline}", "better"], rows)
 
 

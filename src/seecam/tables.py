@@ -7,27 +7,82 @@ FLOP counter must not rerun the report).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 HIGHER_IS_BETTER = {
     "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
     "throughput_images_per_s",
 }
+TIMED = {"latency_ms", "throughput_images_per_s"}  # medians over timing rounds (cost.py), with _min and _max
+WALL_TIME = "train_seconds"  # one measurement on a shared machine: shown, never a winner
+NOT_COMPARED = "not compared (wall time)"
+WITHIN_NOISE = "within timing noise"  # the rounds' ranges overlap
 TABLE_ROWS = {  # metric key -> label in comparison.md and the report
-    "test_acc": "accuracy", "test_top2_acc": "top-2 accuracy", "test_loss": "loss (cross-entropy)",
+    "test_acc": "accuracy (95% CI)", "test_top2_acc": "top-2 accuracy", "test_loss": "loss (cross-entropy)",
     "test_macro_precision": "macro precision", "test_macro_recall": "macro recall", "test_macro_f1": "macro F1",
     "test_ece": "expected calibration error", "parameters": "parameters", "flops_per_image": "FLOPs / image",
-    "latency_ms": "latency, batch 1 (ms)", "throughput_images_per_s": "throughput (images/s)",
-    "train_seconds": "training time (s)", "peak_memory_mb": "peak memory (MB)",
+    "latency_ms": "latency, batch 1 (ms): median [range] of timing rounds",
+    "throughput_images_per_s": "throughput (images/s): median [range] of timing rounds",
+    WALL_TIME: "training wall time on this machine (s)", "peak_memory_mb": "peak memory (MB)",
 }
 
 
-def better(key: str, pair: dict[str, float]) -> str:
-    """Which of the two models in `pair` (name -> value of `key`) is better, or "tie"."""
-    (first, a), (second, b) = pair.items()
-    if np.isclose(a, b, rtol=1e-9, atol=1e-12):
+def better(key: str, values: dict[str, dict[str, float]]) -> str:
+    """Which of two models (name -> its metrics, baseline first) is better on `key`: a name, "tie",
+    "within timing noise" for timings whose ranges over the rounds overlap, or "not compared" for wall time."""
+    if key == WALL_TIME:
+        return NOT_COMPARED
+    (first, a), (second, b) = values.items()
+    if key in TIMED and _range(key, a)[1] >= _range(key, b)[0] and _range(key, b)[1] >= _range(key, a)[0]:
+        return WITHIN_NOISE
+    if np.isclose(a[key], b[key], rtol=1e-9, atol=1e-12):
         return "tie"
-    return (second if b > a else first) if key in HIGHER_IS_BETTER else (second if b < a else first)
+    higher = second if b[key] > a[key] else first
+    return higher if key in HIGHER_IS_BETTER else (first if higher == second else second)
+
+
+def cell(key: str, values: dict[str, float]) -> str:
+    """One model's `key` as the tables show it: a timing as "median [min, max]" with the digits its range supports,
+    accuracy with its CI, wall time in whole seconds, counts exact."""
+    if key in TIMED:
+        low, high = _range(key, values)
+        decimals = _decimals(high - low)
+        return f"{_rounded(values[key], decimals)} [{_rounded(low, decimals)}, {_rounded(high, decimals)}]"
+    if key == "test_acc" and "test_acc_ci_low" in values:
+        return f"{values[key]:.4f} [{values['test_acc_ci_low']:.4f}, {values['test_acc_ci_high']:.4f}]"
+    if key == WALL_TIME:
+        return f"{values[key]:,.0f}"
+    return format_number(values[key])
+
+
+def difference(key: str, base: dict[str, float], cand: dict[str, float]) -> str:
+    """cand − base on `key`, with no more digits than the wider of the two timing ranges supports."""
+    diff = cand[key] - base[key]
+    if key in TIMED:
+        spread = max(high - low for low, high in (_range(key, base), _range(key, cand)))
+        return _rounded(diff, _decimals(spread), signed=True)
+    if key == WALL_TIME:
+        return f"{diff:+,.0f}"
+    return format_number(diff, signed=True)
+
+
+def _range(key: str, values: dict[str, float]) -> tuple[float, float]:
+    """A timing's (min, max) over the rounds; a metrics file from before the rounds has only the median."""
+    return values.get(f"{key}_min", values[key]), values.get(f"{key}_max", values[key])
+
+
+def _decimals(spread: float) -> int | None:
+    """Decimals that keep two significant digits of `spread` (negative: tens, hundreds...); None without spread."""
+    return 1 - math.floor(math.log10(spread)) if spread > 0 else None
+
+
+def _rounded(value: float, decimals: int | None, signed: bool = False) -> str:
+    if decimals is None:
+        return format_number(value, signed)
+    sign = "+" if signed else ""
+    return f"{round(value, decimals):{sign},.{max(decimals, 0)}f}"
 
 
 def title(name: str) -> str:
@@ -65,8 +120,10 @@ def single_run_noise(significant: bool) -> tuple[str, str]:
 
 
 def format_number(value: float, signed: bool = False) -> str:
-    """4 decimals for small values, thousands separators for large ones."""
+    """Counts exact, 4 decimals for small values, thousands separators for large ones."""
     sign = "+" if signed else ""
+    if isinstance(value, int):
+        return f"{value:{sign},}"
     if float(value).is_integer() and abs(value) >= 100:
         return f"{value:{sign},.0f}"
     return f"{value:{sign}.4f}" if abs(value) < 100 else f"{value:{sign},.1f}"

@@ -3,12 +3,9 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
-from seecam.cost import measure_cost
 from seecam.evaluate import compare, comparison_markdown, evaluate_model
-from seecam.models import build_model, count_parameters
-from seecam.params import CnnParams, EvaluateParams
+from seecam.params import EvaluateParams
 from seecam.report import single_run
 
 CLASSES = [f"c{i}" for i in range(10)]
@@ -104,9 +101,14 @@ def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
     assert "ahead" not in markdown and "CNN is" not in markdown and "CNN is" not in page
 
 
-def test_cost_of_a_model_on_cpu():
-    model = build_model("cnn", CnnParams(channels=[4, 8, 8], hidden=8))
-    cost = measure_cost(model, torch.device("cpu"), repeats=3, batch=4)
-    assert cost["parameters"] == count_parameters(model) and cost["flops_per_image"] > 0
-    assert cost["latency_ms"] > 0 and cost["throughput_images_per_s"] > 0
-    assert "peak_memory_mb" not in cost  # the CPU has no allocator statistics to read
+def test_comparison_md_gives_timings_with_their_range_and_no_winner_inside_it():
+    ev = EvaluateParams(bootstrap_samples=200)
+    cnn = evaluate_model(*toy(0.70, 0), CLASSES, ev)
+    se = evaluate_model(*toy(0.80, 1), CLASSES, ev)
+    cnn.values |= COST | {"latency_ms_min": 0.9, "latency_ms_max": 1.3, "train_seconds": 100.2}
+    se.values |= COST | {"latency_ms": 1.1, "latency_ms_min": 1.0, "latency_ms_max": 1.2, "train_seconds": 90.0}
+    text = comparison_markdown({"cnn": cnn, "se": se}, compare(cnn, se, ev), CLASSES, "cnn", "se")
+    assert "| latency, batch 1 (ms): median [range] of timing rounds | 1.00 [0.90, 1.30] | 1.10 [1.00, 1.20] " \
+           "| +0.10 | within timing noise |" in text
+    assert "| training wall time on this machine (s) | 100 | 90 | -10 | not compared (wall time) |" in text
+    assert "| parameters | 10 | 10 | +0 | tie |" in text  # counts exact

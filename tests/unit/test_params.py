@@ -125,6 +125,7 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
          "layer of both models: block1, block1.conv, block1.bn, block1.relu, block1.pool, block2, "),
         ({"explain": {"images": list(range(65))}}, "explain.images must list <= 64 images"),
         ({"evaluate": {"bootstrap_samples": 10**12}}, "evaluate.bootstrap_samples must be <= 100,000"),
+        ({"evaluate": {"timing_rounds": 1}}, "evaluate.timing_rounds must be >= 3 (fewer rounds give no range"),
         ({"evaluate": {"baseline": "resnet"}}, "evaluate.baseline must be one of cnn, se, got 'resnet'"),
         ({"evaluate": {"candidate": "cnn"}}, "evaluate.candidate must differ from evaluate.baseline (both are 'cnn')"),
         ({"models": {"se8": {}}}, "unknown key 'models.se8' (allowed: cnn, se)"),

@@ -42,7 +42,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "train.augment.crop_padding": (0, 32), "train.augment.brightness": (0, 1), "train.augment.contrast": (0, 1),
     "train.augment.saturation": (0, 1), "train.augment.hue": (0, 0.5), "train.augment.rotation_degrees": (0, 180),
     "evaluate.batch_size": (1, 10_000), "evaluate.bootstrap_samples": (1, 100_000), "evaluate.ece_bins": (1, 1000),
-    "evaluate.latency_repeats": (1, 1000), "evaluate.throughput_batch": (1, 10_000),
+    "evaluate.latency_repeats": (1, 1000), "evaluate.timing_rounds": (3, 100), "evaluate.throughput_batch": (1, 10_000),
     "explain.batch_size": (1, 10_000), "explain.faithfulness_samples": (1, 10_000),
     "explain.deletion_steps": (1, 1024), "explain.feature_map_channels": (1, 64), "explain.top_channels": (1, 64),
     "explain.mistakes": (1, 64),

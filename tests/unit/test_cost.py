@@ -1,0 +1,28 @@
+"""What a model costs: exact counts, and timings as the median and range of rounds that interleave the models."""
+
+import torch
+
+from seecam.cost import measure_costs, timed_rounds
+from seecam.models import build_model, count_parameters
+from seecam.params import CnnParams, SeParams
+
+
+def test_rounds_interleave_the_models_so_a_change_of_load_hits_both():
+    calls: list[str] = []
+    timings = timed_rounds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, repeats=2,
+                           device=torch.device("cpu"), warmup=1)
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3  # warm-up, then per round each model's repeats in turn
+    assert all(len(seconds) == 3 and min(seconds) > 0 for seconds in timings.values())
+
+
+def test_costs_of_two_models_on_cpu():
+    models = {"cnn": build_model("cnn", CnnParams(channels=[4, 8, 8], hidden=8)),
+              "se": build_model("se", SeParams(channels=[4, 8, 8], hidden=8, reduction=2))}
+    costs = measure_costs(models, torch.device("cpu"), repeats=3, batch=4, rounds=3)
+    for name, model in models.items():
+        cost = costs[name]
+        assert cost["parameters"] == count_parameters(model) and isinstance(cost["flops_per_image"], int)
+        for key in ("latency_ms", "throughput_images_per_s"):
+            assert 0 < cost[f"{key}_min"] <= cost[key] <= cost[f"{key}_max"], (name, key)
+        assert "peak_memory_mb" not in cost  # the CPU has no allocator statistics to read
+    assert costs["se"]["parameters"] > costs["cnn"]["parameters"]
