@@ -181,7 +181,8 @@ def fit(
     step = _make_step(distributed.wrap(model, world, train.sync_batchnorm), optimizer, device, decision.compiled,
                       batch_size, uses_bf16(train.precision, device))
     on_start(state.state_dict())
-    summarise = world.is_main and not sys.stderr.isatty()  # a TTY gets a bar; a log one line per epoch
+    # A terminal gets a live bar within each epoch; then, there as in a log, each finished epoch leaves one line
+    # (the bar clears itself, and a finished epoch that left nothing on screen looked like no progress at all).
 
     for epoch in range(state.epoch + 1, train.epochs + 1):
         began = time.perf_counter()
@@ -224,7 +225,7 @@ def fit(
         result.history.append(row)
         result.iterations += [{"step": first_step + i + 1, "epoch": epoch, "loss": v}
                               for i, v in enumerate(losses.tolist())]
-        if summarise:
+        if world.is_main:
             print(_summary(label, row, train.epochs), file=sys.stderr, flush=True)
         state.epoch = epoch
         on_epoch(row, state.state_dict())

@@ -122,3 +122,44 @@ def test_precision_bf16_trains_under_autocast_and_an_unknown_value_is_refused(da
     assert bf16.history[0]["train_loss"] == pytest.approx(fp32.history[0]["train_loss"], rel=0.05)
     with pytest.raises(SeecamError, match="train.precision"):
         parse_params({"train": {"precision": "fp16"}})
+
+
+def test_on_a_terminal_each_epoch_shows_a_live_bar_then_leaves_its_summary_line(tmp_path):
+    """Issue 26: on a terminal the per-epoch bar cleared itself at the epoch's end and nothing stayed: a finished
+    epoch left no line, as if nothing had happened. Run in a real pseudo-terminal 120 columns wide."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    script = ("import torch; from seecam.data.store import attach_meta; from seecam.data.synthetic import "
+              "make_synthetic; from seecam.models import build_model; from seecam.params import parse_params; "
+              "from seecam.train import fit, training_splits\n"
+              "p = parse_params({'data': {'source': 'synthetic', 'val_size': 100, 'synthetic': {'train_size': 1100, "
+              "'test_size': 100}}, 'train': {'epochs': 2}})\n"
+              "d = attach_meta(make_synthetic(1100, 100, seed=0), {'kind': 'synthetic'})\n"
+              "fit(build_model('cnn', p.model('cnn')), training_splits(d, p.data, 0, torch.device('cpu')), p.train, "
+              "seed=0, device=torch.device('cpu'))\n")
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=terminal, env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the terminal's other end closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(timeout=120) == 0, seen.decode(errors="replace")[-2000:]
+    text = seen.decode(errors="replace")
+    assert "train 1/2:" in text and "%|" in text and "it/s" in text  # the live bar, within the epoch
+    shown = [line.split("\r")[-1] for line in text.replace("\r\n", "\n").split("\n")]  # what stays on screen
+    for epoch in (1, 2):
+        assert any(line.startswith(f"train epoch {epoch}/2: train_loss ") for line in shown), text[-2000:]
