@@ -24,13 +24,13 @@ import yaml
 from seecam.code_version import PIPELINE, training_code_digest
 from seecam.errors import SeecamError
 from seecam.identity import sweep_digest
-from seecam.params import SEED_MAX, Params, parse_params
+from seecam.params import MODELS, SEED_MAX, Params, parse_params
+from seecam.sweep_progress import DONE, SweepProgress
 from seecam.tracking.store import find_experiment
 
 _SEEDS = re.compile(r"(\d+)(?:-(\d+))?")
 POLL_SECONDS = 2.0
 STALL_SECONDS = 120.0  # no queue worker alive this long while ours still wait: the workers died
-DONE = ("Success", "Failed")  # `dvc queue status` states after which a task never changes
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -184,18 +184,21 @@ def workers_alive(status_text: str) -> bool:
     return match is None or int(match[1]) + int(match[2]) > 0
 
 
-def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_SECONDS,
+def wait(dvc: str, root: Path, names: list[str], jobs: int, progress: SweepProgress, poll: float = POLL_SECONDS,
          stall: float = STALL_SECONDS) -> dict[str, str]:
-    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers.
+    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers;
+    `progress` says what happens meanwhile.
 
     Workers that are gone while experiments still wait are an error after `stall` seconds, not an endless wait.
     """
     _dvc(dvc, root, "queue", "start", "-j", str(jobs), env=worker_env(jobs))  # the workers inherit it
+    progress.started(jobs)
     alive = time.monotonic()
     try:
         while True:
             status = _dvc(dvc, root, "queue", "status").stdout
             states = queue_states(status, names)
+            progress.update(states)
             if len(states) == len(names) and all(state in DONE for state in states.values()):
                 return states
             if workers_alive(status):
@@ -206,6 +209,7 @@ def wait(dvc: str, root: Path, names: list[str], jobs: int, poll: float = POLL_S
                                   f"({', '.join(waiting)}); `dvc queue start -v` shows why", exit_code=1)
             time.sleep(poll)
     finally:
+        progress.close()
         # the workers exit once the queue is empty; stopping covers an interrupted wait or others' tasks
         subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True, env=dvc_env())
 
@@ -262,7 +266,7 @@ def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str]
     if not run:
         print("next:", *next_commands(names, None, other_workspace, queued_for=jobs), sep="\n  ")
         return
-    states = wait(dvc, root, names, jobs)
+    states = wait(dvc, root, names, jobs, SweepProgress(names, list(MODELS), params.train.epochs, params.tracking))
     failed = [name for name, state in states.items() if state != "Success"]
     if failed:
         raise SeecamError(f"{len(failed)} of {len(names)} experiments failed ({', '.join(failed)}); "

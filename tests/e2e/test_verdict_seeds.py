@@ -27,6 +27,13 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     names = sorted(n for n in repo.dvc("exp", "list", "--name-only").stdout.split() if n.startswith("seed-"))
     assert [name.rsplit("-", 1)[0] for name in names] == ["seed-0", "seed-1", "seed-2"]
     sha = re.search(r"all 3 experiments succeeded; config_sha ([0-9a-f]{16})\n", swept)[1]
+    # it talked while it ran: where each experiment's log is, and a line as each one started and finished
+    assert f"running 3 experiments on 2 queue workers; an experiment's own log: dvc queue logs <name>, e.g. " \
+           f"dvc queue logs {names[0]}" in swept, swept
+    for seed, name in enumerate(names):
+        assert f"seed {seed} started ({name})" in swept, swept
+        assert re.search(rf"seed {seed} finished in \d+m\d\ds: test_acc cnn 0\.\d{{4}}, se 0\.\d{{4}} \({name}\)",
+                         swept), swept
     assert swept.index(f"dvc exp apply {names[0]}") < swept.index(f"seecam verdict --config-sha {sha}"), swept
 
     assert not (repo.root / "data/cifar10").exists()  # this workspace never ran download: MLflow is enough
