@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: repro test test-fast demo ui bench lint lock
 
-repro: $(VENV)/.deps
+repro: $(VENV)/.deps .dvc/plots_offline.html
 	dvc repro
 
 # Both cores, a file (or a folder sharing one expensive fixture) per worker at a time, end-to-end files first
@@ -37,17 +37,22 @@ $(VENV)/.deps: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) install -c constraints.txt -e .
 	touch $@
 
+# `dvc plots show/diff` pages with Vega inlined from vl-convert-python, so they render offline (.dvc/config names it)
+.dvc/plots_offline.html: $(VENV)/.deps
+	$(VENV)/bin/python -m seecam.plots_offline $@
+
 $(VENV)/.test-deps: $(VENV)/.deps
 	$(PIP) install -c constraints.txt -e '.[test]'
 	touch $@
 
 # The MLflow UI on 127.0.0.1:$(PORT) against the project's store; prints the runs table, chart view and compare URLs.
+# `make ui UI_FLAGS=--access-log` prints the server's line per request too.
 ui: $(VENV)/.deps
-	seecam ui --port $(PORT)
+	seecam ui --port $(PORT) $(UI_FLAGS)
 
 # The whole pipeline offline on synthetic data (README: Quick start). On a first run DVC warns "No file hash info
 # found ... It won't be created" once per output not built yet: true and harmless, so filtered out.
-demo: $(VENV)/.deps
+demo: $(VENV)/.deps .dvc/plots_offline.html
 	dvc exp run $(DEMO) 2> >(grep --line-buffered -v "No file hash info found" >&2)
 	@echo "Open reports/index.html. params.yaml holds the demo's values (git diff params.yaml); git checkout params.yaml returns to the tutorial's."
 

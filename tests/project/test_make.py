@@ -60,3 +60,16 @@ def test_make_test_fast_installs_like_make_test_and_runs_the_unit_tests():
     # a file's tests (and a shared folder's) share a worker and fixtures, in collection order
     assert recipe("test")[1] == ["pytest -n 2 --dist loadfile --no-loadscope-reorder"]
     assert recipe("test-fast")[1] == ["pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit tests/project"]
+
+
+def test_the_set_up_writes_the_offline_plots_template_that_dvc_config_names():
+    """`dvc plots show/diff` pages render offline only with the template (Vega inlined) DVC's config points at."""
+    from seecam.plots_offline import TEMPLATE
+
+    named = re.search(r"^\s*html_template = (\S+)$", (REPO / ".dvc/config").read_text(), re.MULTILINE)
+    assert named and REPO / ".dvc" / named[1] == REPO / TEMPLATE  # DVC resolves it inside .dvc/
+    prerequisites, body = recipe(str(TEMPLATE))
+    assert prerequisites == "$(VENV)/.deps" and body == ["$(VENV)/bin/python -m seecam.plots_offline $@"]
+    for target in ("repro", "demo"):
+        assert str(TEMPLATE) in recipe(target)[0].split(), target
+    assert subprocess.run(["git", "check-ignore", "-q", str(TEMPLATE)], cwd=REPO).returncode == 0  # built, not kept
