@@ -4,28 +4,23 @@ MLflow server, `seecam sweep` over training seeds and `seecam verdict` across th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.parse
 from pathlib import Path
 
 from seecam.atomic import write_json
-from seecam.credentials import masked
 from seecam.data.checks import check_directory, summary_text
 from seecam.errors import SeecamError, run
 from seecam.identity import workspace_config_sha
-from seecam.params import MODELS, Params, load_params
-from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
+from seecam.params import Params, load_params
+from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR
 from seecam.server import ServerConfig, artifacts_destination, serve
 from seecam.sweep import parse_seeds, sweep
 from seecam.tracking.store import (
-    RunInfo,
     default_artifacts_dir,
     default_store_uri,
-    open_experiment,
     repo_root,
-    tracking_uri,
 )
+from seecam.ui import ui
 
 
 def check_data(directory: Path, report: Path) -> None:
@@ -35,38 +30,6 @@ def check_data(directory: Path, report: Path) -> None:
     print(summary_text(result))
     if not result["ok"]:
         sys.exit(1)
-
-
-def ui_urls(base: str, experiment_id: str, run_ids: list[str]) -> dict[str, str]:
-    """Label -> URL: the runs table, its chart view and the CNN-vs-SE compare view (MLflow 3.17 opens an
-    experiment on its GenAI overview, so each link goes straight to its view)."""
-    runs_table = f"{base}/#/experiments/{experiment_id}/runs"
-    urls = {"runs table": runs_table, "charts": f"{runs_table}?compareRunsMode=CHART"}
-    if len(run_ids) == 2:
-        runs = urllib.parse.quote(json.dumps(run_ids, separators=(",", ":")))
-        experiments = urllib.parse.quote(json.dumps([experiment_id]))
-        urls["compare"] = f"{base}/#/compare-runs?runs={runs}&experiments={experiments}"
-    return urls
-
-
-UI_HINTS = {"runs table": "Columns -> test_acc adds test accuracy to the table",
-            "charts": "Search metric charts: ^(test|val)_acc$ puts test_acc per run beside the val_acc curves",
-            "compare": "the latest CNN and SE runs side by side"}
-
-
-def ui(port: int) -> None:
-    """Print the experiment's URLs, then run `mlflow server` (one worker) on the project's store."""
-    params = load_params()
-    uri = tracking_uri(params.tracking)
-    if uri.startswith(("http://", "https://")):
-        raise SeecamError(f"the tracking store is already a server ({masked(uri)}); open it in a browser")
-    experiment_id = open_experiment(params.tracking)
-    run_ids = [info.run_id for name in MODELS if (info := RunInfo.load(train_dir(name) / "run.json"))]
-    base = f"http://127.0.0.1:{port}"
-    print(f"MLflow UI for experiment '{params.tracking.experiment}' ({masked(uri)}):")
-    for label, url in ui_urls(base, experiment_id, run_ids).items():
-        print(f"  {label + ':':<12} {url}  ({UI_HINTS[label]})", flush=True)
-    serve(ServerConfig(uri, str(default_artifacts_dir()), port=port))
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
@@ -130,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     browse = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the experiment's URLs",
                                  formatter_class=shown)
     browse.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 to serve the UI on")
+    browse.add_argument("--access-log", action="store_true",
+                        help="print the server's line per HTTP request (off: the links stay on screen)")
     team = commands.add_parser("server", help="run a team's MLflow server (PostgreSQL backend, served artifacts)",
                                formatter_class=shown)
     team.add_argument("--backend-store-uri", help="e.g. postgresql://user:pass@db/mlflow; "
@@ -161,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "ui":
-        run(lambda: ui(args.port))
+        run(lambda: ui(args.port, args.access_log))
     elif args.command == "server":
         run(lambda: serve(server_config(args)))
     elif args.command == "sweep":

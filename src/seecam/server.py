@@ -14,17 +14,26 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import socket
+import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from seecam.credentials import masked
 from seecam.errors import SeecamError
-from seecam.tracking.store import LOCAL_HOSTS
+from seecam.tracking.store import LOCAL_HOSTS, unreachable
 
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 DB_TIMEOUT_SECONDS = 5
+START_TIMEOUT_SECONDS = 120
+# uvicorn's line per HTTP request (hundreds after a few page loads) and its INFO chatter buried the UI's links;
+# starlette's deprecation warning about MLflow's own code is nothing a user can act on
+QUIET_UVICORN = "--no-access-log --log-level warning"
+QUIET_ENV = {"PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class ServerConfig:
     allowed_hosts: str = ""
     cors_allowed_origins: str = ""
     workers: int = 1
+    uvicorn_opts: str = ""
 
     def command(self, mlflow: str = "mlflow") -> list[str]:
         """The `mlflow server` argv (with credentials: pass `masked_command` to anything that prints)."""
@@ -46,6 +56,8 @@ class ServerConfig:
             argv += ["--allowed-hosts", self.allowed_hosts]
         if self.cors_allowed_origins:
             argv += ["--cors-allowed-origins", self.cors_allowed_origins]
+        if self.uvicorn_opts:
+            argv += ["--uvicorn-opts", self.uvicorn_opts]
         return argv
 
     def masked_command(self) -> str:
@@ -118,3 +130,38 @@ def serve(config: ServerConfig) -> None:
     sys.stdout.flush()
     mlflow = str(Path(sys.executable).with_name("mlflow"))
     os.execve(mlflow, config.command(mlflow), os.environ | SERVER_ENV)
+
+
+def serve_until_stopped(config: ServerConfig, access_log: bool, ready: Callable[[], None]) -> None:
+    """Run `mlflow server` as a child, call `ready()` once it answers its health check, and stop it with one line
+    on Ctrl-C (or SIGTERM, SIGHUP).
+
+    The child has a session of its own, so a Ctrl-C reaches this process alone, which stops the server with
+    SIGTERM: uvicorn then shuts down quietly instead of each of its processes printing a KeyboardInterrupt
+    traceback (40 lines). Its output goes to stderr, so stdout holds only what `ready` prints.
+    """
+    check_config(config)
+    config = config if access_log else replace(config, uvicorn_opts=QUIET_UVICORN)
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    url = f"http://{config.host}:{config.port}"
+    stop = {signal.SIGTERM: signal.default_int_handler, signal.SIGHUP: signal.default_int_handler}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in stop.items()}
+    server = subprocess.Popen(config.command(mlflow), stdout=sys.stderr, env=os.environ | SERVER_ENV | QUIET_ENV,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while unreachable(url) is not None:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SeecamError(f"mlflow server did not answer at {url} (exit code {server.poll()}); its output "
+                                  "is above") from None
+            time.sleep(0.3)
+        ready()
+        server.wait()
+    except KeyboardInterrupt:
+        print("MLflow UI stopped.", flush=True)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

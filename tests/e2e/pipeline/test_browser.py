@@ -6,11 +6,16 @@ Screenshots go to test-artifacts/. Outside CI the tests skip when Chromium is mi
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, free_port, start_ui, stop_process_group
+from helpers import REPO, VENV_BIN, free_port, start_ui, stop_process_group, tool_env
+from seecam.tracking.store import unreachable
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling out, which this network refuses.
@@ -120,3 +125,73 @@ def scroll_metrics_table(page) -> set[str]:
         page.evaluate("document.querySelectorAll('[data-seecam-scroll]').forEach(el => el.scrollTop += 150)")
         page.wait_for_timeout(200)
     return seen
+
+
+def test_seecam_ui_colours_runs_by_model_keeps_quiet_puts_its_links_last_and_stops_with_one_line(
+        pipeline_repo, browser, tmp_path):
+    """Issue 26: the links scrolled away under 432 access-log lines after a few page loads, Ctrl-C ended in a
+    40-line traceback, and runs were coloured per run. Five page loads, then Ctrl-C as a terminal sends it."""
+    port, output = free_port(), tmp_path / "ui.txt"
+    with output.open("w") as out:
+        ui = subprocess.Popen([str(VENV_BIN / "seecam"), "ui", "--port", str(port)], cwd=pipeline_repo.root,
+                              env=tool_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "  compare:" not in output.read_text():
+            assert ui.poll() is None and time.monotonic() < deadline, output.read_text()
+            time.sleep(0.3)
+        urls = dict(re.findall(r"^\s+([\w ]+):\s+(http://\S+)", output.read_text(), re.MULTILINE))
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        for label in ("runs table", "charts", "compare", "runs table", "charts"):
+            page.goto(urls[label])
+            page.get_by_text("Comparing 2 Runs" if label == "compare" else "2 matching runs").wait_for(timeout=60_000)
+        colours = page.evaluate("""() => Array.from(document.querySelectorAll('label')).map(label =>
+            [getComputedStyle(label).backgroundColor, label.parentElement.innerText])""")
+        page.screenshot(path=str(ARTIFACTS / "mlflow_run_colours.png"))
+        page.close()
+        by_run = {text.split("\n")[-1]: colour for colour, text in colours if "seed" in text}
+        assert by_run == {"cnn · seed 42": "rgb(31, 119, 180)", "se · seed 42": "rgb(255, 127, 14)"}, colours
+        os.killpg(ui.pid, signal.SIGINT)  # Ctrl-C: the terminal signals its foreground process group
+        assert ui.wait(timeout=60) == 0
+    finally:
+        if ui.poll() is None:
+            stop_process_group(ui, signal.SIGKILL)
+    text = output.read_text()
+    (ARTIFACTS / "seecam_ui_output.txt").write_text(text)
+    lines = text.splitlines()
+    assert lines[-1] == "MLflow UI stopped.", text
+    assert [line.split(":")[0].strip() for line in lines[-4:-1]] == ["runs table", "charts", "compare"], text
+    assert "GET /" not in text and "Traceback" not in text and "INFO" not in text, text
+    assert len(lines) <= 8, text
+    assert unreachable(f"http://127.0.0.1:{port}") is not None  # the server stopped with it
+
+
+def test_dvc_plots_render_offline_from_the_template_the_set_up_writes(pipeline_repo, browser, tmp_path):
+    """Issue 26: DVC's page loaded Vega from a CDN, so offline `dvc plots show/diff` gave a blank page. With the
+    template `make` writes (Vega inlined from vl-convert-python), every chart draws and no request leaves."""
+    pipeline_repo.run(sys.executable, "-m", "seecam.plots_offline")  # what make's set-up runs
+    pipeline_repo.dvc("plots", "show", "-o", str(tmp_path / "plots"))
+    html = (tmp_path / "plots/index.html").read_text()
+    assert "<script src=" not in html and "vegaEmbed(" in html
+    requested: list[str] = []
+
+    def local_only(route):
+        requested.append(route.request.url)
+        local = route.request.url.startswith(("file:", "data:", "blob:", "http://127.0.0.1"))
+        route.continue_() if local else route.abort()
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.route("**/*", local_only)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto((tmp_path / "plots/index.html").as_uri())
+    page.wait_for_function("document.querySelectorAll('svg.marks path').length >= 3", timeout=30_000)
+    sizes = page.evaluate("""Array.from(document.querySelectorAll('svg.marks')).map(svg => {
+        const box = svg.getBoundingClientRect(); return box.width * box.height; })""")
+    lines = page.evaluate("""Array.from(document.querySelectorAll('svg.marks g.mark-line path'))
+        .filter(path => (path.getAttribute('d') || '').length > 20).length""")
+    page.screenshot(path=str(ARTIFACTS / "dvc_plots_offline.png"), full_page=True)
+    page.close()
+    assert len(sizes) == 3 and all(size > 10_000 for size in sizes), sizes  # Loss/Accuracy per epoch, per step
+    assert lines >= 10, lines  # per epoch: train and val of both models, twice; per step: both models
+    assert errors == [] and all(url.startswith(("file:", "data:", "blob:")) for url in requested), requested
