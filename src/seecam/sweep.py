@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -149,7 +150,14 @@ def check_cache_dir(dvc: str, root: Path) -> None:
 
 
 def _dvc(dvc: str, root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([dvc, *args], cwd=root, capture_output=True, text=True, env=env or dvc_env())
+    """Run dvc, its output read from files, not pipes: `dvc queue start` forks queue workers that keep its stdout
+    and stderr, and reading a pipe to its end waited for the last worker to exit, so the sweep sat silent until
+    every experiment had ended."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        code = subprocess.run([dvc, *args], cwd=root, stdout=out, stderr=err, env=env or dvc_env()).returncode
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess([dvc, *args], code, out.read(), err.read())
     if result.returncode != 0:
         lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else f"exit code {result.returncode}"
