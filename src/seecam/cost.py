@@ -7,9 +7,10 @@ and the SE gate's sigmoid are not counted).
 Timings are noisy: the same SE model measured 5.97 ms in one run and 4.37 ms in a rerun on a busy machine.
 So each is taken in `rounds` rounds after a warm-up; a round times every model in turn (A, B, A, B, ...), so a
 change of load hits all models alike, and gives each model the median of its `repeats` timed passes. A timing
-is reported as the median of its round medians with their range (min, max): `latency_ms`, `latency_ms_min`,
-`latency_ms_max`, and the same for `throughput_images_per_s`. tables.better names a faster model only when
-the two ranges do not overlap.
+is reported as the median of its round medians with their interquartile range: `latency_ms`, `latency_ms_q1`,
+`latency_ms_q3`, and the same for `throughput_images_per_s`. Not their full range: on a machine at load 6 one
+round's median was 416 ms among rounds of 0.7-0.9 ms. tables.better names a faster model only when the two
+interquartile ranges do not overlap.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -75,7 +77,7 @@ def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
 def measure_costs(models: dict[str, torch.nn.Module], device: torch.device, repeats: int, batch: int,
                   rounds: int) -> dict[str, dict[str, float]]:
     """Per model: parameters, FLOPs/image, batch-1 latency (ms) and `batch`-image throughput (images/s) as median,
-    _min and _max over `rounds` interleaved rounds (`repeats` latency passes and a tenth as many large batches each),
+    _q1 and _q3 over `rounds` interleaved rounds (`repeats` latency passes and a tenth as many large batches each),
     CUDA peak memory (MB) of one large batch."""
     one = torch.randn(1, 3, 32, 32, device=device)
     many = torch.randn(batch, 3, 32, 32, device=device)
@@ -89,8 +91,8 @@ def measure_costs(models: dict[str, torch.nn.Module], device: torch.device, repe
     large = timed_rounds({name: _call(model, many) for name, model in models.items()}, rounds,
                          max(1, repeats // 10), device)
     for name in models:
-        costs[name] |= _spread("latency_ms", [1000 * s for s in latency[name]])
-        costs[name] |= _spread("throughput_images_per_s", [batch / s for s in large[name]])
+        costs[name] |= timing_spread("latency_ms", [1000 * s for s in latency[name]])
+        costs[name] |= timing_spread("throughput_images_per_s", [batch / s for s in large[name]])
     return costs
 
 
@@ -98,6 +100,8 @@ def _call(model: torch.nn.Module, images: torch.Tensor) -> Callable[[], object]:
     return lambda: model(images)
 
 
-def _spread(key: str, values: list[float]) -> dict[str, float]:
-    """`key`: the median of the rounds' values, `key_min`, `key_max`: their range."""
-    return {key: statistics.median(values), f"{key}_min": min(values), f"{key}_max": max(values)}
+def timing_spread(key: str, values: list[float]) -> dict[str, float]:
+    """`key`: the median of the rounds' values; `key_q1`, `key_q3`: their quartiles (linear interpolation: with
+    5 rounds, the 2nd and 4th values)."""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return {key: float(median), f"{key}_q1": float(q1), f"{key}_q3": float(q3)}

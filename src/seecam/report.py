@@ -122,7 +122,7 @@ def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str
     faster = faster if faster == WITHIN_NOISE else f"{title(faster)} faster"
     costs = [f"{cand['parameters'] - base['parameters']:+,} parameters",
              f"{cand['flops_per_image'] - base['flops_per_image']:+,} FLOPs per image",
-             f"latency {cell('latency_ms', base)} → {cell('latency_ms', cand)} ms per image (median [range] of "
+             f"latency {cell('latency_ms', base)} → {cell('latency_ms', cand)} ms per image (median [IQR] of "
              f"timing rounds: {faster})"]
     if WALL_TIME in base and WALL_TIME in cand:
         costs.append(f"training wall time on this machine {cell(WALL_TIME, base)} → {cell(WALL_TIME, cand)} s")

@@ -15,23 +15,24 @@ HIGHER_IS_BETTER = {
     "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
     "throughput_images_per_s",
 }
-TIMED = {"latency_ms", "throughput_images_per_s"}  # medians over timing rounds (cost.py), with _min and _max
+TIMED = {"latency_ms", "throughput_images_per_s"}  # medians over timing rounds (cost.py), with _q1 and _q3
 WALL_TIME = "train_seconds"  # one measurement on a shared machine: shown, never a winner
 NOT_COMPARED = "not compared (wall time)"
-WITHIN_NOISE = "within timing noise"  # the rounds' ranges overlap
+WITHIN_NOISE = "within timing noise"  # the rounds' interquartile ranges overlap
 TABLE_ROWS = {  # metric key -> label in comparison.md and the report
     "test_acc": "accuracy (95% CI)", "test_top2_acc": "top-2 accuracy", "test_loss": "loss (cross-entropy)",
     "test_macro_precision": "macro precision", "test_macro_recall": "macro recall", "test_macro_f1": "macro F1",
     "test_ece": "expected calibration error", "parameters": "parameters", "flops_per_image": "FLOPs / image",
-    "latency_ms": "latency, batch 1 (ms): median [range] of timing rounds",
-    "throughput_images_per_s": "throughput (images/s): median [range] of timing rounds",
+    "latency_ms": "latency, batch 1 (ms): median [IQR] of timing rounds",
+    "throughput_images_per_s": "throughput (images/s): median [IQR] of timing rounds",
     WALL_TIME: "training wall time on this machine (s)", "peak_memory_mb": "peak memory (MB)",
 }
 
 
 def better(key: str, values: dict[str, dict[str, float]]) -> str:
     """Which of two models (name -> its metrics, baseline first) is better on `key`: a name, "tie",
-    "within timing noise" for timings whose ranges over the rounds overlap, or "not compared" for wall time."""
+    "within timing noise" for timings whose interquartile ranges over the rounds overlap, or "not compared" for
+    wall time."""
     if key == WALL_TIME:
         return NOT_COMPARED
     (first, a), (second, b) = values.items()
@@ -44,7 +45,7 @@ def better(key: str, values: dict[str, dict[str, float]]) -> str:
 
 
 def cell(key: str, values: dict[str, float]) -> str:
-    """One model's `key` as the tables show it: a timing as "median [min, max]" with the digits its range supports,
+    """One model's `key` as the tables show it: a timing as "median [q1, q3]" with the digits its IQR supports,
     accuracy with its CI, wall time in whole seconds, counts exact."""
     if key in TIMED:
         low, high = _range(key, values)
@@ -58,7 +59,7 @@ def cell(key: str, values: dict[str, float]) -> str:
 
 
 def difference(key: str, base: dict[str, float], cand: dict[str, float]) -> str:
-    """cand − base on `key`, with no more digits than the wider of the two timing ranges supports."""
+    """cand − base on `key`, with no more digits than the wider of the two timing IQRs supports."""
     diff = cand[key] - base[key]
     if key in TIMED:
         spread = max(high - low for low, high in (_range(key, base), _range(key, cand)))
@@ -69,8 +70,8 @@ def difference(key: str, base: dict[str, float], cand: dict[str, float]) -> str:
 
 
 def _range(key: str, values: dict[str, float]) -> tuple[float, float]:
-    """A timing's (min, max) over the rounds; a metrics file from before the rounds has only the median."""
-    return values.get(f"{key}_min", values[key]), values.get(f"{key}_max", values[key])
+    """A timing's quartiles over the rounds; a metrics file from before the rounds has only the median."""
+    return values.get(f"{key}_q1", values[key]), values.get(f"{key}_q3", values[key])
 
 
 def _decimals(spread: float) -> int | None:

@@ -105,10 +105,10 @@ def test_comparison_md_gives_timings_with_their_range_and_no_winner_inside_it():
     ev = EvaluateParams(bootstrap_samples=200)
     cnn = evaluate_model(*toy(0.70, 0), CLASSES, ev)
     se = evaluate_model(*toy(0.80, 1), CLASSES, ev)
-    cnn.values |= COST | {"latency_ms_min": 0.9, "latency_ms_max": 1.3, "train_seconds": 100.2}
-    se.values |= COST | {"latency_ms": 1.1, "latency_ms_min": 1.0, "latency_ms_max": 1.2, "train_seconds": 90.0}
+    cnn.values |= COST | {"latency_ms_q1": 0.9, "latency_ms_q3": 1.3, "train_seconds": 100.2}
+    se.values |= COST | {"latency_ms": 1.1, "latency_ms_q1": 1.0, "latency_ms_q3": 1.2, "train_seconds": 90.0}
     text = comparison_markdown({"cnn": cnn, "se": se}, compare(cnn, se, ev), CLASSES, "cnn", "se")
-    assert "| latency, batch 1 (ms): median [range] of timing rounds | 1.00 [0.90, 1.30] | 1.10 [1.00, 1.20] " \
+    assert "| latency, batch 1 (ms): median [IQR] of timing rounds | 1.00 [0.90, 1.30] | 1.10 [1.00, 1.20] " \
            "| +0.10 | within timing noise |" in text
     assert "| training wall time on this machine (s) | 100 | 90 | -10 | not compared (wall time) |" in text
     assert "| parameters | 10 | 10 | +0 | tie |" in text  # counts exact

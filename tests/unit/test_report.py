@@ -11,9 +11,9 @@ from seecam.verdict import ModelRun, Pair, Verdict, summarize
 
 EVALUATION = {
     "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
-            "latency_ms_min": 0.85, "latency_ms_max": 0.95, "train_seconds": 100.0},
+            "latency_ms_q1": 0.85, "latency_ms_q3": 0.95, "train_seconds": 100.0},
     "se": {"test_acc": 0.82, "parameters": 1_150_602, "flops_per_image": 22_756_608, "latency_ms": 1.4,
-           "latency_ms_min": 1.3, "latency_ms_max": 1.5, "train_seconds": 130.0},
+           "latency_ms_q1": 1.3, "latency_ms_q3": 1.5, "train_seconds": 130.0},
     "comparison": {"acc_diff": 0.02, "acc_diff_ci_low": 0.01, "acc_diff_ci_high": 0.03,
                    "acc_diff_significant": True, "mcnemar_p": 0.001},
 }
@@ -26,25 +26,25 @@ def test_single_run_names_the_winner_the_interval_and_the_cost():
     assert "beyond test-set noise for these two trained models" in text
     assert "training-seed variation not measured (see <code>seecam sweep</code>)" in text
     assert "+2,688 parameters" in text and "+5,376 FLOPs per image" in text
-    assert "latency 0.90 [0.85, 0.95] → 1.40 [1.30, 1.50] ms per image (median [range] of timing rounds: " \
+    assert "latency 0.90 [0.85, 0.95] → 1.40 [1.30, 1.50] ms per image (median [IQR] of timing rounds: " \
            "CNN faster)" in text
     assert "training wall time on this machine 100 → 130 s" in text
 
 
-def test_a_latency_difference_inside_the_rounds_range_is_within_noise():
+def test_a_latency_difference_inside_the_rounds_spread_is_within_noise():
     """Issue 26: the page said "latency 140.02 → 0.81 ms", four digits for a number that moved by a third."""
-    evaluation = {**EVALUATION, "se": {**EVALUATION["se"], "latency_ms": 0.93, "latency_ms_min": 0.8,
-                                       "latency_ms_max": 1.2}}
+    evaluation = {**EVALUATION, "se": {**EVALUATION["se"], "latency_ms": 0.93, "latency_ms_q1": 0.8,
+                                       "latency_ms_q3": 1.2}}
     text = single_run(evaluation, "cnn", "se")
-    assert "latency 0.90 [0.85, 0.95] → 0.93 [0.80, 1.20] ms per image (median [range] of timing rounds: " \
+    assert "latency 0.90 [0.85, 0.95] → 0.93 [0.80, 1.20] ms per image (median [IQR] of timing rounds: " \
            "within timing noise)" in text
 
 
-def test_the_metrics_table_shows_ranges_and_never_lets_wall_time_decide():
+def test_the_metrics_table_shows_spreads_and_never_lets_wall_time_decide():
     from seecam.report import metrics_table
 
     html = metrics_table(EVALUATION, "cnn", "se")
-    assert re.search(r"latency, batch 1 \(ms\): median \[range\] of timing rounds</td><td[^>]*>0.90 \[0.85, 0.95\]"
+    assert re.search(r"latency, batch 1 \(ms\): median \[IQR\] of timing rounds</td><td[^>]*>0.90 \[0.85, 0.95\]"
                      r"</td><td[^>]*>1.40 \[1.30, 1.50\]</td><td[^>]*>\+0.50</td><td[^>]*>cnn</td>", html)
     assert re.search(r"training wall time on this machine \(s\)</td><td[^>]*>100</td><td[^>]*>130</td>"
                      r"<td[^>]*>\+30</td><td[^>]*>not compared \(wall time\)</td>", html)

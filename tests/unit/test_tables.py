@@ -4,7 +4,7 @@ from seecam.tables import accuracy_headline, better, cell, difference, format_nu
 
 
 def timed(median: float, low: float, high: float, key: str = "latency_ms") -> dict[str, float]:
-    return {key: median, f"{key}_min": low, f"{key}_max": high}
+    return {key: median, f"{key}_q1": low, f"{key}_q3": high}
 
 
 def test_better_knows_the_direction_of_each_metric():
@@ -14,7 +14,7 @@ def test_better_knows_the_direction_of_each_metric():
     assert better("test_acc", {"se8": {"test_acc": 0.9}, "se": {"test_acc": 0.8}}) == "se8"
 
 
-def test_a_timing_is_better_only_when_the_rounds_ranges_do_not_overlap():
+def test_a_timing_is_better_only_when_the_rounds_interquartile_ranges_do_not_overlap():
     """Issue 26: SE measured 5.97 ms in one run, 4.37 ms in a rerun; a 'better' inside that noise is no claim."""
     assert better("latency_ms", {"cnn": timed(2.0, 1.9, 2.2), "se": timed(1.0, 0.9, 1.1)}) == "se"
     assert better("latency_ms", {"cnn": timed(2.0, 1.5, 2.5), "se": timed(1.8, 1.2, 1.6)}) == "within timing noise"

@@ -17,15 +17,15 @@ def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
         assert values["test_acc_ci_low"] <= values["test_acc"] <= values["test_acc_ci_high"]
         assert values["parameters"] > 1_000_000 and values["flops_per_image"] > 20_000_000
         assert values["latency_ms"] > 0 and values["throughput_images_per_s"] > 0 and values["train_seconds"] > 0
-        for timed in ("latency_ms", "throughput_images_per_s"):  # median of the timing rounds, inside their range
-            assert 0 < values[f"{timed}_min"] <= values[timed] <= values[f"{timed}_max"], timed
+        for timed in ("latency_ms", "throughput_images_per_s"):  # median of the timing rounds, inside their IQR
+            assert 0 < values[f"{timed}_q1"] <= values[timed] <= values[f"{timed}_q3"], timed
     confusion = json.loads((root / "reports/evaluate/confusion.json").read_text())
     assert sum(map(sum, confusion["cnn"])) == 300  # the test split
     comparison = report["comparison"]
     assert comparison["acc_diff"] == pytest.approx(report["se"]["test_acc"] - report["cnn"]["test_acc"])
     table = (root / "reports/evaluate/comparison.md").read_text()
     assert "| metric | cnn | se | se − cnn | better |" in table and "the difference is **" in table
-    assert "| latency, batch 1 (ms): median [range] of timing rounds |" in table
+    assert "| latency, batch 1 (ms): median [IQR] of timing rounds |" in table
     assert "| training wall time on this machine (s) |" in table and "| not compared (wall time) |" in table
     for figure in ("confusion.png", "reliability.png", "per_class_accuracy.png"):
         assert (root / "reports/evaluate" / figure).read_bytes()[:4] == b"\x89PNG"
