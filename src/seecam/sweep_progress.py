@@ -86,7 +86,7 @@ class SweepProgress:
         now = self.clock()
         changed = {name: state for name, state in states.items() if self.states.get(name) != state}
         results = self._results() if changed or self._status_due(now) else {}
-        for name, state in changed.items():
+        for name, state in sorted(changed.items(), key=lambda item: item[1] not in DONE):  # ends free workers
             seed = name.split("-")[1]
             if state == "Running" or (state in DONE and name not in self.began):
                 self.began.setdefault(name, now)

@@ -66,7 +66,7 @@ def test_a_log_gets_a_line_per_experiment_started_and_finished_and_the_epochs_wi
     progress.update({NAMES[0]: "Running", NAMES[1]: "Queued"})
     clock.now += 60
     train(experiment, NAMES[0], "se", 0, 0.9301)  # the evaluate stage logged the test accuracy
-    progress.update({NAMES[0]: "Success", NAMES[1]: "Running"})
+    progress.update({NAMES[1]: "Running", NAMES[0]: "Success"})  # one poll: seed 0 ended and freed its worker
     clock.now += 5
     progress.update({NAMES[0]: "Success", NAMES[1]: "Failed"})
     progress.close()
