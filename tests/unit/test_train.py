@@ -138,9 +138,9 @@ def test_on_a_terminal_each_epoch_shows_a_live_bar_then_leaves_its_summary_line(
     script = ("import torch; from seecam.data.store import attach_meta; from seecam.data.synthetic import "
               "make_synthetic; from seecam.models import build_model; from seecam.params import parse_params; "
               "from seecam.train import fit, training_splits\n"
-              "p = parse_params({'data': {'source': 'synthetic', 'val_size': 100, 'synthetic': {'train_size': 1100, "
-              "'test_size': 100}}, 'train': {'epochs': 2}})\n"
-              "d = attach_meta(make_synthetic(1100, 100, seed=0), {'kind': 'synthetic'})\n"
+              "p = parse_params({'data': {'source': 'synthetic', 'val_size': 50, 'synthetic': {'train_size': 306, "
+              "'test_size': 50}}, 'train': {'epochs': 2, 'batch_size': 32}})\n"
+              "d = attach_meta(make_synthetic(306, 50, seed=0), {'kind': 'synthetic'})\n"
               "fit(build_model('cnn', p.model('cnn')), training_splits(d, p.data, 0, torch.device('cpu')), p.train, "
               "seed=0, device=torch.device('cpu'))\n")
     main, terminal = pty.openpty()
