@@ -83,3 +83,20 @@ def http_server(tmp_path: Path) -> Iterator[LocalServer]:
     with serving(Handler) as url:
         state.url = url
         yield state
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory) -> str:
+    """The URI of an MLflow SQLite store shared by one test module (creating one takes seconds): each test that
+    uses it makes an experiment of its own (mlflow_experiment)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
+
+
+@pytest.fixture
+def mlflow_experiment(module_store, tmp_path, monkeypatch, request) -> str:
+    """A new experiment, named after the test, in the module's store, which MLflow now points at."""
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(module_store)
+    return mlflow.create_experiment(request.node.name[:100], artifact_location=(tmp_path / "art").as_uri())

@@ -28,19 +28,10 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory) -> str:
-    """One SQLite store for the module (creating one takes seconds); each test has an experiment of its own."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
-
-
 @pytest.fixture
-def store(database, tmp_path, monkeypatch, request):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    mlflow.set_tracking_uri(database)
-    name = request.node.name[:100]
-    experiment = mlflow.create_experiment(name, artifact_location=(tmp_path / "art").as_uri())
-    return parse_params({"tracking": {"uri": database, "experiment": name}}).tracking, experiment
+def store(mlflow_experiment, module_store) -> tuple:
+    name = mlflow.get_experiment(mlflow_experiment).name
+    return parse_params({"tracking": {"uri": module_store, "experiment": name}}).tracking, mlflow_experiment
 
 
 def train(experiment: str, name: str, model: str, epochs: int, test_acc: float | None = None) -> str:

@@ -10,18 +10,10 @@ from seecam.ui import COLOURS, RUN_COLOUR_TAG, colour_runs, compare_run_ids, com
 from seecam.verdict import ModelRun, Pair, summarize
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory) -> str:
-    """One SQLite store for the module (creating one takes seconds); each test has an experiment of its own."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
-
-
 @pytest.fixture
-def store(database, tmp_path, monkeypatch, request):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(database)
-    return mlflow.create_experiment(request.node.name, artifact_location=(tmp_path / "art").as_uri())
+def store(mlflow_experiment, tmp_path, monkeypatch) -> str:
+    monkeypatch.chdir(tmp_path)  # run.json and verdict.json are read from the working directory
+    return mlflow_experiment
 
 
 def training_run(experiment: str, model: str, seed: int, sha: str = "aaa", exp_name: str = "", **tags: str) -> str:
