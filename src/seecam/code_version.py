@@ -57,6 +57,11 @@ def code_digest(files: list[Path], root: Path | None = None) -> str:
     return digest.hexdigest()
 
 
+def stage_code_digest(stage: str, pipeline: Path = PIPELINE) -> str:
+    """The digest of `stage`'s code, names relative to dvc.yaml's folder (the same in any clone)."""
+    return code_digest(code_files(stage, pipeline), pipeline.parent)
+
+
 def training_code_digest(pipeline: Path = PIPELINE) -> str:
     """One digest over every train_<name> stage's code, so all models of one configuration share it.
 

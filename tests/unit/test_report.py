@@ -1,5 +1,6 @@
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -140,3 +141,14 @@ def test_a_verdict_for_another_configuration_is_named_with_how_to_show_it(page_i
     assert "A verdict across 3 seeds exists for another configuration (config_sha <code>fff</code>" in note
     assert ("<code>dvc exp apply seed-0-abc123</code>, <code>seecam verdict</code> again (the apply restores the "
             "experiment's reports/), then <code>dvc repro report</code>") in note
+
+
+def test_a_verdict_that_pooled_another_network_of_a_model_is_not_this_pages_answer(page_inputs):
+    """Same config_sha, but se here is another network (models are not in config_sha): named, not shown on top."""
+    page_inputs(replace(three_seeds("abc"), model_shas={"cnn": "c1", "se": "s-r8"}))
+    page = build_report("seed: 42\n", Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r16"})
+    assert "Verdict across seeds" not in page
+    note = section(page, "One training run (seed 42): not a verdict")
+    assert "se here is model_sha <code>s-r16</code>, the verdict pooled model_sha <code>s-r8</code>" in note
+    same = build_report("seed: 42\n", Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r8"})
+    assert "Verdict across seeds" in same
