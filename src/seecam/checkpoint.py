@@ -62,6 +62,8 @@ def claim(path: Path) -> Iterator[None]:
             raise SeecamError(f"another process is training with the same params, data and code ({path}); "
                               "wait for it to finish")
         yield
+        if not path.exists():  # finished or reused: no checkpoint, so no lock to leave behind
+            path.with_suffix(".lock").unlink(missing_ok=True)
 
 
 @contextmanager

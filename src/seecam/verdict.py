@@ -319,11 +319,18 @@ def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str,
         key = (model, int(r.data.tags["seed"]))
         skipped["superseded"] += key in latest
         latest[key] = r  # sorted by start time: the last one wins
+    return full_sha, _with_records(experiment_id, latest, records, skipped, full_sha), skipped, model_shas
+
+
+def _with_records(experiment_id: str, latest: dict[tuple[str, int], Any], records: Records, skipped: Counter[str],
+                  config_sha: str) -> list[ModelRun]:
+    """The training runs with the figures of their records of the workspace's configurations; those without an
+    evaluate record are skipped and counted (all of them: refused in one line)."""
     parents = [r.info.run_id for r in latest.values()]
     evaluated = stage_records(experiment_id, parents, records.evaluate)
     explained = stage_records(experiment_id, parents, records.explain)
     if latest and not evaluated:
-        raise SeecamError(f"no training run of config_sha {full_sha} has a record of this workspace's evaluate "
+        raise SeecamError(f"no training run of config_sha {config_sha} has a record of this workspace's evaluate "
                           f"configuration (evaluate.* and its code: {records.evaluate.sha}); `dvc repro evaluate` "
                           "with these params where those models are (each of the sweep's experiments: `dvc exp "
                           "apply` it first) writes them")
@@ -338,7 +345,7 @@ def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str,
         metrics = dict(evaluation.data.metrics) | (dict(explanation.data.metrics) if explanation else {})
         runs.append(ModelRun(r.info.run_id, model, seed, metrics, _correct(evaluation.info.run_id),
                              r.data.tags.get("dvc_exp_name", "")))
-    return full_sha, runs, skipped, model_shas
+    return runs
 
 
 def _one_model_sha(model: str, runs: list[Any], records: Records, config_sha: str) -> str:

@@ -31,7 +31,7 @@ import mlflow
 from mlflow.entities import Metric, Param, Run
 from mlflow.exceptions import MlflowException
 
-from seecam.code_version import stage_code_digest
+from seecam.code_version import PIPELINE, stage_code_digest
 from seecam.config_loader import flatten
 from seecam.identity import digest
 from seecam.paths import train_dir
@@ -52,10 +52,11 @@ class StageConfig:
     code_sha256: str
 
     @classmethod
-    def of(cls, stage: str, params: Any) -> StageConfig:
-        """`stage`'s params dataclass (e.g. ExplainParams), flattened under the stage's name, and its code."""
+    def of(cls, stage: str, params: Any, pipeline: Path = PIPELINE) -> StageConfig:
+        """`stage`'s params dataclass (e.g. ExplainParams), flattened under the stage's name, and its code (the
+        .py deps `pipeline` lists for it)."""
         flat = {f"{stage}.{key}": str(value) for key, value in flatten(params).items()}
-        return cls(stage, flat, stage_code_digest(stage))
+        return cls(stage, flat, stage_code_digest(stage, pipeline))
 
     @property
     def sha(self) -> str:
