@@ -313,7 +313,8 @@ def missing_line(missing: list[tuple[str, str]]) -> str:
     """One line: which records of the workspace's configuration MLflow lacks, why that happens, what writes them."""
     what = ", ".join(f"{name}'s {'training run' if stage == 'training' else stage + ' record'}"
                      for name, stage in missing)
-    stages = sorted({f"train_{name}" if stage == "training" else stage for name, stage in missing})
+    stages = sorted({f"train_{name}" if stage == "training" else stage for name, stage in missing},
+                    key=lambda stage: (not stage.startswith("train_"), stage))  # a new training run first
     again = " && ".join(f"dvc repro -f -s {stage}" for stage in stages)
     again += " && dvc repro" if any(stage == "training" for _, stage in missing) else ""
     return (f"warning: MLflow has no record of this workspace's configuration for {what} (DVC's run cache restored "
