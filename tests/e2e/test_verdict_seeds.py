@@ -176,6 +176,13 @@ def test_changes_and_reverts_leave_the_matching_record_equal_to_the_workspace_an
         evaluated["refusal"] and len(evaluated["refusal"].strip().splitlines()) == 1
     back = step("evaluate.bootstrap_samples back to 100", evaluate__bootstrap_samples=100)
     assert back["evaluated"] == base["evaluated"] and back["verdict"]["per_seed"] == base["verdict"]["per_seed"]
+
+    # a record deleted (or a new store): the report says so in one line, and names what writes it
+    client.delete_run(back["records"]["explain"]["cnn"].info.run_id)
+    page = repo.dvc("repro", "--single-item", "--force", "report")
+    (line,) = [line for line in (page.stdout + page.stderr).splitlines() if "MLflow has no record" in line]
+    assert line.startswith("warning: MLflow has no record of this workspace's configuration for cnn's explain record")
+    assert line.endswith("`dvc repro -f -s explain` writes them")
     with capsys.disabled():
         print("\n" + "\n".join(log))
 
