@@ -78,7 +78,7 @@ def run_tutorial(variant: Variant, dataset: Dataset, rounds: int, done: Round) -
 
 def run_seecam(variant: Variant, dataset: Dataset, rounds: int, done: Round) -> None:
     """The stage's epoch: training_splits (5,000 held out for validation) and fit, validation included."""
-    splits = training_splits(dataset, DataParams(), seed=0, device=torch.device("cpu"))  # val_size 5,000
+    splits = training_splits(dataset, DataParams(), device=torch.device("cpu"))  # val_size 5,000
     torch.manual_seed(0)
     train = replace(Params().train, epochs=rounds, compile=variant.compiled)
     fit(build_model(variant.model, Params().model(variant.model)), splits, train, seed=0,
@@ -183,7 +183,7 @@ def random_dataset(train_images: int = FULL_TRAIN) -> Dataset:
 
 def one_full_epoch(name: str, device: torch.device, epochs: int = 1) -> list[float]:
     """Epoch seconds of the default configuration over the full data; compile as auto decides for 50 epochs."""
-    splits = training_splits(random_dataset(), DataParams(), seed=0, device=device)
+    splits = training_splits(random_dataset(), DataParams(), device=device)
     compiled = compile_decision(TrainParams(), FULL_TRAIN, device).compiled
     torch.manual_seed(0)
     train = replace(TrainParams(), epochs=epochs, compile=compiled)

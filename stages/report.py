@@ -7,14 +7,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from seecam.errors import run  # noqa: E402
-from seecam.identity import workspace_config_sha  # noqa: E402
 from seecam.params import load_params  # noqa: E402
 from seecam.report import run_report  # noqa: E402
 
 
 def main() -> None:
     params = load_params()  # the page shows params.yaml: validate it first
-    print(f"wrote {run_report(params, config_sha=workspace_config_sha(params))}")
+    print(f"wrote {run_report(params)}")
 
 
 if __name__ == "__main__":

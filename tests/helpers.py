@@ -205,6 +205,13 @@ def all_runs(root: Path) -> list:
     return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
+def records_of(client: Any, run_id: str, stage: str) -> list:
+    """The records `stage` (evaluate, explain, report) keeps under training run `run_id`: its child runs."""
+    experiment = client.get_run(run_id).info.experiment_id
+    return client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{run_id}' and "
+                                            f"tags.`seecam.stage` = '{stage}'")
+
+
 def stop_process_group(process: subprocess.Popen, sig: int = 15) -> None:
     """Signal the process and its children (servers fork workers), then reap it."""
     with contextlib.suppress(ProcessLookupError):  # workers may outlive a leader that already exited

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from seecam.atomic import write_json
 from seecam.data.checks import check_directory, summary_text
-from seecam.errors import SeecamError, run
-from seecam.identity import workspace_config_sha
-from seecam.params import Params, load_params
-from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR
+from seecam.errors import run
+from seecam.params import MODELS, load_params
+from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
 from seecam.server import ServerConfig, artifacts_destination, serve
 from seecam.sweep import parse_seeds, sweep
 from seecam.tracking.store import (
+    RunInfo,
     default_artifacts_dir,
     default_store_uri,
     repo_root,
@@ -50,16 +50,14 @@ def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> Non
           f"mean {verdict.candidate} - {verdict.baseline} {verdict.acc_diff_mean * 100:+.2f} points, "
           f"95% t interval [{verdict.acc_diff_t_low * 100:+.2f}, {verdict.acc_diff_t_high * 100:+.2f}]); "
           f"wrote {VERDICT_DIR}/verdict.{{json,md}}, seeds.png; MLflow run {verdict.mlflow_run_id}")
-    print(f"next: {report_step(params, verdict.config_sha, verdict.experiments)}")
+    print(f"next: {report_step(verdict.config_sha, verdict.experiments)}")
 
 
-def report_step(params: Params, config: str, experiments: list[str]) -> str:
-    """How to get a verdict onto reports/index.html: the page shows it when its models are of that configuration."""
-    try:
-        here = workspace_config_sha(params)
-    except SeecamError:  # no data/cifar10 here: the workspace has trained nothing yet
-        here = None
-    if here == config:
+def report_step(config: str, experiments: list[str]) -> str:
+    """How to get a verdict onto reports/index.html: the page shows it when its models are of that configuration
+    (their run.json says which, as training resolved it)."""
+    runs = [RunInfo.load(train_dir(name) / "run.json") for name in MODELS]
+    if all(info and info.config_sha == config for info in runs):
         return "`dvc repro report` puts it on top of reports/index.html"
     if experiments:
         return (f"the workspace holds another configuration: `dvc exp apply {experiments[0]}` (this one's params "

@@ -1,11 +1,16 @@
-"""Which code a stage runs, as a digest: resumes and seed pooling must never mix code versions.
+"""Which code a stage runs, as a digest of its behaviour: resumes and seed pooling must never mix code versions,
+and must never be split by a comment.
 
 The `.py` deps of a stage in dvc.yaml are exactly the code it imports (tests/project/test_pipeline.py keeps
-them so), so hashing them names the code version without git: uncommitted edits count too.
+them so), so digesting them names the code version without git: uncommitted edits count too. Each file counts
+by what it does, not by its bytes: `behaviour` is the file's syntax tree (`ast.dump`, which has no comments,
+formatting or line numbers) with every docstring removed. Any statement, constant or default changes it; a
+comment, a docstring, a blank line or a re-wrapped expression does not. (No training code reads `__doc__`.)
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import subprocess
 from pathlib import Path
@@ -27,14 +32,34 @@ def code_files(stage: str, pipeline: Path = PIPELINE) -> list[Path]:
     return [pipeline.parent / dep for dep in deps if dep.endswith(".py")]
 
 
+def behaviour(path: Path) -> str:
+    """The file's syntax tree without docstrings, as text: what the code does, not how it is written down."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        raise SeecamError(f"{path}: not valid Python (line {exc.lineno}): {exc.msg}; fix it and rerun") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+                    first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
 def code_digest(files: list[Path], root: Path | None = None) -> str:
-    """sha256 over the files' names (relative to `root` if given) and contents: any edit to the code changes it."""
+    """sha256 over the files' names (relative to `root` if given) and behaviour: a comment changes nothing."""
     digest = hashlib.sha256()
     for path in sorted(set(files)):
-        content = path.read_bytes()
+        content = behaviour(path).encode()
         name = path if root is None else path.relative_to(root)
         digest.update(f"{name.as_posix()}\0{len(content)}\0".encode() + content)
     return digest.hexdigest()
+
+
+def stage_code_digest(stage: str, pipeline: Path = PIPELINE) -> str:
+    """The digest of `stage`'s code, names relative to dvc.yaml's folder (the same in any clone)."""
+    return code_digest(code_files(stage, pipeline), pipeline.parent)
 
 
 def training_code_digest(pipeline: Path = PIPELINE) -> str:

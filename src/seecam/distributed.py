@@ -5,6 +5,9 @@ so the one-process path computes exactly what it did before DDP existed. With N 
 re-launches itself under `torchrun --standalone` (users on several machines run torchrun themselves);
 each rank then trains on its shard of the same shuffled order, and DDP all-reduces the gradients.
 
+Randomness: the data order is one stream every rank draws alike; dropout and augmentation are each rank's own
+(rank_seeds), saved per rank in the checkpoint and restored to the same rank.
+
 Sharding: every rank draws the same permutation (same generator, same seed), drops the last
 `n mod world` entries (a different random few each epoch, as DistributedSampler(drop_last=True) does),
 and takes every world-th index from its rank on. So each kept index is trained once per epoch and
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -130,17 +134,26 @@ def shard(order: torch.Tensor, world: World) -> torch.Tensor:
     return order[: len(order) - len(order) % world.size][world.rank::world.size]
 
 
-def rank_generator(generator: torch.Generator, world: World) -> torch.Generator:
-    """The generator for this rank's augmentation draws in one epoch.
+def rank_seeds(seed: int, world: World) -> tuple[int, int]:
+    """This rank's (dropout, augmentation) seeds, derived from (seed, rank) alone.
 
-    One process uses the shared generator itself (today's numbers). Several draw one seed from the shared
-    generator (keeping it in step on every rank, so a checkpoint of rank 0's state resumes all ranks) and add
-    the rank, so ranks do not apply identical crops and flips to their different images.
+    numpy's SeedSequence(seed).spawn(world.size) gives each rank a child whose streams are independent of the
+    others' (not `seed + rank`, where rank 1 of seed s would be rank 0 of seed s + 1). Ranks then apply
+    different dropout masks and different crops, flips and jitter to their different images, and a rerun with
+    the same world size draws the same again. One process never calls this: it keeps the `seed` streams.
     """
-    if world.size == 1:
-        return generator
-    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
-    return torch.Generator(generator.device).manual_seed(seed + world.rank)
+    dropout, augment = np.random.SeedSequence(seed).spawn(world.size)[world.rank].generate_state(2, np.uint64)
+    return int(dropout), int(augment)
+
+
+def gather(value: Any, world: World) -> list[Any]:
+    """Every rank's `value`, in rank order, on every rank ([value] without a group): e.g. each rank's random
+    streams, for rank 0's checkpoint. A collective: every rank calls it at the same point."""
+    if not world.grouped:
+        return [value]
+    values: list[Any] = [None] * world.size
+    dist.all_gather_object(values, value)
+    return values
 
 
 def wrap(model: torch.nn.Module, world: World, sync_batchnorm: bool) -> torch.nn.Module:

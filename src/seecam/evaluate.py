@@ -37,7 +37,7 @@ from seecam.tables import (
     single_run_noise,
     title,
 )
-from seecam.tracking.stages import CORRECT_ARTIFACT, log_artifact, log_text, log_values, model_run
+from seecam.tracking.stages import CORRECT_ARTIFACT, StageConfig, log_artifact, log_text, log_values, stage_record
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
 OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
@@ -134,7 +134,8 @@ def training_seconds(name: str) -> float | None:
 
 
 def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> dict:
-    """Evaluate every registered model, write reports/evaluate/*, log to each model's MLflow run."""
+    """Evaluate every registered model, write reports/evaluate/*, log each model's record (a child of its
+    training run for this evaluate configuration: tracking/stages.py)."""
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODELS}
     check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
     check_tracking(MODELS)
@@ -167,8 +168,9 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
     }
     for filename, figure in figures.items():
         save_figure(figure, out / filename)
+    config = StageConfig.of("evaluate", ev)
     for name, result in results.items():
-        with model_run(name, "evaluate") as run_id:
+        with stage_record(name, config, {"device": device.type, "data_sha256": dataset.sha256}) as run_id:
             log_values(run_id, result.values)
             # one 0/1 character per test image: `seecam verdict` pools them over seeds (paired bootstrap)
             log_text(run_id, "".join("01"[int(c)] for c in result.correct), CORRECT_ARTIFACT)

@@ -133,6 +133,7 @@ class DataParams:
     md5: str = CIFAR10_MD5
     val_size: int = 5000
     subset: int = 0
+    split_seed: int = 0  # draws the validation split; not `seed`, so seeds vary the training alone
     timeout_seconds: float = 60.0  # each wait for the server
     deadline_seconds: float = 3600.0  # the whole download, retries included
     min_bytes_per_second: float = 1024.0  # less than this on average over stall_seconds: stalled, fail now
@@ -154,6 +155,7 @@ class DataParams:
             yield "val_size", f"must be >= 0 (0 = schedule on test loss, as the tutorial), got {shown(self.val_size)}"
         if self.subset < 0:
             yield "subset", f"must be >= 0 (0 = all train images), got {shown(self.subset)}"
+        yield from _seed(self, "split_seed")
         if self.val_size >= self.train_size:
             yield "val_size", (f"must be smaller than the {self.train_size} train images available, "
                                f"got {shown(self.val_size)}")
@@ -224,7 +226,7 @@ class TrainParams:
     compile: Literal["auto", True, False] = "auto"
     # normalize.NORMALIZATIONS: cifar10 = the train set's per-pixel std; tutorial = the tutorial's constants
     normalize: Literal["cifar10", "tutorial"] = "cifar10"
-    # auto = bf16 autocast on CUDA (train.py: uses_bf16), fp32 elsewhere; fp32 = as the tutorial everywhere
+    # auto = bf16 autocast on CUDA (resolved_precision), fp32 elsewhere; fp32 = as the tutorial everywhere
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     augment: AugmentParams = field(default_factory=AugmentParams)
     # DDP under torchrun (distributed.py): 1 = one process, no process group
@@ -249,6 +251,12 @@ class TrainParams:
             yield "lr_factor", f"must be in (0, 1), got {shown(self.lr_factor)}"
         if not isinstance(self.compile, bool) and self.compile != "auto":  # 1 == True passes the Literal check
             yield "compile", f"must be auto, true or false, got {shown(self.compile)}"
+
+
+def resolved_precision(precision: str, device_type: str) -> Literal["bf16", "fp32"]:
+    """What `train.precision` means on a device: `auto` is bf16 autocast on CUDA only (it halves the bytes a CUDA
+    step moves), fp32 elsewhere. The training step and the run's identity (identity.py) both read it here."""
+    return "bf16" if precision == "bf16" or (precision == "auto" and device_type == "cuda") else "fp32"
 
 
 @dataclass(frozen=True)

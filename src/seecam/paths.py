@@ -40,3 +40,9 @@ def checkpoint_file(name: str, fingerprint: str) -> Path:
     The fingerprint in the name keeps queued experiments with other inputs from clobbering each other.
     """
     return CHECKPOINTS_DIR / f"{name}-{fingerprint[:16]}.ckpt"
+
+
+def finished_file(name: str, fingerprint: str, epochs: int) -> Path:
+    """checkpoints/<name>-<fingerprint[:16]>-<epochs>.done: a finished training's record, reused by a rerun of the
+    same identity (train.py); the epochs in the name keep a longer run from overwriting a shorter one's."""
+    return CHECKPOINTS_DIR / f"{name}-{fingerprint[:16]}-{epochs}.done"

@@ -11,19 +11,21 @@ read from the other stages' outputs.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import json
 import os
 import platform
 import re
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from seecam import paths
 from seecam.atomic import write_text
-from seecam.code_version import git_commit
+from seecam.code_version import git_commit, stage_code_digest
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.history import read_history
@@ -45,7 +47,7 @@ from seecam.tables import (
     single_run_noise,
     title,
 )
-from seecam.tracking.stages import log_artifact, model_run
+from seecam.tracking.stages import StageConfig, log_artifact, missing_records, stage_record
 from seecam.tracking.store import RunInfo
 from seecam.verdict import Verdict
 
@@ -165,8 +167,21 @@ def run_in_verdict(verdict: Verdict, seed: int) -> str:
             "its own this run measures test-set noise only.</p>")
 
 
-def other_verdict(verdict: Verdict | None, config_sha: str | None) -> str:
-    """A verdict that exists for another configuration: named, with how to bring its configuration here."""
+def verdict_mismatch(verdict: Verdict, config_sha: str | None, model_shas: dict[str, str]) -> str | None:
+    """Why `verdict` is not this page's answer (HTML), or None if it is: its config_sha and the model_sha of
+    each model it pooled must be those of the workspace's models (their run.json)."""
+    if verdict.config_sha != config_sha:
+        return f"these models are config_sha <code>{html.escape(str(config_sha))}</code>"
+    for name, sha in verdict.model_shas.items():
+        if model_shas.get(name) != sha:
+            return (f"{html.escape(name)} here is model_sha <code>{html.escape(str(model_shas.get(name)))}</code>, "
+                    f"the verdict pooled model_sha <code>{html.escape(sha)}</code>")
+    return None
+
+
+def other_verdict(verdict: Verdict | None, why: str | None) -> str:
+    """A verdict that exists for another configuration: named, why it is not this page's (`verdict_mismatch`),
+    and how to bring its configuration here."""
     if verdict is None:
         return ""
     experiments = verdict.experiments
@@ -174,9 +189,8 @@ def other_verdict(verdict: Verdict | None, config_sha: str | None) -> str:
            "apply restores the experiment's reports/), then <code>dvc repro report</code>" if experiments else
            "train that configuration here, <code>seecam verdict</code> again, then <code>dvc repro report</code>")
     return (f"<p>A verdict across {verdict.seeds} seeds exists for another configuration (config_sha "
-            f"<code>{html.escape(verdict.config_sha)}</code>: “{html.escape(verdict.plain)}”); these models are "
-            f"config_sha <code>{html.escape(str(config_sha))}</code>, so it is not this page's answer. "
-            f"To show it here: {how}.</p>")
+            f"<code>{html.escape(verdict.config_sha)}</code>: “{html.escape(verdict.plain)}”); {why}, so it is "
+            f"not this page's answer. To show it here: {how}.</p>")
 
 
 def metrics_table(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
@@ -254,11 +268,13 @@ def provenance(params_text: str, device: str) -> str:
     return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(masked(params_text))}</pre>"
 
 
-def build_report(params_text: str, params: Params, config_sha: str | None = None) -> str:
+def build_report(params_text: str, params: Params, config_sha: str | None = None,
+                 model_shas: dict[str, str] | None = None) -> str:
     """The whole page as one HTML string; comparisons are evaluate.candidate against evaluate.baseline.
 
-    The verdict across seeds is the page's answer only if verdict.json is for `config_sha` (the workspace's),
-    so a verdict about other params never sits on top of this run's page; it is named below instead.
+    The verdict across seeds is the page's answer only if verdict.json is for `config_sha` and `model_shas` (the
+    workspace's models', from their run.json), so a verdict about other params or another network never sits
+    on top of this run's page; it is named below instead.
     """
     ev = params.evaluate
     across = Verdict.load(paths.VERDICT_DIR / "verdict.json")
@@ -268,12 +284,13 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
     kind = _read_json(paths.DATA_DIR / "meta.json").get("source", {}).get("kind")
     names = " vs ".join(map(title, MODELS))
     run = single_run(evaluation, ev.baseline, ev.candidate)
-    if across is not None and across.config_sha == config_sha:
+    why = verdict_mismatch(across, config_sha, model_shas or {}) if across is not None else None
+    if across is not None and why is None:
         sections = [("Verdict across seeds", seeds_verdict(across)),
                     (f"One training run (seed {params.seed})", run_in_verdict(across, params.seed) + run)]
     else:
         sections = [(f"One training run (seed {params.seed}): not a verdict",
-                     other_verdict(across, config_sha) + run + f"<p>{GET_A_VERDICT}</p>")]
+                     other_verdict(across, why) + run + f"<p>{GET_A_VERDICT}</p>")]
     sections += [
         ("Metrics", metrics_table(evaluation, ev.baseline, ev.candidate)),
         ("Training curves", curves_image()),
@@ -300,15 +317,43 @@ def _anchor(title: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in title.lower().split("(")[0]).strip("-")
 
 
-def run_report(params: Params, params_path: Path = paths.PARAMS, config_sha: str | None = None) -> Path:
-    """Write reports/index.html and attach it to every model's MLflow run; `config_sha`: the workspace's."""
+def run_report(params: Params, params_path: Path = paths.PARAMS) -> Path:
+    """Write reports/index.html and keep it as a record under every model's training run.
+
+    The page's record is a child run like evaluate's and explain's (tracking/stages.py), keyed by the page's own
+    sha256: every input of the page is in it (params, metrics, verdict, provenance), so no configuration's page
+    ever replaces another's, and a rerun that writes the same page finds its record again.
+    """
     for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
         if not (needed / "metrics.json").is_file():
             raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
     check_writable([paths.REPORT_HTML])
     check_tracking(MODELS)
-    write_text(paths.REPORT_HTML, build_report(params_path.read_text(), params, config_sha))
+    runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
+    shas = {info.config_sha for info in runs.values() if info}
+    page = build_report(params_path.read_text(), params, shas.pop() if len(shas) == 1 else None,
+                        {name: info.model_sha for name, info in runs.items() if info})
+    write_text(paths.REPORT_HTML, page)
+    missing = missing_records(MODELS, [StageConfig.of("evaluate", params.evaluate),
+                                       StageConfig.of("explain", params.explain)])
+    if missing:
+        print(missing_line(missing), file=sys.stderr, flush=True)
+    config = StageConfig("report", {"report.page_sha256": hashlib.sha256(page.encode()).hexdigest()},
+                         stage_code_digest("report"))
     for name in MODELS:
-        with model_run(name, "report") as run_id:
-            log_artifact(run_id, paths.REPORT_HTML, "reports")
+        if (name, "training") not in missing:
+            with stage_record(name, config, {}) as run_id:
+                log_artifact(run_id, paths.REPORT_HTML, "reports")
     return paths.REPORT_HTML
+
+
+def missing_line(missing: list[tuple[str, str]]) -> str:
+    """One line: which records of the workspace's configuration MLflow lacks, why that happens, what writes them."""
+    what = ", ".join(f"{name}'s {'training run' if stage == 'training' else stage + ' record'}"
+                     for name, stage in missing)
+    stages = sorted({f"train_{name}" if stage == "training" else stage for name, stage in missing},
+                    key=lambda stage: (not stage.startswith("train_"), stage))  # a new training run first
+    again = " && ".join(f"dvc repro -f -s {stage}" for stage in stages)
+    again += " && dvc repro" if any(stage == "training" for _, stage in missing) else ""
+    return (f"warning: MLflow has no record of this workspace's configuration for {what} (DVC's run cache restored "
+            f"these outputs without running code, into a new store or past a deleted run); `{again}` writes them")

@@ -35,18 +35,25 @@ from seecam.data.store import Dataset
 from seecam.distributed import SINGLE, World
 from seecam.errors import SeecamError
 from seecam.history import write_history
-from seecam.identity import checkpoint_key
+from seecam.identity import Environment, checkpoint_key, config_sha, model_sha
 from seecam.inference import predict_logits, save_model, to_device
 from seecam.models import build_model, count_parameters, model_config
 from seecam.normalize import Normalizer
-from seecam.params import DataParams, Params, TrainParams
+from seecam.params import DataParams, Params, TrainParams, resolved_precision
 from seecam.plots import close
 from seecam.plots.training import training_curves
 from seecam.preflight import check_writable
 from seecam.stage_clock import StageClock
 from seecam.tracking import store
 from seecam.tracking.store import RunInfo
-from seecam.tracking.training import TrainingRun, mark_killed, run_params, run_tags, training_run
+from seecam.tracking.training import (
+    TrainingRun,
+    finished_model_uri,
+    mark_killed,
+    run_params,
+    run_tags,
+    training_run,
+)
 
 AUGMENT_CHUNK = 256
 
@@ -72,34 +79,55 @@ class FitResult:
 @dataclass
 class TrainState:
     """Everything a resume restores, in one object: weights, optimiser, LR schedule, the data-order generator,
-    the global RNGs (dropout, at save time) and the history so far. `state_dict()` is the checkpoint's payload.
+    every rank's own random streams (dropout, augmentation) and the history so far. `state_dict()` is the
+    checkpoint's payload.
+
+    One process draws everything from `seed`: the data order and augmentation from `generator`, dropout from
+    the global generator seed_everything seeded (today's numbers). Under DDP the data order stays one stream
+    all ranks draw alike, while each rank seeds its dropout and augmentation from (seed, rank)
+    (distributed.rank_seeds); `state_dict()` gathers every rank's streams and `load_state_dict` gives each rank
+    its own back, so a resume continues each rank exactly.
     """
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
-    generator: torch.Generator
+    generator: torch.Generator  # the data order, the same on every rank
+    augment: torch.Generator  # this rank's augmentation draws: `generator` itself in one process
+    world: World = SINGLE
     result: FitResult = field(default_factory=FitResult)
     epoch: int = 0  # epochs completed
 
     @classmethod
-    def fresh(cls, model: torch.nn.Module, train: TrainParams, seed: int, device: torch.device) -> TrainState:
+    def fresh(cls, model: torch.nn.Module, train: TrainParams, seed: int, device: torch.device,
+              world: World = SINGLE) -> TrainState:
         """Adam and ReduceLROnPlateau as the tutorial sets them; the data order seeded on its own generator."""
         optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
                                      fused=device.type in ("cuda", "cpu"))
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=train.lr_factor, patience=train.lr_patience)
-        return cls(model, optimizer, scheduler, torch.Generator(device).manual_seed(seed))
+        order = torch.Generator(device).manual_seed(seed)
+        if world.size == 1:
+            return cls(model, optimizer, scheduler, order, order, world)
+        dropout, augment = distributed.rank_seeds(seed, world)
+        torch.manual_seed(dropout)  # after the weights were initialised alike on every rank
+        return cls(model, optimizer, scheduler, order, torch.Generator(device).manual_seed(augment), world)
+
+    def _streams(self) -> dict[str, Any]:
+        """This rank's own random state: dropout's (global CPU and CUDA generators) and augmentation's."""
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "augment": None if self.augment is self.generator else self.augment.get_state()}
 
     def state_dict(self) -> dict[str, Any]:
+        """The checkpoint's payload; under DDP a collective (every rank's streams are gathered)."""
         return {
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng": distributed.gather(self._streams(), self.world),  # rank r's streams at index r
             "history": list(self.result.history),
             "iterations": list(self.result.iterations),
         }
@@ -109,21 +137,26 @@ class TrainState:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"]:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        mine = state["rng"][self.world.rank]  # the key holds train.processes: a resume has the same ranks
+        torch.set_rng_state(mine["torch"])
+        if mine["cuda"]:
+            torch.cuda.set_rng_state_all(mine["cuda"])
+        if mine["augment"] is not None:
+            self.augment.set_state(mine["augment"])
         self.result.history = list(state["history"])
         self.result.iterations = list(state["iterations"])
         self.epoch = int(state["epoch"])
 
 
-def training_splits(dataset: Dataset, data: DataParams, seed: int, device: torch.device) -> TrainSplits:
-    """Hold out `data.val_size` stratified train images; use `data.subset` of the rest.
+def training_splits(dataset: Dataset, data: DataParams, device: torch.device) -> TrainSplits:
+    """Hold out `data.val_size` stratified train images, drawn by `data.split_seed`; use `data.subset` of the rest.
 
-    Both sizes were checked against the source's train images when params were loaded (DataParams).
+    The split is not drawn by `seed`: every seed of a configuration trains and validates on the same images, so
+    the seeds' spread is training noise alone. Both sizes were checked against the source's train images when
+    params were loaded (DataParams).
     """
     labels = dataset.train.labels
-    train_idx, val_idx = train_val_indices(labels, data.val_size, data.subset, seed)
+    train_idx, val_idx = train_val_indices(labels, data.val_size, data.subset, data.split_seed)
     if data.val_size:
         val_images, val_labels, scheduled_on = dataset.train.images[val_idx], labels[val_idx], "val"
     else:
@@ -161,13 +194,14 @@ def fit(
     `on_start(checkpoint_state)` sees the state before the first epoch this call runs (epoch 0 when fresh),
     so a kill before the first epoch ends still has a checkpoint to resume from. `decision` is the compile
     decision the caller already made and logged (compile_decision), so one run decides once.
-    Under DDP (`world.size > 1`) each rank trains on its shard (distributed.py); the history row holds the
-    sums over all ranks and rank 0's validation metrics, so every rank gets the same row and LR schedule.
+    Under DDP (`world.size > 1`) each rank trains on its shard with its own dropout and augmentation streams
+    (TrainState); the history row holds the sums over all ranks and the validation metrics rank 0 alone
+    computes, so every rank gets the same row and LR schedule.
     """
     keep_freed_memory()  # each step reuses the last one's pages: a third faster on a CPU (allocator.py)
     memory_format = torch.channels_last  # measured faster on CPU too (mkldnn)
     model.to(device, memory_format=memory_format)
-    state = TrainState.fresh(model, train, seed, device)
+    state = TrainState.fresh(model, train, seed, device, world)
     if resume:
         state.load_state_dict(resume)
     optimizer, scheduler, generator, result = state.optimizer, state.scheduler, state.generator, state.result
@@ -189,7 +223,6 @@ def fit(
         lr = optimizer.param_groups[0]["lr"]
         model.train()
         order = distributed.shard(torch.randperm(len(splits.train_y), generator=generator, device=device), world)
-        draws = distributed.rank_generator(generator, world)
         steps = -(-len(order) // batch_size)
         losses = torch.empty(steps, device=device)
         hits = torch.zeros((), device=device, dtype=torch.int64)
@@ -198,7 +231,7 @@ def fit(
         i = 0
         for first in range(0, len(order), chunk):
             index = order[first:first + chunk]
-            images = augment(splits.train_x[index], draws).contiguous(memory_format=memory_format)
+            images = augment(splits.train_x[index], state.augment).contiguous(memory_format=memory_format)
             for x, y in zip(images.split(batch_size), splits.train_y[index].split(batch_size), strict=True):
                 losses[i], correct = step(x, y)
                 hits += correct
@@ -214,7 +247,9 @@ def fit(
         losses = distributed.sum_over_ranks(losses, world) / world.size  # each step's mean over the ranks
         _stop_if_not_finite(losses, epoch, label, steps)
         distributed.sync_buffers(model, world)
-        val_loss, val_acc = distributed.from_main(evaluate_split(model, splits.val_x, splits.val_y), world)
+        # once, on rank 0 (every rank holds the same weights and buffers now), then shared
+        validated = evaluate_split(model, splits.val_x, splits.val_y) if world.is_main else None
+        val_loss, val_acc = distributed.from_main(validated, world)
         scheduler.step(val_loss)
         row = {
             "epoch": epoch, "train_loss": float(loss_sum / seen),
@@ -247,11 +282,8 @@ def _summary(label: str, row: dict[str, float], epochs: int) -> str:
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:
-    """bf16 autocast for the training step: `train.precision: bf16`, or `auto` on CUDA (fp32 elsewhere).
-
-    fp32 is the tutorial's; bf16 halves the bytes a CUDA step moves. Evaluation always runs in fp32.
-    """
-    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    """bf16 autocast for the training step (params.resolved_precision); evaluation always runs in fp32."""
+    return resolved_precision(precision, device.type) == "bf16"
 
 
 def _make_step(
@@ -319,23 +351,41 @@ class TrainingJob:
     decision: compiling.Decision
     world: World
     clock: StageClock
-    code_sha256: str
+    env: Environment  # the code, data and machine beside params.yaml (identity.py)
+
+    @property
+    def key(self) -> str:
+        """The checkpoint key: a checkpoint is resumed, or a finished training reused, only under it."""
+        return checkpoint_key(self.name, self.params, self.env, self.decision.compiled)
 
     def fit(self, resume: dict[str, Any] | None, **hooks: Callable) -> FitResult:
         return fit(self.model, self.splits, self.params.train, seed=self.params.seed, device=self.device,
                    resume=resume, label=self.name, world=self.world, decision=self.decision, **hooks)
 
+    def run_info(self, run_id: str, experiment_id: str, uri: str, model_uri: str) -> RunInfo:
+        """What run.json records: the run, and the identities the report matches a verdict against."""
+        return RunInfo(run_id, experiment_id, self.params.tracking.experiment, masked(uri), model_uri,
+                       config_sha(self.params, self.env), model_sha(self.name, self.params))
+
+
+REUSED = "reused"  # rank 0's word to the other ranks that a finished training is reused: nothing to train
+
 
 def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
               world: World = SINGLE, clock: StageClock | None = None) -> RunInfo | None:
-    """The whole train_<name> stage: resume or start, log to MLflow, write the model and reports.
+    """The whole train_<name> stage: reuse, resume or start, log to MLflow, write the model and reports.
 
     `clock` (started by the stage script before its imports) ends the log with where the time went.
 
-    The checkpoint is deleted once everything is written and logged: a rerun after success (`dvc repro -f`)
-    trains afresh in a new run, while a run killed or stopped by a dead tracking server resumes.
-    It goes last, after run.json and after the run is FINISHED, and every step of the epilogue can be
-    repeated (the model already logged is reused): a stop anywhere after the last epoch leaves the final
+    Once everything is written and logged, the last checkpoint becomes the training's finished record
+    (checkpoint.finish: weights, history and run id, not the optimiser). A rerun of the same identity finds it
+    (_reuse): DVC reruns the stage when a comment in its code changed the deps' bytes, or on `dvc repro -f`, and
+    the stage then trains no epoch, rewrites the same outputs and keeps the same FINISHED MLflow run. That is
+    honest because the key holds everything that shapes the numbers (identity.py) and, on a CPU, the same
+    inputs give the same numbers (tested); to train again from scratch, delete checkpoints/<name>-*.done.
+    A run killed or stopped by a dead tracking server resumes from its checkpoint instead. The finished
+    record is written last, after run.json and after the run is FINISHED, and every step of the epilogue can
+    be repeated (the model already logged is reused): a stop anywhere after the last epoch leaves the final
     checkpoint, and the rerun resumes at the last epoch, trains nothing and finishes the same run.
     Under DDP only rank 0 does all that; the other ranks train from rank 0's checkpoint and return None.
     """
@@ -343,37 +393,66 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     if world.is_main:
         check_writable(paths.train_outputs(name))
         experiment_id = store.open_experiment(params.tracking)  # fails fast if the server is down
-    splits = training_splits(dataset, params.data, params.seed, device)
+    splits = training_splits(dataset, params.data, device)
     seed_everything(params.seed)
     model = build_model(name, params.model(name), params.train.normalize)
     job = TrainingJob(name, params, dataset, device, splits, model,
                       compile_decision(params.train, len(splits.train_y), device), world, clock,
-                      training_code_digest())
+                      Environment(training_code_digest(), dataset.sha256, device.type, torch.__version__))
     if not world.is_main:
-        resume = distributed.from_main(None, world)  # pairs with rank 0's from_main(resume, world) below
-        job.fit(resume)
+        resume = distributed.from_main(None, world)  # pairs with rank 0's from_main below
+        if resume != REUSED:
+            job.fit(resume)
         return None
     uri = store.tracking_uri(params.tracking)
     print(f"{name}: {count_parameters(model):,} parameters, {len(splits.train_y)} training images, "
           f"LR scheduled on {splits.scheduled_on} loss, device {device}")
-    key = checkpoint_key(name, params, dataset.sha256, job.code_sha256, device.type, job.decision.compiled)
+    key = job.key
     ckpt_path = store.repo_root() / paths.checkpoint_file(name, key)
+    finished = store.repo_root() / paths.finished_file(name, key, params.train.epochs)
+    kept = "the training checkpoint is kept: rerun once it is back to continue the same run"
     with checkpoint.claim(ckpt_path):
-        resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
-        # pairs with the other ranks' from_main(None, world) above: every rank starts from rank 0's state
-        distributed.from_main(resume, world)
-        with store.server_errors(uri, "the training checkpoint is kept: rerun once it is back to continue "
-                                      "the same run"):
-            mark_killed(discarded_runs)
-            result, info = _train_in_run(job, ckpt_path, key, resume, experiment_id, uri)
+        with store.server_errors(uri, kept):
+            reused = _reuse(job, finished, experiment_id, uri)
+        if reused is not None:
+            distributed.from_main(REUSED, world)  # pairs with the other ranks' from_main(None, world) above
+            result, info = reused
+        else:
+            resume, discarded_runs = checkpoint.load_checkpoint(ckpt_path, key, params.train.epochs)
+            # pairs with the other ranks' from_main(None, world) above: every rank starts from rank 0's state
+            distributed.from_main(resume, world)
+            with store.server_errors(uri, kept):
+                mark_killed(discarded_runs)
+                result, info = _train_in_run(job, ckpt_path, key, resume, experiment_id, uri)
         info.save(paths.train_dir(name) / "run.json")
-        checkpoint.remove(ckpt_path)
+        if reused is None:
+            checkpoint.finish(ckpt_path, finished)
     clock.lap("outputs")
     last = result.history[-1]
     print(f"{name}: val_acc {last['val_acc']:.4f}, val_loss {last['val_loss']:.4f} after {last['epoch']} epochs; "
           f"MLflow run {info.run_id}")
     print(clock.line(name), flush=True)
     return info
+
+
+def _reuse(job: TrainingJob, finished: Path, experiment_id: str, uri: str) -> tuple[FitResult, RunInfo] | None:
+    """The finished training of this very identity, its outputs rewritten from its record; None if there is none
+    or its MLflow run is not a FINISHED run of this experiment in this store (then it trains again)."""
+    state = checkpoint.load_finished(finished, job.key, job.params.train.epochs)
+    if state is None:
+        return None
+    model_uri = finished_model_uri(state["run_id"], experiment_id)
+    if model_uri is None:
+        print(f"{job.name}: the MLflow run {state['run_id']} of its finished training is not a finished run of "
+              f"experiment {job.params.tracking.experiment!r} in {masked(uri)}; training again", file=sys.stderr)
+        return None
+    job.model.load_state_dict(state["model"])
+    result = FitResult(list(state["history"]), list(state["iterations"]))
+    job.clock.lap("startup")
+    _write_files(job, result)
+    print(f"{job.name}: reusing its finished training of these params, data and code ({finished.name}, MLflow run "
+          f"{state['run_id']}): no epoch to train", flush=True)
+    return result, job.run_info(state["run_id"], experiment_id, uri, model_uri)
 
 
 def _train_in_run(job: TrainingJob, ckpt_path: Path, key: str, resume: dict[str, Any] | None,
@@ -390,9 +469,7 @@ def _train_in_run(job: TrainingJob, ckpt_path: Path, key: str, resume: dict[str,
             """Checkpoint first (so a kill from here on reopens this run), then describe the run."""
             save(state)
             run.describe(run_params(name, params, count_parameters(model)) | job.decision.mlflow_params(),
-                         run_tags(name, params, dataset.sha256, job.code_sha256, job.device.type,
-                                  splits.scheduled_on),
-                         dataset, state["history"])
+                         run_tags(name, params, job.env, splits.scheduled_on), dataset, state["history"])
             clock.lap("startup")
 
         def after_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
@@ -401,23 +478,27 @@ def _train_in_run(job: TrainingJob, ckpt_path: Path, key: str, resume: dict[str,
 
         result = job.fit(resume, on_start=started, on_epoch=after_epoch)
         clock.lap("epochs", carve=("compile", result.compile_seconds))
-        model_uri = _write_outputs(name, params, dataset, model, result, run)
-    return result, RunInfo(run.run_id, experiment_id, params.tracking.experiment, masked(uri), model_uri)
+        model_uri = _write_outputs(job, result, run)
+    return result, job.run_info(run.run_id, experiment_id, uri, model_uri)
 
 
-def _write_outputs(name: str, params: Params, dataset: Dataset, model: torch.nn.Module, result: FitResult,
-                   run: TrainingRun) -> str:
-    """Model file, history CSVs, curves and the run's MLflow model; return the model's URI."""
-    model = model.cpu().to(memory_format=torch.contiguous_format).eval()
-    config = model_config(name, params.model(name), params.train.normalize)
-    save_model(paths.model_file(name), model, config, list(dataset.classes))
-    out = paths.train_dir(name)
-    write_history(name, result.history)
-    write_csv(out / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
-    figure = training_curves({name: result.history})
+def _write_files(job: TrainingJob, result: FitResult) -> torch.nn.Module:
+    """The stage's outs: model file and history CSVs; return the model as written (CPU, contiguous, eval)."""
+    model = job.model.cpu().to(memory_format=torch.contiguous_format).eval()
+    config = model_config(job.name, job.params.model(job.name), job.params.train.normalize)
+    save_model(paths.model_file(job.name), model, config, list(job.dataset.classes))
+    write_history(job.name, result.history)
+    write_csv(paths.train_dir(job.name) / "iterations.csv", result.iterations, ("step", "epoch", "loss"))
+    return model
+
+
+def _write_outputs(job: TrainingJob, result: FitResult, run: TrainingRun) -> str:
+    """The outs, the curves and the run's MLflow model; return the model's URI."""
+    model = _write_files(job, result)
+    figure = training_curves({job.name: result.history})
     run.log_figure(figure, "figures/training_curves.png")
     close(figure)
     # the logged MLflow model takes normalised inputs: its example is normalised as in training
-    images = torch.from_numpy(dataset.test.images[:2]).permute(0, 3, 1, 2)
+    images = torch.from_numpy(job.dataset.test.images[:2]).permute(0, 3, 1, 2)
     example = Normalizer.for_model(model, torch.device("cpu"))(images)
     return run.log_model(model, example)

@@ -1,8 +1,15 @@
 """`seecam verdict`: is the candidate (SE) really better than the baseline (CNN) across training seeds?
 
-One training run per model measures test-set noise only; training-seed noise is larger. This pools the
-MLflow runs of one configuration (tag `config_sha`, every training param but `seed`), pairs baseline and
-candidate by `seed` tag, and treats the seed as the unit: d_i = acc_candidate,i − acc_baseline,i.
+One training run per model measures test-set noise only; training-seed noise is larger. Seeds vary the training
+alone (initial weights, data order, augmentation, dropout): every seed validates on the same split
+(`data.split_seed`). This pools the MLflow training runs of one configuration (tag `config_sha`: every shared
+training input but `seed`, with the device, precision and torch version, so runs of mixed kinds never pool),
+one network per model (tag `model_sha`: where a model has several in the pool, the workspace's run.json
+chooses, or it is refused), pairs baseline and candidate by `seed` tag, and treats the seed as the unit:
+d_i = acc_candidate,i − acc_baseline,i. The test and explain figures come from each training run's records
+(tracking/stages.py) of the workspace's evaluate and explain configurations (params and code): a run without
+such an evaluate record is skipped and counted, and one without such an explain record leaves faithfulness
+out; verdict.md and verdict.json name the configurations pooled.
 Without `--config-sha` it pools the latest sweep's configuration (runs of `seecam sweep` experiments),
 else the only configuration with >= 2 paired seeds, else it lists them: it reads MLflow alone, so it works
 with any -S overrides and in a clone without data.
@@ -15,9 +22,9 @@ bootstrap pooled over seeds (test-set noise of the seed-averaged models, from ev
 (stats.median_interval), which stays within the seeds' own values however few they are.
 
 Runs that are deleted, failed, killed or still running are skipped and counted; of two finished runs of one
-model and seed (a `dvc repro -f`), the latest counts. Outputs: reports/verdict/{verdict.json, verdict.md,
+model and seed, the latest counts. Outputs: reports/verdict/{verdict.json, verdict.md,
 seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs it pooled; a rerun over
-the same runs updates that run instead of adding another.
+the same runs and record configurations updates that run instead of adding another.
 """
 
 from __future__ import annotations
@@ -36,11 +43,19 @@ from seecam import paths, stats
 from seecam.atomic import write_json, write_text
 from seecam.credentials import masked
 from seecam.errors import SeecamError
-from seecam.params import Params
+from seecam.params import MODELS, Params
 from seecam.sweep import is_sweep_experiment
 from seecam.tables import title
-from seecam.tracking.stages import CORRECT_ARTIFACT, log_artifact, log_values, run_by_id
-from seecam.tracking.store import find_experiment, server_errors, tracking_uri
+from seecam.tracking.stages import (
+    CORRECT_ARTIFACT,
+    STAGE,
+    StageConfig,
+    log_artifact,
+    log_values,
+    run_by_id,
+    stage_records,
+)
+from seecam.tracking.store import RunInfo, find_experiment, server_errors, tracking_uri
 
 FAITHFULNESS = ("deletion_auc", "insertion_auc")
 RUN_SWEEP = "queue seeds with `seecam sweep --seeds 0-2 --run -j 2`"
@@ -116,6 +131,10 @@ class Verdict:
     faithfulness: dict[str, dict[str, stats.Interval]]  # model -> explain metric -> t interval over seeds
     skipped: dict[str, int] = field(default_factory=dict)  # why -> runs left out
     mlflow_run_id: str = ""
+    model_shas: dict[str, str] = field(default_factory=dict)  # model -> the network pooled (identity.model_sha)
+    evaluate_config_sha: str = ""  # the evaluate and explain records pooled (tracking.stages.StageConfig.sha)
+    explain_config_sha: str = ""
+    explain_layer: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -243,41 +262,103 @@ def pair_runs(runs: list[ModelRun], baseline: str, candidate: str) -> tuple[list
     return pairs, sorted(seed for seed, models in by_seed.items() if len(models) == 1)
 
 
-def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str) -> tuple[str, list[ModelRun],
-                                                                                        Counter[str]]:
-    """The finished baseline/candidate runs whose config_sha starts with `sha`; refuse mixed configurations
-    and runs without test metrics. Returns the full config_sha, the runs and the skipped counts."""
+@dataclass(frozen=True)
+class Records:
+    """Which records the verdict reads: those of the workspace's evaluate and explain configurations, and the
+    workspace's model_sha of each model (run.json), which settles a pool where one model has several."""
+
+    evaluate: StageConfig
+    explain: StageConfig
+    model_shas: dict[str, str]
+
+    @classmethod
+    def workspace(cls, params: Params) -> Records:
+        runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
+        return cls(StageConfig.of("evaluate", params.evaluate), StageConfig.of("explain", params.explain),
+                   {name: info.model_sha for name, info in runs.items() if info and info.model_sha})
+
+
+def trainings(runs: list[Any]) -> list[Any]:
+    """The training runs among `runs`: the later stages' records copy their tags but name their stage."""
+    return [r for r in runs if STAGE not in r.data.tags]
+
+
+def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str,
+                records: Records) -> tuple[str, list[ModelRun], Counter[str], dict[str, str]]:
+    """The finished baseline/candidate runs whose config_sha starts with `sha`, one model_sha per model, with
+    their evaluate (and explain) records of `records`' configurations; refuse mixed configurations. Returns the
+    full config_sha, the runs, the skipped counts and the model_sha pooled per model."""
     import mlflow
     from mlflow.entities import ViewType
 
     client = mlflow.MlflowClient()
     found = client.search_runs([experiment_id], f"tags.config_sha LIKE '{sha}%'", run_view_type=ViewType.ALL,
                                order_by=["attributes.start_time ASC"], max_results=50_000)
-    found = [r for r in found if r.data.tags.get("model") in (baseline, candidate)]
+    found = [r for r in trainings(found) if r.data.tags.get("model") in (baseline, candidate)]
     shas = sorted({r.data.tags["config_sha"] for r in found})
     if len(shas) > 1:
         raise SeecamError(f"--config-sha {sha} matches mixed configurations ({', '.join(shas)}); "
                           "pass the full config_sha of one")
+    full_sha = shas[0] if shas else sha
     skipped: Counter[str] = Counter()
-    latest: dict[tuple[str, int], Any] = {}
+    finished = []
     for r in found:
         if r.info.lifecycle_stage != "active":
             skipped["deleted"] += 1
         elif r.info.status != "FINISHED":
             skipped[r.info.status.lower()] += 1
         else:
-            key = (r.data.tags["model"], int(r.data.tags["seed"]))
-            skipped["superseded"] += key in latest
-            latest[key] = r  # sorted by start time: the last one wins
-    lacking = [f"{model} seed {seed} (run {r.info.run_id})" for (model, seed), r in sorted(latest.items())
-               if "test_acc" not in r.data.metrics]
-    if lacking:
-        raise SeecamError(f"runs without test metrics: {', '.join(lacking)}; run them through evaluate "
-                          "(`dvc repro evaluate` in that experiment, or `dvc exp run` the sweep's experiments "
-                          "to the end), or delete those runs")
-    runs = [ModelRun(r.info.run_id, model, seed, dict(r.data.metrics), _correct(r.info.run_id),
-                     r.data.tags.get("dvc_exp_name", "")) for (model, seed), r in latest.items()]
-    return (shas[0] if shas else sha), runs, skipped
+            finished.append(r)
+    model_shas = {model: _one_model_sha(model, finished, records, full_sha) for model in (baseline, candidate)}
+    latest: dict[tuple[str, int], Any] = {}
+    for r in finished:
+        model = r.data.tags["model"]
+        if r.data.tags.get("model_sha", "") != model_shas[model]:
+            skipped["another model_sha"] += 1
+            continue
+        key = (model, int(r.data.tags["seed"]))
+        skipped["superseded"] += key in latest
+        latest[key] = r  # sorted by start time: the last one wins
+    return full_sha, _with_records(experiment_id, latest, records, skipped, full_sha), skipped, model_shas
+
+
+def _with_records(experiment_id: str, latest: dict[tuple[str, int], Any], records: Records, skipped: Counter[str],
+                  config_sha: str) -> list[ModelRun]:
+    """The training runs with the figures of their records of the workspace's configurations; those without an
+    evaluate record are skipped and counted (all of them: refused in one line)."""
+    parents = [r.info.run_id for r in latest.values()]
+    evaluated = stage_records(experiment_id, parents, records.evaluate)
+    explained = stage_records(experiment_id, parents, records.explain)
+    if latest and not evaluated:
+        raise SeecamError(f"no training run of config_sha {config_sha} has a record of this workspace's evaluate "
+                          f"configuration (evaluate.* and its code: {records.evaluate.sha}); `dvc repro evaluate` "
+                          "with these params where those models are (each of the sweep's experiments: `dvc exp "
+                          "apply` it first) writes them")
+    runs = []
+    for (model, seed), r in latest.items():
+        evaluation = evaluated.get(r.info.run_id)
+        if evaluation is None:
+            skipped["no evaluate record of this configuration"] += 1
+            continue
+        explanation = explained.get(r.info.run_id)
+        skipped["no explain record of this configuration (faithfulness left out)"] += explanation is None
+        metrics = dict(evaluation.data.metrics) | (dict(explanation.data.metrics) if explanation else {})
+        runs.append(ModelRun(r.info.run_id, model, seed, metrics, _correct(evaluation.info.run_id),
+                             r.data.tags.get("dvc_exp_name", "")))
+    return runs
+
+
+def _one_model_sha(model: str, runs: list[Any], records: Records, config_sha: str) -> str:
+    """The one model_sha of `model` to pool: its only one, or the workspace's among several; else refused."""
+    shas = sorted({r.data.tags.get("model_sha", "") for r in runs if r.data.tags["model"] == model})
+    if len(shas) <= 1:
+        return shas[0] if shas else ""
+    mine = records.model_shas.get(model)
+    if mine in shas:
+        return mine
+    raise SeecamError(f"{model} has runs of {len(shas)} networks in config_sha {config_sha} (model_sha "
+                      f"{', '.join(shas)}) and the workspace's reports/train/{model}/run.json names none of them; "
+                      "`dvc exp apply` an experiment of the one to pool (or delete the other's runs) and rerun")
 
 
 def choose_config(experiment_id: str, baseline: str, candidate: str, uri: str) -> str:
@@ -290,7 +371,8 @@ def choose_config(experiment_id: str, baseline: str, candidate: str, uri: str) -
 
     found = mlflow.MlflowClient().search_runs([experiment_id], "attributes.status = 'FINISHED'",
                                               order_by=["attributes.start_time DESC"], max_results=50_000)
-    found = [r for r in found if r.data.tags.get("model") in (baseline, candidate) and "config_sha" in r.data.tags]
+    found = [r for r in trainings(found)
+             if r.data.tags.get("model") in (baseline, candidate) and "config_sha" in r.data.tags]
     swept = [r for r in found if is_sweep_experiment(r.data.tags.get("dvc_exp_name", ""))]
     if swept:
         return swept[0].data.tags["config_sha"]
@@ -334,6 +416,8 @@ def markdown(verdict: Verdict) -> str:
         f"# {title(cand)} vs {title(base)} across {v.seeds} training seeds (config {v.config_sha})",
         "", f"**{v.plain}.**", "",
         f"In statistical terms: {v.sentence}.", "",
+        "Seeds vary the training alone (initial weights, data order, augmentation, dropout); every seed validates "
+        "on the same split (`data.split_seed`), so their spread is training noise.", "",
         f"- mean {title(cand)} − {title(base)}: {v.acc_diff_mean * pts:+.2f} points; 95% t interval over "
         f"seeds [{v.acc_diff_t_low * pts:+.2f}, {v.acc_diff_t_high * pts:+.2f}]; bootstrap over "
         f"seeds [{v.acc_diff_bootstrap_low * pts:+.2f}, {v.acc_diff_bootstrap_high * pts:+.2f}]",
@@ -342,7 +426,10 @@ def markdown(verdict: Verdict) -> str:
         "- per-image paired bootstrap pooled over seeds (test-set noise only): " + (
             f"[{pooled.low * pts:+.2f}, {pooled.high * pts:+.2f}] points over {pooled.images} images"
             if not pooled.skipped else f"skipped: {pooled.skipped}"),
-        f"- skipped runs: {_skipped(v.skipped)}", "",
+        f"- skipped runs: {_skipped(v.skipped)}",
+        f"- records pooled: evaluate configuration {v.evaluate_config_sha or '-'}, explain configuration "
+        f"{v.explain_config_sha or '-'} (explain.layer {v.explain_layer or '-'}); model_sha "
+        + ", ".join(f"{model} {sha or '-'}" for model, sha in v.model_shas.items()), "",
         f"| seed | {base} | {cand} | {cand} − {base} (points) |", "|---:|---:|---:|---:|",
         *(f"| {seed} | {row.baseline:.4f} | {row.candidate:.4f} | {row.diff * pts:+.2f} |"
           for seed, row in v.per_seed.items()),
@@ -393,11 +480,11 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
         experiment_id = find_experiment(params.tracking)
         if experiment_id is None:
             raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
-        return _pool_and_log(experiment_id, sha, baseline, candidate, uri, out)
+        return _pool_and_log(experiment_id, sha, baseline, candidate, uri, out, Records.workspace(params))
 
 
 def _pool_and_log(experiment_id: str, sha: str | None, baseline: str, candidate: str, uri: str,
-                  out: Path) -> Verdict:
+                  out: Path, records: Records) -> Verdict:
     import mlflow
     from mlflow.entities import Param
 
@@ -405,23 +492,28 @@ def _pool_and_log(experiment_id: str, sha: str | None, baseline: str, candidate:
     from seecam.plots.verdict import seeds_figure
 
     sha = sha or choose_config(experiment_id, baseline, candidate, uri)
-    full_sha, runs, skipped = select_runs(experiment_id, sha, baseline, candidate)
+    full_sha, runs, skipped, model_shas = select_runs(experiment_id, sha, baseline, candidate, records)
     pairs, unpaired = pair_runs(runs, baseline, candidate)
     if len(pairs) < 2:
         missing = f" (seeds {', '.join(map(str, unpaired))} lack one model)" if unpaired else ""
+        left_out = f"; skipped: {_skipped(skipped)}" if skipped else ""
         raise SeecamError(f"{len(pairs)} paired seed(s) of {baseline} and {candidate} for config_sha {full_sha} "
-                          f"in {masked(uri)}{missing}; the verdict needs >= 2: {RUN_SWEEP}")
+                          f"in {masked(uri)}{missing}{left_out}; the verdict needs >= 2: {RUN_SWEEP}")
     verdict = replace(summarize(pairs, baseline, candidate, full_sha),
-                      skipped=dict(skipped) | {"unpaired": len(unpaired)})
+                      skipped=dict(skipped) | {"unpaired": len(unpaired)}, model_shas=model_shas,
+                      evaluate_config_sha=records.evaluate.sha, explain_config_sha=records.explain.sha,
+                      explain_layer=records.explain.params.get("explain.layer", ""))
     pooled = sorted(r.run_id for r in runs)
-    key = hashlib.sha256(json.dumps([baseline, candidate, pooled]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([baseline, candidate, pooled, records.evaluate.sha,
+                                     records.explain.sha]).encode()).hexdigest()[:16]
     client = mlflow.MlflowClient()
     previous = client.search_runs([experiment_id], f"tags.verdict_of = '{key}'",
                                   order_by=["attributes.start_time DESC"], max_results=1)
     reused = previous[0] if previous else None  # the same runs pooled again: update that run
     logged = reused.data.metrics if reused else {}
     name = f"verdict · {title(candidate)} vs {title(baseline)} · {len(pairs)} seeds"
-    tags = {"config_sha": full_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled)}
+    tags = {"config_sha": full_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled),
+            "evaluate_config_sha": records.evaluate.sha, "explain_config_sha": records.explain.sha}
     with run_by_id(client, reused.info.run_id if reused else None, experiment_id, name, tags) as run_id:
         verdict = replace(verdict, mlflow_run_id=run_id)
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (  # the same values again when reused
@@ -438,6 +530,4 @@ def _pool_and_log(experiment_id: str, sha: str | None, baseline: str, candidate:
         close(figure)
         for filename in ("verdict.json", "verdict.md", "seeds.png"):
             log_artifact(run_id, out / filename, "verdict")
-    if reused and reused.info.status != "FINISHED":  # a verdict over these runs that was cut off: done now
-        client.set_terminated(run_id, "FINISHED")
     return verdict

@@ -5,13 +5,14 @@ import csv
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
 import psutil
 import torch
 
-from helpers import all_runs
+from helpers import REPO, all_runs, tool_env
 from seecam.data.store import load_dataset
 from seecam.inference import load_model, predict_logits, to_device
 
@@ -67,6 +68,29 @@ def test_a_hung_rank_times_out_the_others_instead_of_hanging_them(repo_copy):
     # rank 0 gave up on a timeout; gloo words it by where it waited ("Timed out waiting 20000ms for recv",
     # "timeout after 20000ms" of a store wait...): a SIGSTOPped rank is alive to torchrun, only a timeout ends it
     assert re.search(r"[Tt]imed? ?out", stderr), stderr[-3000:]
+
+
+def test_each_rank_draws_its_own_dropout_and_a_rerun_or_resume_repeats_every_rank_exactly(tmp_path):
+    """Two real gloo processes (tests/e2e/ddp_streams.py): ranks apply different dropout masks, evaluation runs
+    once per epoch on rank 0 alone, and a rerun and a resume from the epoch-1 checkpoint state (every rank's
+    streams restored to that rank) give each rank bit-identical results."""
+    src = os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                    str(REPO / "tests/e2e/ddp_streams.py"), str(tmp_path)], check=True, capture_output=True,
+                   timeout=300, env=tool_env(PYTHONPATH=src, OMP_NUM_THREADS="1", **ENV))
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    (input0, output0), (input1, output1) = (rank["dropout"] for rank in ranks)
+    both = (input0 != 0) & (input1 != 0)  # units alive on both ranks: dropout alone zeroes them
+    assert both.sum() > 1000
+    assert not torch.equal((output0 != 0)[both], (output1 != 0)[both])  # rank-seeded masks differ
+    assert [rank["evaluations"] for rank in ranks] == [5, 0]  # 2 + 2 + 1 epochs, validated on rank 0 only
+    for rank in ranks:
+        runs = rank["runs"]
+        for name in ("again", "resumed"):
+            assert runs[name]["history"] == runs["first"]["history"], name
+            assert all(torch.equal(runs[name]["weights"][k], v) for k, v in runs["first"]["weights"].items()), name
+    assert all(torch.equal(ranks[1]["runs"]["first"]["weights"][k], v)
+               for k, v in ranks[0]["runs"]["first"]["weights"].items())  # DDP keeps the ranks' weights equal
 
 
 def ranks_of(pid: int) -> dict[str, psutil.Process]:

@@ -24,7 +24,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from helpers import REPO, free_port, stop_process_group, tool_env, wait_until_answering
+from helpers import REPO, free_port, records_of, stop_process_group, tool_env, wait_until_answering
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.normalize import Normalizer
 
@@ -129,24 +129,27 @@ def test_two_seeds_on_a_postgres_backed_server_load_back_and_give_a_verdict(post
     client = MlflowClient(team_server.url)
     experiment = client.get_experiment_by_name("team")
     runs = client.search_runs([experiment.experiment_id])
-    assert sorted((r.data.tags["model"], r.data.tags["seed"]) for r in runs) == [
+    trainings = [r for r in runs if "seecam.stage" not in r.data.tags]  # the others are their stages' records
+    assert sorted((r.data.tags["model"], r.data.tags["seed"]) for r in trainings) == [
         ("cnn", "0"), ("cnn", "1"), ("se", "0"), ("se", "1")]
+    assert sorted(r.data.tags["seecam.stage"] for r in runs if r not in trainings) == [
+        stage for stage in ("evaluate", "explain", "report") for _ in range(4)]
     test_images = np.load(repo.root / "data/cifar10/test_images.npy")[:16]
     x = to_device(test_images, torch.device("cpu"))
     mlflow.set_tracking_uri(team_server.url)
     for name in ("cnn", "se"):
         info = json.loads((repo.root / f"reports/train/{name}/run.json").read_text())
         assert info["tracking_uri"] == team_server.url  # credentials went to MLFLOW_TRACKING_USERNAME/PASSWORD
-        run = client.get_run(info["run_id"])
-        assert run.data.tags["seed"] == "1" and run.data.tags["evaluate_done"] == run.data.tags["explain_done"]
-        assert "test_acc" in run.data.metrics and any(k.startswith("explain/") for k in run.data.metrics)
+        assert client.get_run(info["run_id"]).data.tags["seed"] == "1"
+        (evaluated,), (explained,) = (records_of(client, info["run_id"], stage) for stage in ("evaluate", "explain"))
+        assert "test_acc" in evaluated.data.metrics and any(k.startswith("explain/") for k in explained.data.metrics)
         served = mlflow.pytorch.load_model(info["model_uri"])
         ours, _ = load_model(repo.root / f"models/{name}.pt", name)
         with torch.no_grad():
             logged = served(Normalizer(torch.device("cpu"), "cifar10")(x).contiguous())
         torch.testing.assert_close(logged, predict_logits(ours, x), atol=1e-4, rtol=1e-4)
     assert any(team_server.artifacts.rglob("MLmodel"))  # artifacts went through the server, not the client
-    assert _postgres_run_count(postgres.uri) == 4  # the runs live in PostgreSQL itself
+    assert _postgres_run_count(postgres.uri) == 16  # the runs and their records live in PostgreSQL itself
 
     verdict = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=str(repo.root / "src"),
                        MLFLOW_TRACKING_URI=with_password)

@@ -1,5 +1,6 @@
 """Training checkpoints: a killed run resumes to the same result in the same MLflow run; a checkpoint is
-never resumed by other code, params or data, never outlives a finished run, and never names a lost run."""
+never resumed by other code, params or data, never outlives a finished run, and never names a lost run; a
+finished training is reused by a rerun of the same identity."""
 
 import csv
 import json
@@ -44,14 +45,24 @@ def temp_files(root):
     return [p for p in root.rglob("*.tmp") if not {".dvc", ".git"} & set(p.parts)]
 
 
-def test_killed_dvc_repro_resumes_to_the_same_result_and_a_forced_rerun_makes_a_new_run(repo_copy):
+def test_a_forced_rerun_reuses_the_finished_training_and_a_killed_retrain_resumes_to_the_same_result(repo_copy):
     root = repo_copy.root
     repo_copy.use_tiny_synthetic_data(epochs=4, train_size=1200)
     repo_copy.dvc("repro", "train_cnn")
     expected_history, expected_weights = results(root)
     first_run = run_id(root)
-    assert not list((root / "checkpoints").iterdir())  # scratch state: gone once the run finished
+    [finished] = (root / "checkpoints").iterdir()  # the finished training's record; its checkpoint is gone
+    assert finished.suffix == ".done"
 
+    # DVC runs a forced stage; the stage reuses the same identity's finished training: no epoch, no second run
+    forced = repo_copy.dvc("repro", "-f", "-s", "train_cnn")
+    assert "cnn: reusing its finished training" in forced.stdout
+    assert "cnn epoch 1/4" not in forced.stdout + forced.stderr
+    history, weights = results(root)
+    assert history == expected_history and same_weights(weights, expected_weights)
+    assert run_id(root) == first_run and len(all_runs(root)) == 1
+
+    finished.unlink()  # the README's way to train again from scratch
     kill_at(repo_copy, 1, str(VENV_BIN / "dvc"), "repro", "-f", "-s", "train_cnn")
     assert not (root / "models/cnn.pt").exists()  # killed mid-training
     # forced again: unforced, DVC would check the first run's outputs out of its cache (same params and code)
@@ -62,13 +73,13 @@ def test_killed_dvc_repro_resumes_to_the_same_result_and_a_forced_rerun_makes_a_
 
     client = mlflow_client(root)
     second_run = run_id(root)
-    assert second_run != first_run  # the forced rerun trained afresh instead of re-logging into the old run
+    assert second_run != first_run  # the retrain trained afresh instead of re-logging into the old run
     assert sorted(m.step for m in client.get_metric_history(second_run, "val_acc")) == [1, 2, 3, 4]
     experiment = client.get_run(first_run).info.experiment_id
     for run in (first_run, second_run):
         models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run}'")
         assert [m.status for m in models] == [LoggedModelStatus.READY], run
-    assert not temp_files(root) and not list((root / "checkpoints").iterdir())
+    assert not temp_files(root) and [p.suffix for p in (root / "checkpoints").iterdir()] == [".done"]
 
 
 def test_kill_before_the_first_epoch_and_during_model_logging_leave_one_run(repo_copy):

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from helpers import copy_repo, free_port, start_mlflow_server, stop_process_group
+from helpers import copy_repo, free_port, records_of, start_mlflow_server, stop_process_group
 from seecam.inference import save_model
 from seecam.models import build_model, model_config
-from seecam.params import CnnParams, SeParams
-from seecam.tracking.stages import CORRECT_ARTIFACT
+from seecam.params import CnnParams, SeParams, load_params
+from seecam.tracking.stages import CORRECT_ARTIFACT, PARENT, STAGE, StageConfig
 
 
 def one_line_once_the_server_dies(stage: subprocess.Popen, server: subprocess.Popen, url: str) -> str:
@@ -111,11 +111,15 @@ def logging_repo(tmp_path_factory):
         (repo.root / f"reports/train/{name}").mkdir(parents=True)
         (repo.root / f"reports/train/{name}/run.json").write_text(json.dumps(info))
     seeds = []
+    evaluate = StageConfig.of("evaluate", load_params(repo.root / "params.yaml").evaluate, repo.root / "dvc.yaml")
     for seed, name in itertools.product((0, 1), ("cnn", "se")):
         run = client.create_run(experiment, tags={"model": name, "seed": str(seed), "config_sha": VERDICT_SHA})
-        client.log_metric(run.info.run_id, "test_acc", 0.5 + seed / 10 + (name == "se") / 20)
-        client.log_text(run.info.run_id, "1100", CORRECT_ARTIFACT)  # downloaded by the verdict
         client.set_terminated(run.info.run_id, "FINISHED")
+        record = client.create_run(experiment, tags={PARENT: run.info.run_id, STAGE: "evaluate",
+                                                     "stage_config_sha": evaluate.sha})  # what evaluate keeps
+        client.log_metric(record.info.run_id, "test_acc", 0.5 + seed / 10 + (name == "se") / 20)
+        client.log_text(record.info.run_id, "1100", CORRECT_ARTIFACT)  # downloaded by the verdict
+        client.set_terminated(record.info.run_id, "FINISHED")
         seeds.append(run.info.run_id)
     try:
         yield repo, server, {"evaluate": list(runs.values()), "explain": list(runs.values()), "verdict": seeds}
@@ -150,8 +154,10 @@ def test_server_dying_while_a_stage_logs_is_one_line_and_the_rerun_completes_the
 
     rerun = repo.run(sys.executable, *COMMANDS[stage], **env)
     assert [client.get_run(run).info.status for run in runs[stage]] == ["FINISHED"] * len(runs[stage])
-    if stage in LOGGED:
-        assert all(LOGGED[stage] in client.get_run(run).data.metrics for run in runs[stage])
+    if stage in LOGGED:  # each training run's one record of this stage, completed and FINISHED
+        for run in runs[stage]:
+            (record,) = records_of(client, run, stage)
+            assert LOGGED[stage] in record.data.metrics and record.info.status == "FINISHED"
     else:
         verdict = json.loads((repo.root / "reports/verdict/verdict.json").read_text())
         assert client.get_run(verdict["mlflow_run_id"]).info.status == "FINISHED" and verdict["seeds"] == 2

@@ -83,7 +83,7 @@ def test_bf16_autocast_trains_as_well_as_fp32_and_evaluates_in_fp32(synthetic_sp
 def test_a_resumed_run_ends_where_the_uninterrupted_one_does(synthetic_splits):
     states = []
     full = tiny_fit(synthetic_splits, epochs=3, on_epoch=lambda row, state: states.append(copy.deepcopy(state)))
-    assert states[0]["cuda_rng"], "the checkpoint keeps CUDA's RNG (dropout masks) for the resume"
+    assert states[0]["rng"][0]["cuda"], "the checkpoint keeps CUDA's RNG (dropout masks) for the resume"
     torch.cuda.manual_seed(123)  # as in a fresh process: the resume must restore the RNG itself
     resumed = tiny_fit(synthetic_splits, epochs=3, resume=states[0])
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3]

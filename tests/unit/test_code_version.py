@@ -1,11 +1,14 @@
-"""The training code digest is the train stages' own code: any edit to it counts, evaluate's helpers do not."""
+"""The training code digest is the train stages' own behaviour: any statement, constant or default counts;
+comments, docstrings, formatting and evaluate's helpers do not."""
 
 import shutil
 
+import pytest
 import yaml
 
 from helpers import REPO
 from seecam.code_version import code_digest, code_files, training_code_digest
+from seecam.errors import SeecamError
 
 
 def test_code_files_are_the_py_deps_of_the_training_stage():
@@ -24,6 +27,52 @@ def test_any_code_change_changes_the_digest(tmp_path):
     assert code_digest([code]) == code_digest([code])
 
 
+BEHAVIOUR = '''"""A module docstring."""
+
+def apply(x, scale=2):
+    """Scale x."""
+    # why: the tutorial scales by two
+    return x * scale
+'''
+
+
+@pytest.mark.parametrize("edit", [
+    lambda s: s.replace('"""A module docstring."""', '"""Another docstring, reworded."""'),
+    lambda s: s.replace('"""Scale x."""', '"""Scale x by `scale`: a longer docstring\n    over two lines."""'),
+    lambda s: s.replace("# why: the tutorial scales by two", "# a new comment"),
+    lambda s: s.replace("    return x * scale", "    return (x\n            * scale)  # reformatted"),
+    lambda s: s.replace("def apply(x, scale=2):", "\n\ndef apply(x,   scale = 2):"),
+], ids=["module docstring", "function docstring", "comment", "line breaks", "blank lines and spaces"])
+def test_comments_docstrings_and_formatting_change_no_digest(tmp_path, edit):
+    code = tmp_path / "augment.py"
+    code.write_text(BEHAVIOUR)
+    before = code_digest([code], tmp_path)
+    code.write_text(edit(BEHAVIOUR))
+    assert code_digest([code], tmp_path) == before
+
+
+@pytest.mark.parametrize("edit", [
+    lambda s: s.replace("scale=2", "scale=3"),
+    lambda s: s.replace("x * scale", "x + scale"),
+    lambda s: s.replace("    return x * scale", "    x = x.clone()\n    return x * scale"),
+    lambda s: s.replace('"""Scale x."""', '"""Scale x."""\n    "a bare string after the docstring"'),
+], ids=["default", "operator", "statement", "a string that is no docstring"])
+def test_any_statement_constant_or_default_changes_the_digest(tmp_path, edit):
+    code = tmp_path / "augment.py"
+    code.write_text(BEHAVIOUR)
+    before = code_digest([code], tmp_path)
+    code.write_text(edit(BEHAVIOUR))
+    assert code_digest([code], tmp_path) != before
+
+
+def test_code_that_does_not_parse_is_one_line(tmp_path):
+    code = tmp_path / "augment.py"
+    code.write_text("def apply(x):\n    return x *\n")
+    with pytest.raises(SeecamError, match=r"augment.py: not valid Python \(line 2\)") as error:
+        code_digest([code], tmp_path)
+    assert "\n" not in str(error.value)
+
+
 def copy_code(destination):
     shutil.copy(REPO / "dvc.yaml", destination)
     for folder in ("src", "stages"):
@@ -40,7 +89,7 @@ def test_the_training_digest_follows_training_code_and_not_the_later_stages_trac
         path.write_text(path.read_text() + "\n# an evaluate-only edit\n")
     assert training_code_digest(pipeline) == before
     lifecycle = tmp_path / "src/seecam/tracking/training.py"
-    lifecycle.write_text(lifecycle.read_text() + "\n# a training edit\n")
+    lifecycle.write_text(lifecycle.read_text() + "\nSTEP = 1  # a training edit\n")
     assert training_code_digest(pipeline) != before
 
 

@@ -11,7 +11,7 @@ from seecam.data.store import attach_meta
 from seecam.data.synthetic import make_synthetic
 from seecam.distributed import SINGLE, World
 from seecam.errors import SeecamError
-from seecam.identity import checkpoint_key
+from seecam.identity import Environment, checkpoint_key
 from seecam.models import build_model
 from seecam.params import Params, TrainParams, parse_params
 from seecam.train import fit, seed_everything, training_splits
@@ -78,8 +78,8 @@ def test_launch_checks_refuse_what_the_device_cannot_run(monkeypatch):
 def test_the_checkpoint_key_covers_the_distributed_params(change):
     before = Params()
     after = replace(before, train=replace(before.train, **change))
-    assert checkpoint_key("cnn", before, "data", "code", "cpu", False) != checkpoint_key("cnn", after, "data", "code",
-                                                                                        "cpu", False)
+    env = Environment("code", "data", "cpu", "2.14.1")
+    assert checkpoint_key("cnn", before, env, False) != checkpoint_key("cnn", after, env, False)
 
 
 def test_a_ddp_process_group_of_one_trains_exactly_like_no_group(tmp_path):
@@ -87,7 +87,7 @@ def test_a_ddp_process_group_of_one_trains_exactly_like_no_group(tmp_path):
     dataset = attach_meta(make_synthetic(800, 100, seed=0), {"kind": "synthetic"})
     p = parse_params({"data": {"source": "synthetic", "val_size": 100,
                                "synthetic": {"train_size": 800, "test_size": 100}}, "train": {"epochs": 1}})
-    splits = training_splits(dataset, p.data, p.seed, CPU)
+    splits = training_splits(dataset, p.data, CPU)
 
     def first_epoch(world):
         seed_everything(p.seed)

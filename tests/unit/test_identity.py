@@ -1,14 +1,14 @@
-"""One definition of a training configuration: config_sha, the checkpoint key and the sweep's names agree."""
+"""One definition of a training configuration: config_sha, model_sha, the checkpoint key and the sweep's names."""
 
-import json
-import shutil
+import dataclasses
 from dataclasses import dataclass, replace
 
 import pytest
 
-from helpers import REPO
-from seecam.identity import checkpoint_key, config_sha, sweep_digest, workspace_config_sha
-from seecam.params import Params, TrainParams, parse_params
+from seecam.identity import Environment, checkpoint_key, config_sha, model_sha, sweep_digest
+from seecam.params import MODELS, CnnParams, Params, SeParams, TrainParams, parse_params
+
+ENV = Environment(code_sha256="code1", data_sha256="data1", device="cpu", torch_version="2.14.1+cpu")
 
 
 @dataclass(frozen=True)
@@ -18,38 +18,47 @@ class WarmupTrainParams(TrainParams):
     warmup_epochs: int = 0
 
 
-def identities(params: Params, data: str = "data1", code: str = "code1", device: str = "cpu",
-               compiled: bool = False) -> dict[str, str]:
-    return {"config_sha": config_sha(params, data, code),
-            "checkpoint_key": checkpoint_key("cnn", params, data, code, device, compiled),
-            "sweep_digest": sweep_digest(params, code)}
+def identities(params: Params, env: Environment = ENV, compiled: bool = False) -> dict[str, str]:
+    return {"config_sha": config_sha(params, env),
+            "model_sha cnn": model_sha("cnn", params), "model_sha se": model_sha("se", params),
+            "checkpoint_key cnn": checkpoint_key("cnn", params, env, compiled),
+            "sweep_digest": sweep_digest(params, env.code_sha256)}
 
 
 def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
     return {name for name in before if before[name] != after[name]}
 
 
-def test_a_new_training_param_changes_all_three_identities_together():
+def test_a_new_training_param_changes_every_training_identity_together():
     """The identities read the params' own fields: a new train.* key needs no edit to identity.py."""
     plain = identities(replace(Params(), train=WarmupTrainParams(warmup_epochs=0)))
     warm = identities(replace(Params(), train=WarmupTrainParams(warmup_epochs=3)))
-    assert changed(plain, warm) == {"config_sha", "checkpoint_key", "sweep_digest"}
+    assert changed(plain, warm) == {"config_sha", "checkpoint_key cnn", "sweep_digest"}
     assert plain == identities(replace(Params(), train=WarmupTrainParams(warmup_epochs=0)))  # deterministic
-    assert len(plain["config_sha"]) == 16 and len(plain["sweep_digest"]) == 6
+    assert len(plain["config_sha"]) == 16 and len(plain["model_sha se"]) == 16 and len(plain["sweep_digest"]) == 6
+
+
+SHARED = {"config_sha", "checkpoint_key cnn", "sweep_digest"}
 
 
 @pytest.mark.parametrize(("change", "expected"), [
     # the verdict pools seeds; a sweep's names carry the seed beside the digest
-    ({"seed": 7}, {"checkpoint_key"}),
+    ({"seed": 7}, {"checkpoint_key cnn"}),
     # a longer run continues a shorter one's checkpoint
     ({"train": {"epochs": 3}}, {"config_sha", "sweep_digest"}),
-    ({"train": {"lr": 0.01}}, {"config_sha", "checkpoint_key", "sweep_digest"}),
-    ({"train": {"processes": 2}}, {"config_sha", "checkpoint_key", "sweep_digest"}),
-    ({"data": {"subset": 100}}, {"config_sha", "checkpoint_key", "sweep_digest"}),
-    ({"data": {"source": "synthetic"}}, {"config_sha", "checkpoint_key", "sweep_digest"}),
-    ({"models": {"cnn": {"hidden": 256}}}, {"config_sha", "checkpoint_key", "sweep_digest"}),
-    # the other model's params do not touch cnn's training, but all models of a configuration share config_sha
-    ({"models": {"se": {"reduction": 8}}}, {"config_sha", "sweep_digest"}),
+    ({"train": {"lr": 0.01}}, SHARED),
+    ({"train": {"processes": 2}}, SHARED),
+    ({"data": {"subset": 100}}, SHARED),
+    ({"data": {"split_seed": 1}}, SHARED),
+    ({"data": {"source": "synthetic"}}, SHARED),
+    # what `auto` resolves to on this machine counts, not how params.yaml spells it (the sweep's names, made
+    # before any experiment resolves anything, take the spelling)
+    ({"train": {"precision": "fp32"}}, {"sweep_digest"}),
+    ({"train": {"device": "cpu"}}, {"sweep_digest"}),
+    ({"train": {"precision": "bf16"}}, SHARED),
+    # models are not in config_sha: a model's own block is its model_sha, and adding a model changes no other's
+    ({"models": {"cnn": {"hidden": 256}}}, {"model_sha cnn", "checkpoint_key cnn", "sweep_digest"}),
+    ({"models": {"se": {"reduction": 8}}}, {"model_sha se", "sweep_digest"}),
     # before any data exist the sweep's digest stands in the data params for the data's sha256
     ({"data": {"synthetic": {"seed": 1}}}, {"sweep_digest"}),
     ({"evaluate": {"bootstrap_samples": 10}}, set()),
@@ -61,39 +70,48 @@ def test_each_identity_leaves_out_only_what_identity_py_names(change, expected):
     assert changed(identities(parse_params({})), identities(parse_params(change))) == expected
 
 
-def test_data_code_device_and_compile_decision():
+def test_data_code_device_torch_and_compile_decision():
     base = identities(Params())
-    assert changed(base, identities(Params(), data="data2")) == {"config_sha", "checkpoint_key"}
-    assert changed(base, identities(Params(), code="code2")) == {"config_sha", "checkpoint_key", "sweep_digest"}
+    assert changed(base, identities(Params(), replace(ENV, data_sha256="data2"))) == {"config_sha",
+                                                                                      "checkpoint_key cnn"}
+    assert changed(base, identities(Params(), replace(ENV, code_sha256="code2"))) == SHARED
+    # a CUDA run (bf16 by `auto`) and a CPU run never pool, nor do two torch builds
+    assert changed(base, identities(Params(), replace(ENV, device="cuda"))) == {"config_sha", "checkpoint_key cnn"}
+    assert changed(base, identities(Params(), replace(ENV, torch_version="2.15.0"))) == {"config_sha",
+                                                                                         "checkpoint_key cnn"}
     # train.compile: auto resolves by the number of epochs (out of the key): the resolved decision is in it
-    assert changed(base, identities(Params(), compiled=True)) == {"checkpoint_key"}
-    assert changed(base, identities(Params(), device="cuda")) == {"checkpoint_key"}
-    assert checkpoint_key("cnn", Params(), "d", "c", "cpu", False) != checkpoint_key("se", Params(), "d", "c", "cpu",
-                                                                                     False)
+    assert changed(base, identities(Params(), compiled=True)) == {"checkpoint_key cnn"}
+    assert checkpoint_key("cnn", Params(), ENV, False) != checkpoint_key("se", Params(), ENV, False)
 
 
-def test_config_sha_ignores_seed_and_non_training_params_but_nothing_else():
-    base = config_sha(parse_params({}), "data1", "code1")
-    assert len(base) == 16
-    for same in ({"seed": 7}, {"evaluate": {"bootstrap_samples": 10}}, {"explain": {"mistakes": 2}},
-                 {"tracking": {"experiment": "other"}}):
-        assert config_sha(parse_params(same), "data1", "code1") == base, same
-    for different in ({"train": {"lr": 0.01}}, {"train": {"augment": {"flip": False}}}, {"data": {"subset": 100}},
-                      {"models": {"se": {"reduction": 8}}}, {"models": {"cnn": {"hidden": 256}}}):
-        assert config_sha(parse_params(different), "data1", "code1") != base, different
-    assert config_sha(parse_params({}), "data2", "code1") != base
-    assert config_sha(parse_params({}), "data1", "code2") != base  # other training code never pools
+def test_cuda_with_precision_fp32_and_with_auto_are_two_configurations():
+    auto, fp32 = parse_params({}), parse_params({"train": {"precision": "fp32"}})
+    cuda = replace(ENV, device="cuda")
+    assert config_sha(auto, cuda) != config_sha(fp32, cuda)  # auto is bf16 on CUDA
+    assert config_sha(auto, ENV) == config_sha(fp32, ENV)  # and fp32 on a CPU, like fp32 itself
 
 
-def test_workspace_config_sha_follows_the_training_code(tmp_path, monkeypatch):
-    """The verdict's default selection is the workspace's code too: an edit to any training module changes it."""
-    shutil.copy(REPO / "dvc.yaml", tmp_path)
-    for folder in ("src", "stages"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    (tmp_path / "data/cifar10").mkdir(parents=True)
-    (tmp_path / "data/cifar10/meta.json").write_text(json.dumps({"sha256": {"all": "data1"}}))
-    monkeypatch.chdir(tmp_path)
-    before = workspace_config_sha(parse_params({}))
-    augment = tmp_path / "src/seecam/augment.py"
-    augment.write_text(augment.read_text() + "\n# changed\n")
-    assert workspace_config_sha(parse_params({})) != before
+def models_with(**blocks: CnnParams) -> Params:
+    """Params whose models are the registered ones plus or instead of `blocks` (a model added, or another kind)."""
+    fields = {name: cls for name, cls in MODELS.items()} | {name: type(block) for name, block in blocks.items()}
+    models = dataclasses.make_dataclass("ModelsParams", [(name, cls, dataclasses.field(default_factory=cls))
+                                                         for name, cls in fields.items()], frozen=True)
+    return replace(Params(), models=models(**blocks))
+
+
+@dataclass(frozen=True)
+class EcaParams(CnnParams):
+    """Another kind with exactly the CNN's fields (issue 25's `kind`)."""
+
+
+def test_adding_a_model_changes_no_other_models_identity():
+    """Issue 25 lets users add models: the shared identity and cnn's own never read another model's block."""
+    params = models_with(se8=SeParams(reduction=8))
+    for identity in ("config_sha", "model_sha cnn", "model_sha se", "checkpoint_key cnn"):
+        assert identities(params)[identity] == identities(Params())[identity], identity
+
+
+def test_model_sha_is_the_models_kind_and_block_not_its_name(monkeypatch):
+    monkeypatch.setitem(MODELS, "se8", SeParams)
+    assert model_sha("se8", models_with(se8=SeParams())) == model_sha("se", Params())
+    assert model_sha("cnn", models_with(cnn=EcaParams())) != model_sha("cnn", Params())

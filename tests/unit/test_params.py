@@ -119,6 +119,8 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
         ({"tracking": {"experiment": "x" * 501}}, "tracking.experiment must be <= 500 characters (MLflow's limit)"),
         ({"data": {"synthetic": {"train_size": 10**9}}}, "data.synthetic.train_size must be <= 100,000"),
         ({"data": {"synthetic": {"seed": -3}}}, "data.synthetic.seed must be >= 0"),
+        ({"data": {"split_seed": -1}}, "data.split_seed must be >= 0"),
+        ({"data": {"split_seed": 2**32}}, "data.split_seed must be <= 4,294,967,295 (numpy seeds are 0..2**32-1)"),
         ({"explain": {"layer": "head.fc2"}}, "explain.layer 'head.fc2' must be a feature-map (4-D) layer of both"),
         ({"explain": {"layer": "block3.se"}}, "explain.layer 'block3.se' exists only in the SE model"),
         ({"explain": {"layer": "block3"}, "models": {"cnn": {"channels": [32, 64]}}},

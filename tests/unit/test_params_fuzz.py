@@ -33,7 +33,7 @@ FUZZ = settings(max_examples=300, deadline=None, database=None, derandomize=True
 # The documented bounds (README "Parameters and errors"); sizes are all bounded above.
 SEED = (0, 2**32 - 1)
 BOUNDS: dict[str, tuple[float, float]] = {
-    "seed": SEED, "data.synthetic.seed": SEED, "evaluate.bootstrap_seed": SEED,
+    "seed": SEED, "data.synthetic.seed": SEED, "data.split_seed": SEED, "evaluate.bootstrap_seed": SEED,
     "data.val_size": (0, 100_000), "data.subset": (0, 100_000), "data.timeout_seconds": (1e-300, 3600),
     "data.deadline_seconds": (1e-300, 86_400),
     "data.retries": (0, 10), "data.synthetic.train_size": (10, 100_000), "data.synthetic.test_size": (10, 100_000),

@@ -1,12 +1,22 @@
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from helpers import free_port
 from seecam.errors import SeecamError
 from seecam.params import Params
-from seecam.report import build_report, faithfulness_table, provenance, run_report, seeds_verdict, single_run, table
+from seecam.report import (
+    build_report,
+    faithfulness_table,
+    missing_line,
+    provenance,
+    run_report,
+    seeds_verdict,
+    single_run,
+    table,
+)
 from seecam.verdict import ModelRun, Pair, Verdict, summarize
 
 EVALUATION = {
@@ -190,3 +200,24 @@ def test_provenance_names_the_pages_commit_and_the_commit_that_trained_each_mode
     for name, commit in (("cnn", "1111111"), ("se", "2222222")):
         assert re.search(rf"<td[^>]*>git commit that trained {name} \(tag of its MLflow run\)</td><td[^>]*>{commit}<",
                          page), name
+
+
+def test_a_verdict_that_pooled_another_network_of_a_model_is_not_this_pages_answer(page_inputs):
+    """Same config_sha, but se here is another network (models are not in config_sha): named, not shown on top."""
+    page_inputs(replace(three_seeds("abc"), model_shas={"cnn": "c1", "se": "s-r8"}))
+    page = build_report("seed: 42\n", Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r16"})
+    assert "Verdict across seeds" not in page
+    note = section(page, "One training run (seed 42): not a verdict")
+    assert "se here is model_sha <code>s-r16</code>, the verdict pooled model_sha <code>s-r8</code>" in note
+    same = build_report("seed: 42\n", Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r8"})
+    assert "Verdict across seeds" in same
+
+
+def test_missing_records_are_one_line_naming_what_writes_them():
+    line = missing_line([("cnn", "explain"), ("se", "explain")])
+    assert line.startswith("warning: MLflow has no record of this workspace's configuration for cnn's explain record, "
+                           "se's explain record (DVC's run cache restored")
+    assert line.endswith("`dvc repro -f -s explain` writes them") and "\n" not in line
+    lost = missing_line([("cnn", "training"), ("se", "evaluate")])
+    assert "cnn's training run, se's evaluate record" in lost
+    assert lost.endswith("`dvc repro -f -s train_cnn && dvc repro -f -s evaluate && dvc repro` writes them")

@@ -29,7 +29,7 @@ def train(dataset, name="cnn", resume=None, on_epoch=lambda row, state: None, su
     p = replace(p, data=replace(p.data, subset=subset))
     seed_everything(p.seed)
     model = build_model(name, p.model(name), p.train.normalize)
-    splits = training_splits(dataset, p.data, p.seed, CPU)
+    splits = training_splits(dataset, p.data, CPU)
     return model, fit(model, splits, p.train, seed=p.seed, device=CPU, resume=resume, on_epoch=on_epoch)
 
 
@@ -82,9 +82,20 @@ def test_lr_follows_reduce_on_plateau_of_the_validation_loss(dataset):
     assert result.history[-1]["lr"] < 1e-3  # this seed does hit a plateau
 
 
+def test_the_validation_split_is_drawn_by_split_seed_alone(dataset):
+    """Seeds measure training noise only: every seed of a configuration trains and validates on the same images."""
+    seed_1, seed_2, other_split = (parse_params({"seed": seed, "data": {"source": "synthetic", "val_size": 500,
+                                                                        "split_seed": split, "synthetic": {
+                                                                            "train_size": 3000}}})
+                                   for seed, split in ((1, 0), (2, 0), (1, 1)))
+    first, second, third = (training_splits(dataset, p.data, CPU) for p in (seed_1, seed_2, other_split))
+    assert torch.equal(first.val_x, second.val_x) and torch.equal(first.train_y, second.train_y)
+    assert not torch.equal(first.val_x, third.val_x)
+
+
 def test_val_size_zero_schedules_on_test(dataset):
     p = parse_params({"data": {"source": "synthetic", "val_size": 0, "synthetic": {"train_size": 3000}}})
-    splits = training_splits(dataset, p.data, 0, CPU)
+    splits = training_splits(dataset, p.data, CPU)
     assert splits.scheduled_on == "test" and len(splits.val_y) == 300 and len(splits.train_y) == 3000
 
 

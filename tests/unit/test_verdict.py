@@ -7,14 +7,18 @@ import mlflow
 import numpy as np
 import pytest
 
+from helpers import REPO
 from seecam import stats
 from seecam.errors import SeecamError
-from seecam.params import parse_params
-from seecam.tracking.stages import CORRECT_ARTIFACT
+from seecam.params import EvaluateParams, ExplainParams, parse_params
+from seecam.tracking.stages import CORRECT_ARTIFACT, PARENT, STAGE, StageConfig
+from seecam.tracking.store import RunInfo
 from seecam.verdict import ModelRun, Pair, Verdict, markdown, run_verdict, summarize
 
 SHA = "abcdef0123456789"
 CLASSES = ("cat", "dog")
+EVALUATE = StageConfig.of("evaluate", EvaluateParams())  # the workspace's, with the repo's params and code
+EXPLAIN = StageConfig.of("explain", ExplainParams())
 
 
 @pytest.fixture
@@ -26,18 +30,40 @@ def store(tmp_path, monkeypatch):
     return parse_params({"tracking": {"uri": uri}}), experiment
 
 
+def code_only_workspace(root, monkeypatch) -> None:
+    """cwd = a workspace with the repo's code and no data, no outputs (a clone that pulled nothing)."""
+    monkeypatch.chdir(root)
+    for name in ("dvc.yaml", "src", "stages"):
+        (root / name).symlink_to(REPO / name)
+
+
+def record(experiment: str, parent: str, config: StageConfig, metrics: dict[str, float], text: str = "") -> str:
+    """A later stage's record of `config` under training run `parent`, as tracking.stages writes it."""
+    tags = {PARENT: parent, STAGE: config.stage, "stage_config_sha": config.sha, "stage_sha": f"{parent}{config.sha}"}
+    with mlflow.start_run(experiment_id=experiment, tags=tags, nested=True) as run:
+        mlflow.log_metrics(metrics)
+        if text:
+            mlflow.log_text(text, CORRECT_ARTIFACT)
+    return run.info.run_id
+
+
 def log_run(experiment: str, model: str, seed: int, acc: float, sha: str = SHA, status: str = "FINISHED",
-            evaluated: bool = True, explained: bool = False, images: int = 20, exp_name: str = "") -> str:
-    tags = {"model": model, "seed": str(seed), "config_sha": sha} | ({"dvc_exp_name": exp_name} if exp_name else {})
+            evaluated: bool = True, explained: bool = False, images: int = 20, exp_name: str = "",
+            model_sha: str = "", explain: StageConfig = EXPLAIN, auc: float | None = None) -> str:
+    tags = {"model": model, "seed": str(seed), "config_sha": sha, "model_sha": model_sha or f"{model}-net"}
+    tags |= {"dvc_exp_name": exp_name} if exp_name else {}
     with mlflow.start_run(experiment_id=experiment, run_name=model, tags=tags) as run:
-        if evaluated:
-            mlflow.log_metrics({"test_acc": acc, "test_acc/cat": acc + 0.05, "test_acc/dog": acc - 0.05})
-            right = round(acc * images)
-            mlflow.log_text("1" * right + "0" * (images - right), CORRECT_ARTIFACT)
-        if explained:
-            mlflow.log_metrics({"explain/deletion_auc": 0.2 + seed / 100, "explain/insertion_auc": 0.6})
+        pass
     if status != "FINISHED":
         mlflow.MlflowClient().set_terminated(run.info.run_id, status)
+    if evaluated:
+        right = round(acc * images)
+        record(experiment, run.info.run_id, EVALUATE, {"test_acc": acc, "test_acc/cat": acc + 0.05,
+                                                       "test_acc/dog": acc - 0.05},
+               "1" * right + "0" * (images - right))
+    if explained:
+        record(experiment, run.info.run_id, explain,
+               {"explain/deletion_auc": 0.2 + seed / 100 if auc is None else auc, "explain/insertion_auc": 0.6})
     return run.info.run_id
 
 
@@ -75,7 +101,8 @@ def test_three_seeds_give_every_output_and_a_linked_verdict_run(store, tmp_path)
 VERDICT_KEYS = {"config_sha", "baseline", "candidate", "seeds", "wins", "plain", "sentence", "acc_diff_mean",
                 "acc_diff_t_low", "acc_diff_t_high", "acc_diff_bootstrap_low", "acc_diff_bootstrap_high", "cohens_dz",
                 "power", "seeds_for_80_power", "per_seed", "pooled_images", "experiments", "per_class_diff",
-                "faithfulness", "skipped", "mlflow_run_id"}
+                "faithfulness", "skipped", "mlflow_run_id", "model_shas", "evaluate_config_sha",
+                "explain_config_sha", "explain_layer"}
 
 
 def test_verdict_json_keeps_its_keys_and_reads_back_as_the_same_verdict(store, tmp_path):
@@ -104,7 +131,8 @@ def test_failed_deleted_and_superseded_runs_are_skipped_and_counted(store, tmp_p
     mlflow.delete_run(log_run(experiment, "cnn", 2, 0.1))
     log_run(experiment, "cnn", 0, 0.52)  # a rerun of seed 0: the latest one counts
     result = run_verdict(params, SHA, "cnn", "se", tmp_path)
-    assert result.skipped == {"failed": 1, "deleted": 1, "superseded": 1, "unpaired": 0}
+    assert {k: result.skipped[k] for k in ("failed", "deleted", "superseded", "unpaired")} == {
+        "failed": 1, "deleted": 1, "superseded": 1, "unpaired": 0}
     assert result.per_seed["0"].baseline == 0.52
     assert result.sentence.startswith("not resolved with 2 seeds; about ")
 
@@ -138,12 +166,52 @@ def test_mixed_configurations_are_refused(store, tmp_path):
         run_verdict(params, "ab' OR '1", "cnn", "se", tmp_path)
 
 
-def test_runs_without_test_metrics_name_the_stage(store, tmp_path):
+def test_runs_without_a_record_of_the_workspaces_evaluate_configuration_are_skipped_or_named(store, tmp_path):
     params, experiment = store
-    sweep(experiment, {0: (0.5, 0.6)})
-    sweep(experiment, {1: (0.5, 0.6)}, evaluated=False)
-    with pytest.raises(SeecamError, match=r"runs without test metrics: cnn seed 1 .*dvc repro evaluate"):
+    sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)})
+    sweep(experiment, {2: (0.5, 0.6)}, evaluated=False)
+    result = run_verdict(params, SHA, "cnn", "se", tmp_path)
+    assert result.seeds == 2 and result.skipped["no evaluate record of this configuration"] == 2
+    other = replace(params, evaluate=replace(params.evaluate, bootstrap_samples=10))
+    with pytest.raises(SeecamError, match=r"no training run of config_sha abcdef0123456789 has a record of this "
+                                          r"workspace's evaluate configuration .*`dvc repro evaluate`") as error:
+        run_verdict(other, SHA, "cnn", "se", tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def test_a_change_and_its_revert_pool_only_the_records_of_the_workspaces_explain_configuration(store, tmp_path):
+    """Finding 1: seed 1 was explained at block2 after block3; the workspace's block3 pools block3's numbers."""
+    params, experiment = store
+    block2 = StageConfig.of("explain", ExplainParams(layer="block2"))
+    for seed, auc in ((0, 0.16), (1, 0.17)):
+        for model in ("cnn", "se"):
+            run = log_run(experiment, model, seed, 0.5, explained=True, auc=auc)
+            if seed == 1:
+                record(experiment, run, block2, {"explain/deletion_auc": 0.14, "explain/insertion_auc": 0.5})
+    result = run_verdict(params, SHA, "cnn", "se", tmp_path)
+    assert result.faithfulness["cnn"]["deletion_auc"].mean == pytest.approx(0.165)  # never the block2 0.14
+    assert (result.explain_layer, result.explain_config_sha) == ("block3", EXPLAIN.sha)
+    assert f"explain configuration {EXPLAIN.sha} (explain.layer block3)" in (tmp_path / "verdict.md").read_text()
+    at_block2 = run_verdict(replace(params, explain=ExplainParams(layer="block2")), SHA, "cnn", "se", tmp_path)
+    assert at_block2.faithfulness == {"cnn": {}, "se": {}}  # seed 0 has no block2 record: left out, and said
+    assert at_block2.skipped["no explain record of this configuration (faithfulness left out)"] == 2
+    assert at_block2.mlflow_run_id != result.mlflow_run_id  # another configuration's verdict, another run
+
+
+def test_a_model_with_two_networks_in_a_pool_takes_the_workspaces_or_is_refused(store, tmp_path, monkeypatch):
+    params, experiment = store
+    sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)})
+    for seed in (0, 1, 2):
+        log_run(experiment, "se", seed, 0.7, model_sha="se-r8")  # -S models.se.reduction=8: same config_sha
+    log_run(experiment, "cnn", 2, 0.5)
+    with pytest.raises(SeecamError, match=r"se has runs of 2 networks in config_sha abcdef0123456789 \(model_sha "
+                                          r"se-net, se-r8\) and the workspace's reports/train/se/run.json names none"):
         run_verdict(params, SHA, "cnn", "se", tmp_path)
+    code_only_workspace(tmp_path, monkeypatch)
+    RunInfo("r", experiment, "seecam", "", model_sha="se-r8").save(tmp_path / "reports/train/se/run.json")
+    result = run_verdict(params, SHA, "cnn", "se", tmp_path / "verdict")
+    assert result.seeds == 3 and result.model_shas == {"cnn": "cnn-net", "se": "se-r8"}
+    assert result.skipped["another model_sha"] == 2 and result.per_seed["0"].candidate == 0.7
 
 
 def test_constant_difference_without_per_image_vectors():
@@ -204,7 +272,7 @@ def test_a_rerun_for_the_same_runs_replaces_the_verdict_run_in_place(store, tmp_
 def test_without_a_config_sha_the_latest_sweep_is_pooled_without_any_local_data(store, tmp_path, monkeypatch):
     """A clone that never ran `dvc repro download` (no data/cifar10/meta.json) and a sweep with -S overrides."""
     params, experiment = store
-    monkeypatch.chdir(tmp_path)
+    code_only_workspace(tmp_path, monkeypatch)
     swept = "1234567890abcdef"
     for seed in (0, 1, 2):
         for model, acc in (("cnn", 0.5), ("se", 0.52 + seed / 100)):

@@ -1,8 +1,8 @@
 """The explain stage: the same test images through every trained model, explained side by side.
 
 Writes reports/explain/metrics.json (faithfulness of every model, SE excitation
-summaries of the models with SE blocks) and the figures, and logs each figure
-to the MLflow runs of the models it shows.
+summaries of the models with SE blocks) and the figures, and logs each model's metrics and the figures it
+appears in to its record: a child of its training run for this explain configuration (tracking/stages.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from seecam.params import MODELS, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
-from seecam.tracking.stages import log_artifact, log_values, model_run
+from seecam.tracking.stages import StageConfig, log_artifact, log_values, stage_record
 
 
 def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int) -> None:
@@ -166,8 +166,9 @@ def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> di
             save_figure(figure, directory / filename)
             close(figure)
     with timer.part("mlflow"):
+        config = StageConfig.of("explain", ex)
         for name in models:
-            with model_run(name, "explain") as run_id:
+            with stage_record(name, config, {"device": device.type, "data_sha256": dataset.sha256}) as run_id:
                 log_values(run_id, {f"explain/{k}": v for k, v in report[name].items()})
                 for filename, (_, shown) in out.items():
                     if name in shown:

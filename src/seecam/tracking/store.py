@@ -205,6 +205,8 @@ class RunInfo:
     experiment: str
     tracking_uri: str
     model_uri: str = ""
+    config_sha: str = ""  # identity.py: the report matches a verdict against these two
+    model_sha: str = ""
 
     def save(self, path: Path) -> None:
         write_json(path, self.__dict__ | {"tracking_uri": recorded_uri(self.tracking_uri)})

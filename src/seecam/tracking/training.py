@@ -20,8 +20,8 @@ from mlflow.exceptions import MlflowException
 from seecam.code_version import git_commit
 from seecam.config_loader import flatten
 from seecam.data.store import Dataset
-from seecam.identity import config_sha
-from seecam.params import Params
+from seecam.identity import Environment, config_sha, model_sha
+from seecam.params import Params, resolved_precision
 from seecam.tracking.store import end_status, reopen_run
 
 
@@ -37,13 +37,15 @@ def run_params(name: str, params: Params, num_parameters: int) -> dict[str, str]
     return {k: str(v) for k, v in out.items()}
 
 
-def run_tags(name: str, params: Params, data_sha256: str, code_sha256: str, device: str,
-             scheduled_on: str) -> dict[str, str]:
-    """Provenance of a training run; `config_sha` + `seed` find the runs of one configuration again."""
+def run_tags(name: str, params: Params, env: Environment, scheduled_on: str) -> dict[str, str]:
+    """Provenance of a training run; `config_sha` + `seed` find the runs of one configuration again, `model_sha`
+    which network each is; device, precision (resolved) and torch version say what config_sha holds."""
     tags = {
         "model": name, "git_commit": git_commit(), "dvc_stage": os.environ.get("DVC_STAGE", f"train_{name}"),
-        "data_sha256": data_sha256, "device": device, "scheduled_on": scheduled_on,
-        "config_sha": config_sha(params, data_sha256, code_sha256), "seed": str(params.seed),
+        "data_sha256": str(env.data_sha256), "device": str(env.device), "scheduled_on": scheduled_on,
+        "precision": resolved_precision(params.train.precision, str(env.device)),
+        "torch_version": str(env.torch_version), "config_sha": config_sha(params, env),
+        "model_sha": model_sha(name, params), "seed": str(params.seed),
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
@@ -92,13 +94,7 @@ class TrainingRun:
 
     def log_model(self, model: Any, example: Any) -> str:
         """The run's model URI: one a stopped epilogue already logged (READY) is reused, not logged twice."""
-        return self._ready_model_uri() or _log_torch_model(model, example)
-
-    def _ready_model_uri(self) -> str | None:
-        for model in _logged_models(self.run_id, self.experiment_id):
-            if model.status == LoggedModelStatus.READY:
-                return f"models:/{model.model_id}"
-        return None
+        return _ready_model_uri(self.run_id, self.experiment_id) or _log_torch_model(model, example)
 
 
 @contextmanager
@@ -128,6 +124,18 @@ def training_run(name: str, seed: int, resume_run_id: str | None, experiment_id:
             raise
 
 
+def finished_model_uri(run_id: str, experiment_id: str) -> str | None:
+    """The model URI of run `run_id` if it is a FINISHED, active run of this experiment with its model logged:
+    what a finished training's record needs to be reused; None otherwise (a wiped store, a deleted run)."""
+    try:
+        run = mlflow.get_run(run_id)
+    except MlflowException:
+        return None
+    if (run.info.status, run.info.lifecycle_stage, run.info.experiment_id) != ("FINISHED", "active", experiment_id):
+        return None
+    return _ready_model_uri(run_id, experiment_id)
+
+
 def mark_killed(run_ids: list[str]) -> None:
     """End still-RUNNING runs that nothing will resume (their checkpoints were discarded)."""
     client = mlflow.MlflowClient()
@@ -154,6 +162,11 @@ def _fail_pending_models(run_id: str, experiment_id: str) -> None:
     for model in _logged_models(run_id, experiment_id):
         if model.status == LoggedModelStatus.PENDING:
             mlflow.MlflowClient().finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+
+
+def _ready_model_uri(run_id: str, experiment_id: str) -> str | None:
+    return next((f"models:/{m.model_id}" for m in _logged_models(run_id, experiment_id)
+                 if m.status == LoggedModelStatus.READY), None)
 
 
 def _logged_models(run_id: str, experiment_id: str) -> list[Any]:

@@ -1,10 +1,10 @@
-"""`dvc repro` through evaluate on tiny synthetic data: metrics, comparison table, figures, MLflow."""
+"""`dvc repro` through evaluate on tiny synthetic data: metrics, comparison table, figures, MLflow records."""
 
 import json
 
 import pytest
 
-from helpers import mlflow_client
+from helpers import mlflow_client, records_of
 
 
 def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
@@ -36,13 +36,17 @@ def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
     assert "test_acc" in metrics["cnn"] and "test_acc" in metrics["se"]
 
     client = mlflow_client(root)
-    runs = {name: client.get_run(json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"])
-            for name in ("cnn", "se")}
-    for name, run in runs.items():
-        assert run.data.metrics["test_acc"] == pytest.approx(report[name]["test_acc"])
-        assert run.data.tags["evaluate_done"] == "true"
-    assert {k for k in runs["cnn"].data.metrics if k.startswith("test_")} == \
-        {k for k in runs["se"].data.metrics if k.startswith("test_")}
+    records = {}
+    for name in ("cnn", "se"):
+        training = json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"]
+        (records[name],) = records_of(client, training, "evaluate")  # one child run: this configuration's
+        record = records[name]
+        assert record.data.metrics["test_acc"] == pytest.approx(report[name]["test_acc"])
+        assert record.info.run_name == f"{name} · seed 42 · evaluate" and record.info.status == "FINISHED"
+        assert record.data.params["evaluate.bootstrap_samples"] == "1000"
+        assert "test_acc" not in client.get_run(training).data.metrics  # the training run keeps training numbers
+    assert {k for k in records["cnn"].data.metrics if k.startswith("test_")} == \
+        {k for k in records["se"].data.metrics if k.startswith("test_")}
 
 
 def test_evaluate_without_models_says_which_stage_to_run(repo_copy):

@@ -1,11 +1,11 @@
-"""`dvc repro` through explain on tiny synthetic data: every figure and metric, logged to both MLflow runs."""
+"""`dvc repro` through explain on tiny synthetic data: every figure and metric, in each model's MLflow record."""
 
 import json
 import re
 
 import pytest
 
-from helpers import mlflow_client
+from helpers import mlflow_client, records_of
 
 FIGURES = ("gradcam_side_by_side.png", "cam_methods.png", "feature_maps_cnn.png", "feature_maps_se.png",
            "top_channels_cnn.png", "top_channels_se.png", "se_excitation.png", "se_mistakes.png")
@@ -23,14 +23,14 @@ def test_explain_writes_every_figure_and_metric(pipeline_repo):
     assert report["layer"] == "block3" and report["samples"] == 300
 
     client = mlflow_client(root)
-    runs = {name: client.get_run(json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"])
-            for name in ("cnn", "se")}
-    for name, run in runs.items():
-        assert run.data.metrics["explain/deletion_auc"] == pytest.approx(report[name]["deletion_auc"])
-        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "figures/explain")}
+    for name in ("cnn", "se"):
+        training = json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"]
+        (record,) = records_of(client, training, "explain")
+        assert record.data.metrics["explain/deletion_auc"] == pytest.approx(report[name]["deletion_auc"])
+        assert record.data.params["explain.layer"] == "block3"
+        artifacts = {a.path for a in client.list_artifacts(record.info.run_id, "figures/explain")}
         assert "figures/explain/gradcam_side_by_side.png" in artifacts
-    assert {f"explain/{k}" for k in FAITHFULNESS} <= set(runs["cnn"].data.metrics)
-    assert {f"explain/{k}" for k in FAITHFULNESS} <= set(runs["se"].data.metrics)
+        assert {f"explain/{k}" for k in FAITHFULNESS} <= set(record.data.metrics)
 
 
 def test_the_stage_log_says_where_the_time_went(pipeline_repo):

@@ -1,8 +1,8 @@
-"""The report stage's page: every section from the other stages' outputs, attached to both MLflow runs."""
+"""The report stage's page: every section from the other stages' outputs, kept as a record under both training runs."""
 
 import json
 
-from helpers import mlflow_client
+from helpers import mlflow_client, records_of
 
 
 def test_report_is_self_contained_and_logged_to_both_runs(pipeline_repo):
@@ -16,4 +16,5 @@ def test_report_is_self_contained_and_logged_to_both_runs(pipeline_repo):
     for name in ("cnn", "se"):
         run_id = json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"]
         assert run_id in page
-        assert "reports/index.html" in {a.path for a in client.list_artifacts(run_id, "reports")}
+        (record,) = records_of(client, run_id, "report")
+        assert "reports/index.html" in {a.path for a in client.list_artifacts(record.info.run_id, "reports")}

@@ -8,7 +8,7 @@ import json
 
 from mlflow import MlflowClient
 
-from helpers import UNUSUAL_DIR, free_port, mlflow_client, start_ui, stop_process_group
+from helpers import UNUSUAL_DIR, free_port, mlflow_client, records_of, start_ui, stop_process_group
 
 
 def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_letter(pipeline_repo):
@@ -18,17 +18,21 @@ def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_l
     runs = {name: json.loads((root / f"reports/train/{name}/run.json").read_text()) for name in ("cnn", "se")}
     assert {info["tracking_uri"] for info in runs.values()} == {""}  # the default store, at this path
     store = mlflow_client(root)
-    for info in runs.values():
-        run = store.get_run(info["run_id"])
-        assert run.info.status == "FINISHED" and {"test_acc", "explain/deletion_auc"} <= set(run.data.metrics)
+    records = {}
+    for name, info in runs.items():
+        assert store.get_run(info["run_id"]).info.status == "FINISHED"
+        (records[name],) = records_of(store, info["run_id"], "evaluate")
+        assert "test_acc" in records[name].data.metrics
+        assert "explain/deletion_auc" in records_of(store, info["run_id"], "explain")[0].data.metrics
 
     port = free_port()
     ui, [first] = start_ui(root, port, 1)
     try:
         assert f"(sqlite:///{root / 'mlflow.db'}):" in first
         served = MlflowClient(f"http://127.0.0.1:{port}")
-        for info in runs.values():
-            assert served.get_run(info["run_id"]).data.metrics["test_acc"] >= 0
-            assert "reports/index.html" in {a.path for a in served.list_artifacts(info["run_id"], "reports")}
+        for name, info in runs.items():
+            assert served.get_run(records[name].info.run_id).data.metrics["test_acc"] >= 0
+            (page,) = records_of(served, info["run_id"], "report")
+            assert "reports/index.html" in {a.path for a in served.list_artifacts(page.info.run_id, "reports")}
     finally:
         stop_process_group(ui)

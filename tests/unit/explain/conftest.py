@@ -26,7 +26,7 @@ def trained() -> tuple[torch.nn.Module, Dataset]:
     data = attach_meta(make_synthetic(3000, 400, seed=0), {"kind": "synthetic"})
     seed_everything(0)
     model = build_model("se", params.models.se)
-    fit(model, training_splits(data, params.data, 0, torch.device("cpu")), params.train, seed=0,
+    fit(model, training_splits(data, params.data, torch.device("cpu")), params.train, seed=0,
         device=torch.device("cpu"))
     return model.eval(), data
 
