@@ -152,7 +152,7 @@ def test_on_a_terminal_each_epoch_shows_a_live_bar_then_leaves_its_summary_line(
               "p = parse_params({'data': {'source': 'synthetic', 'val_size': 50, 'synthetic': {'train_size': 306, "
               "'test_size': 50}}, 'train': {'epochs': 2, 'batch_size': 32}})\n"
               "d = attach_meta(make_synthetic(306, 50, seed=0), {'kind': 'synthetic'})\n"
-              "fit(build_model('cnn', p.model('cnn')), training_splits(d, p.data, 0, torch.device('cpu')), p.train, "
+              "fit(build_model('cnn', p.model('cnn')), training_splits(d, p.data, torch.device('cpu')), p.train, "
               "seed=0, device=torch.device('cpu'))\n")
     main, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
