@@ -7,8 +7,8 @@ that status is a tqdm bar under the event lines; in a log it is a plain line at 
 DVC's queue runs each experiment in a worker whose log (`dvc queue logs <name>`) the sweep does not read:
 `reports/train/<name>/history.csv` is written only when a training ends. The epochs come from MLflow instead,
 where every training run logs each epoch's `val_acc` as it ends, tagged with its experiment's name
-(`dvc_exp_name`); the test accuracies come from the same runs once evaluate has logged them
-(experiment_results is the one place that knows where they live).
+(`dvc_exp_name`); the test accuracies come from their evaluate records (child runs, tracking/stages.py) once
+evaluate has logged them (experiment_results is the one place that knows where they live).
 """
 
 from __future__ import annotations
@@ -39,15 +39,21 @@ def experiment_results(experiment_id: str, names: list[str]) -> dict[str, Traine
     """Per experiment name: the epochs its training runs logged and each model's test_acc (tag `model`)."""
     import mlflow
 
+    from seecam.tracking.stages import PARENT, STAGE
+
     client = mlflow.MlflowClient()
     found = {name: Trained() for name in names}
+    training: dict[str, Trained] = {}  # training run id -> its experiment's entry
     for run in client.search_runs([experiment_id], "tags.dvc_exp_name LIKE 'seed-%'", max_results=5000):
         trained = found.get(run.data.tags.get("dvc_exp_name", ""))
-        if trained is None:
-            continue
-        trained.epochs += len(client.get_metric_history(run.info.run_id, "val_acc"))
-        if "test_acc" in run.data.metrics:
-            trained.test_acc[run.data.tags.get("model", "?")] = run.data.metrics["test_acc"]
+        if trained is not None:
+            training[run.info.run_id] = trained
+            trained.epochs += len(client.get_metric_history(run.info.run_id, "val_acc"))
+    for record in client.search_runs([experiment_id], f"tags.`{STAGE}` = 'evaluate'", max_results=50_000,
+                                     order_by=["attributes.start_time ASC"]):  # the latest record wins
+        trained = training.get(record.data.tags.get(PARENT, ""))
+        if trained is not None and "test_acc" in record.data.metrics:
+            trained.test_acc[record.data.tags.get("model", "?")] = record.data.metrics["test_acc"]
     return found
 
 

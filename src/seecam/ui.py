@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from typing import TYPE_CHECKING
 
 from seecam.credentials import masked
 from seecam.errors import SeecamError
@@ -20,6 +21,9 @@ from seecam.paths import VERDICT_DIR, train_dir
 from seecam.server import ServerConfig, serve_until_stopped
 from seecam.sweep import is_sweep_experiment
 from seecam.tracking.store import RunInfo, default_artifacts_dir, open_experiment, tracking_uri
+
+if TYPE_CHECKING:  # tracking.stages imports mlflow (~2 s), which `seecam check-data` (cli.py imports this) skips
+    from seecam.tracking.stages import StageConfig
 
 # matplotlib's tab10, in the order of params.models: the report's curves and bars draw the models so
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -67,6 +71,16 @@ def compare_run_ids(experiment_id: str) -> tuple[list[str], str]:
     return ids, "this workspace's training runs"
 
 
+def evaluate_records(experiment_id: str, training_ids: list[str], config: StageConfig) -> list[str] | None:
+    """Each training run's record of evaluate `config` (the workspace's), in the same order, or None unless every
+    run has one. test_acc lives on those records (tracking/stages.py), the first metric evaluate logs: the compare
+    view of the records opens on it, where the training runs' own view opens on train_loss."""
+    from seecam.tracking.stages import stage_records
+
+    records = stage_records(experiment_id, training_ids, config)
+    return [records[run_id].info.run_id for run_id in training_ids] if set(records) >= set(training_ids) else None
+
+
 def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
     """MLflow 3.17's compare view of `run_ids` (any runs of the experiment: training runs, or their children)."""
     runs = urllib.parse.quote(json.dumps(run_ids, separators=(",", ":")))
@@ -92,7 +106,12 @@ def ui(port: int, access_log: bool) -> None:
         raise SeecamError(f"the tracking store is already a server ({masked(uri)}); open it in a browser")
     experiment_id = open_experiment(params.tracking)
     colour_runs(experiment_id, list(MODELS))
+    from seecam.tracking.stages import StageConfig
+
     run_ids, what = compare_run_ids(experiment_id)
+    records = evaluate_records(experiment_id, run_ids, StageConfig.of("evaluate", params.evaluate))
+    if records:
+        run_ids, what = records, f"{what}: their evaluate records, test_acc first"
     base = f"http://127.0.0.1:{port}"
     print(f"MLflow UI for experiment '{params.tracking.experiment}' ({masked(uri)}): {base}, Ctrl-C stops it",
           flush=True)

@@ -11,6 +11,7 @@ import pytest
 
 from seecam.params import parse_params
 from seecam.sweep_progress import SweepProgress
+from seecam.tracking.stages import PARENT, STAGE
 
 NAMES = ["seed-0-abc123", "seed-1-abc123"]
 
@@ -39,8 +40,10 @@ def train(experiment: str, name: str, model: str, epochs: int, test_acc: float |
     run = client.create_run(experiment, tags={"dvc_exp_name": name, "model": model, "seed": name.split("-")[1]})
     for epoch in range(1, epochs + 1):
         client.log_metric(run.info.run_id, "val_acc", 0.5, step=epoch)
-    if test_acc is not None:
-        client.log_metric(run.info.run_id, "test_acc", test_acc)
+    if test_acc is not None:  # as the evaluate stage logs it: on its record, a child run of the training run
+        record = client.create_run(experiment, tags={PARENT: run.info.run_id, STAGE: "evaluate", "model": model})
+        client.log_metric(record.info.run_id, "test_acc", test_acc)
+        client.set_terminated(record.info.run_id, "FINISHED")
         client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 

@@ -6,7 +6,7 @@ import mlflow
 import pytest
 
 from seecam.tracking.store import RunInfo
-from seecam.ui import COLOURS, RUN_COLOUR_TAG, colour_runs, compare_run_ids, compare_url
+from seecam.ui import COLOURS, RUN_COLOUR_TAG, colour_runs, compare_run_ids, compare_url, evaluate_records
 from seecam.verdict import ModelRun, Pair, summarize
 
 
@@ -81,3 +81,22 @@ def test_runs_are_coloured_by_model_and_a_colour_picked_in_the_ui_stays(store):
 def test_compare_url_names_the_runs_and_the_experiment():
     assert compare_url("http://127.0.0.1:5000", "1", ["a", "b"]) == \
         "http://127.0.0.1:5000/#/compare-runs?runs=%5B%22a%22%2C%22b%22%5D&experiments=%5B%221%22%5D"
+
+
+def test_compare_opens_the_evaluate_records_where_test_acc_lives_when_every_run_has_one(store, tmp_path):
+    """Issue 26 + 24: the training runs' compare view opens on train_loss; test_acc lives on their evaluate records
+    (child runs), whose compare view opens on it. Only records of the workspace's evaluate configuration count."""
+    from seecam.tracking.stages import PARENT, STAGE, StageConfig
+
+    config = StageConfig("evaluate", {"evaluate.batch_size": "500"}, "code")
+    other = StageConfig("evaluate", {"evaluate.batch_size": "100"}, "code")
+    ids = workspace_runs(store, tmp_path)
+
+    def record(parent: str, stage_config: StageConfig) -> str:
+        return training_run(store, "cnn", 42, **{PARENT: parent, STAGE: "evaluate",
+                                                  "stage_config_sha": stage_config.sha})
+
+    mine = [record(run_id, config) for run_id in ids]
+    record(ids[0], other)  # a newer record of another evaluate configuration is not the workspace's
+    assert evaluate_records(store, ids, config) == mine
+    assert evaluate_records(store, [*ids, training_run(store, "se", 7)], config) is None  # one run has none

@@ -99,13 +99,19 @@ def test_mlflow_ui_lists_both_runs_and_compares_them(pipeline_repo, browser, mlf
         assert any(shown in table for shown in (str(value), f"{value:.3f}")), (name, value)
     page.screenshot(path=str(ARTIFACTS / "mlflow_runs.png"))
 
+    # the compare link opens the two training runs' evaluate records (test_acc lives there), test_acc on the first
+    # screen: the training runs' own compare view opened on train_loss (issue 26)
     page.goto(compare_url)
     page.get_by_text("Comparing 2 Runs").wait_for(timeout=60_000)
-    for shared_param in ("model.reduction", "train.lr", "seed"):
+    for shared_param in ("evaluate.batch_size", "evaluate.timing_rounds"):
         assert shared_param in page.inner_text("body"), shared_param
-    page.screenshot(path=str(ARTIFACTS / "mlflow_compare.png"), full_page=True)
-    shown = scroll_metrics_table(page)
-    for shared_metric in ("val_acc", "train_loss", "epoch_seconds"):  # the training runs' own numbers
+    first = page.get_by_text("test_acc", exact=True).first
+    first.wait_for(timeout=30_000)
+    box = first.bounding_box()
+    assert box is not None and box["y"] < 900, box  # inside the 900-pixel-high window, before any scrolling
+    page.screenshot(path=str(ARTIFACTS / "mlflow_compare.png"))
+    shown = scroll_metrics_table(page, "test_acc")
+    for shared_metric in ("test_acc", "test_loss", "test_ece"):  # the evaluate records' numbers
         assert shared_metric in shown, shared_metric
     page.close()
 
@@ -129,11 +135,12 @@ def test_mlflow_chart_view_shows_test_accuracy_beside_the_curves(pipeline_repo, 
     page.close()
 
 
-def scroll_metrics_table(page) -> set[str]:
-    """The compare view's metrics table renders only its visible rows: scroll it and collect every row seen."""
-    page.evaluate("""() => { for (const el of document.querySelectorAll('*')) {
-        if (el.scrollHeight > el.clientHeight + 5 && (el.innerText || '').includes('epoch_seconds')
-            && getComputedStyle(el).overflowY !== 'visible') el.dataset.seecamScroll = '1'; } }""")
+def scroll_metrics_table(page, marker: str) -> set[str]:
+    """The compare view's metrics table renders only its visible rows: scroll it (the scroll box holding `marker`,
+    a metric's name) and collect every row seen."""
+    page.evaluate("""(marker) => { for (const el of document.querySelectorAll('*')) {
+        if (el.scrollHeight > el.clientHeight + 5 && (el.innerText || '').includes(marker)
+            && getComputedStyle(el).overflowY !== 'visible') el.dataset.seecamScroll = '1'; } }""", marker)
     seen: set[str] = set()
     for _ in range(40):
         seen |= set(page.inner_text("body").split("\n"))
@@ -159,7 +166,8 @@ def test_seecam_ui_colours_runs_by_model_keeps_quiet_puts_its_links_last_and_sto
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         for label in ("runs table", "charts", "compare", "runs table", "charts"):
             page.goto(urls[label])
-            page.get_by_text("Comparing 2 Runs" if label == "compare" else "2 matching runs").wait_for(timeout=60_000)
+            shows = "Comparing 2 Runs" if label == "compare" else f"{RUNS} matching runs"
+            page.get_by_text(shows).wait_for(timeout=60_000)
         colours = page.evaluate("""() => Array.from(document.querySelectorAll('label')).map(label =>
             [getComputedStyle(label).backgroundColor, label.parentElement.innerText])""")
         page.screenshot(path=str(ARTIFACTS / "mlflow_run_colours.png"))
