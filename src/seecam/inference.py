@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from seecam.atomic import write_serialised
+from seecam.config_loader import shown
 from seecam.errors import SeecamError
 from seecam.models import Net, model_from_config
 from seecam.normalize import Normalizer
@@ -75,7 +76,7 @@ def load_model(path: Path, expected_name: str | None = None, device: torch.devic
     payload = _read_payload(path, stage)
     config = payload["config"]
     if expected_name and config.get("name") != expected_name:
-        raise SeecamError(f"{path}: holds a {config.get('name')!r} model, expected {expected_name!r}; "
+        raise SeecamError(f"{path}: holds a {shown(config.get('name'))} model, expected {expected_name!r}; "
                           f"rerun `dvc repro {stage}`")
     try:
         model = model_from_config(config)

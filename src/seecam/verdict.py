@@ -34,6 +34,7 @@ import numpy as np
 
 from seecam import paths, stats
 from seecam.atomic import write_json, write_text
+from seecam.config_loader import shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.params import Params
@@ -379,14 +380,14 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
     for name in (baseline, candidate):
         params.model(name)  # an unknown model is one line naming the registered ones
     if baseline == candidate:
-        raise SeecamError(f"--candidate must differ from --baseline (both are {baseline!r})")
+        raise SeecamError(f"--candidate must differ from --baseline (both are {shown(baseline)})")
     if sha is not None and not re.fullmatch(r"[0-9a-f]{1,16}", sha):
-        raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
+        raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {shown(sha)}")
     uri = tracking_uri(params.tracking)
     with server_errors(uri, "nothing it pooled was changed: rerun `seecam verdict` once it is back"):
         experiment_id = find_experiment(params.tracking)
         if experiment_id is None:
-            raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
+            raise SeecamError(f"no MLflow experiment {shown(params.tracking.experiment)} in {masked(uri)}; {RUN_SWEEP}")
         return _pool_and_log(experiment_id, sha, baseline, candidate, uri, out)
 
 

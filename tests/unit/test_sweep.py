@@ -69,7 +69,7 @@ def test_overrides_are_checked_against_the_params_schema_before_queueing(tmp_pat
         check_overrides(tmp_path / "params.yaml", ["train.normalize=imagenet"])
     with pytest.raises(SeecamError, match="train.epoch"):
         check_overrides(tmp_path / "params.yaml", ["train.epoch=3"])
-    with pytest.raises(SeecamError, match="-S 'seed.x=1': seed is a value, not a section of params.yaml"):
+    with pytest.raises(SeecamError, match="-S 'seed.x=1': 'seed' is a value, not a section of params.yaml"):
         check_overrides(tmp_path / "params.yaml", ["seed.x=1"])
 
 
