@@ -14,10 +14,10 @@ bootstrap pooled over seeds (test-set noise of the seed-averaged models, from ev
 `evaluate/test_correct.txt` artifacts). Per-class differences get the median and the sign test's interval
 (stats.median_interval), which stays within the seeds' own values however few they are.
 
-Runs that are deleted, failed, killed or still running are skipped and counted; of two finished runs of one
-model and seed (a `dvc repro -f`), the latest counts. Outputs: reports/verdict/{verdict.json, verdict.md,
-seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs it pooled; a rerun over
-the same runs updates that run instead of adding another.
+Runs that are deleted, failed, killed or still running, or whose tags are malformed (well_formed), are skipped
+and counted; of two finished runs of one model and seed (a `dvc repro -f`), the latest counts. Outputs:
+reports/verdict/{verdict.json, verdict.md, seeds.png} and a `verdict` MLflow run in the same experiment that lists
+the runs it pooled; a rerun over the same runs updates that run instead of adding another.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from seecam.atomic import write_json, write_text
 from seecam.config_loader import shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
-from seecam.params import Params
+from seecam.params import MODELS, Params
 from seecam.sweep import is_sweep_experiment
 from seecam.tables import title
 from seecam.tracking.stages import CORRECT_ARTIFACT, log_artifact, log_values, run_by_id
@@ -244,6 +244,15 @@ def pair_runs(runs: list[ModelRun], baseline: str, candidate: str) -> tuple[list
     return pairs, sorted(seed for seed, models in by_seed.items() if len(models) == 1)
 
 
+def well_formed(tags: dict[str, str]) -> bool:
+    """Whether a run's tags name a registered model, a decimal seed and a 16-hex config_sha, as training writes them.
+
+    Tags are data anyone can set (the MLflow UI, a script): a run with others is skipped and counted, never trusted.
+    """
+    return (tags.get("model") in MODELS and re.fullmatch(r"\d{1,10}", tags.get("seed", "")) is not None
+            and re.fullmatch(r"[0-9a-f]{16}", tags.get("config_sha", "")) is not None)
+
+
 def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str) -> tuple[str, list[ModelRun],
                                                                                         Counter[str]]:
     """The finished baseline/candidate runs whose config_sha starts with `sha`; refuse mixed configurations
@@ -254,12 +263,14 @@ def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str) -> 
     client = mlflow.MlflowClient()
     found = client.search_runs([experiment_id], f"tags.config_sha LIKE '{sha}%'", run_view_type=ViewType.ALL,
                                order_by=["attributes.start_time ASC"], max_results=50_000)
-    found = [r for r in found if r.data.tags.get("model") in (baseline, candidate)]
+    found = [r for r in found if "verdict" not in r.data.tags]  # the verdict's own runs carry config_sha too
+    malformed = sum(not well_formed(r.data.tags) for r in found)
+    found = [r for r in found if well_formed(r.data.tags) and r.data.tags["model"] in (baseline, candidate)]
     shas = sorted({r.data.tags["config_sha"] for r in found})
     if len(shas) > 1:
         raise SeecamError(f"--config-sha {sha} matches mixed configurations ({', '.join(shas)}); "
                           "pass the full config_sha of one")
-    skipped: Counter[str] = Counter()
+    skipped: Counter[str] = Counter({"malformed": malformed} if malformed else {})
     latest: dict[tuple[str, int], Any] = {}
     for r in found:
         if r.info.lifecycle_stage != "active":
@@ -291,7 +302,7 @@ def choose_config(experiment_id: str, baseline: str, candidate: str, uri: str) -
 
     found = mlflow.MlflowClient().search_runs([experiment_id], "attributes.status = 'FINISHED'",
                                               order_by=["attributes.start_time DESC"], max_results=50_000)
-    found = [r for r in found if r.data.tags.get("model") in (baseline, candidate) and "config_sha" in r.data.tags]
+    found = [r for r in found if well_formed(r.data.tags) and r.data.tags["model"] in (baseline, candidate)]
     swept = [r for r in found if is_sweep_experiment(r.data.tags.get("dvc_exp_name", ""))]
     if swept:
         return swept[0].data.tags["config_sha"]
