@@ -1,8 +1,11 @@
 """A foreign, torn or incomplete checkpoint file never crashes a resume (its key: tests/unit/test_identity.py)."""
 
+import pickle
+
 import pytest
 import torch
 
+from helpers import RunsCodeOnLoad
 from seecam.checkpoint import load_checkpoint, read_checkpoint
 
 
@@ -20,3 +23,12 @@ def test_a_torn_file_is_unreadable(tmp_path, capsys):
     path.write_bytes(b"PK\x03\x04 torn")
     assert read_checkpoint(path) is None
     assert "is unreadable (" in capsys.readouterr().err
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_in_seecams_words(tmp_path, capfd):
+    path = tmp_path / "cnn-0123456789abcdef.ckpt"
+    path.write_bytes(pickle.dumps({"epoch": RunsCodeOnLoad()}))
+    assert read_checkpoint(path) is None
+    out, err = capfd.readouterr()
+    assert err == f"checkpoint {path} is unreadable (it holds objects seecam will not load); starting fresh\n"
+    assert "code ran" not in out
