@@ -219,6 +219,19 @@ class RunsCodeOnLoad:
         return os.system, ("echo loaded: code ran",)
 
 
+def gone(process: Any, timeout: float) -> bool:
+    """Whether the psutil.Process ends (or is a zombie its new parent has not reaped yet) within `timeout` seconds:
+    a process that is not our child cannot be waited for."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def hook_count(model: torch.nn.Module) -> int:
     """Forward and backward hooks currently registered on the model's modules (for leak checks)."""
     return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
