@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # A user's clone may sit in such a folder; the shared pipeline does, so every test of a later stage runs there.
 UNUSUAL_DIR = "my project é"
+# A user's git knows who they are; a test's may not: the environment that lets `git commit` run as a user runs it.
+GIT_IDENTITY = {f"GIT_{who}_{what}": "t" for who in ("AUTHOR", "COMMITTER") for what in ("NAME", "EMAIL")}
 
 
 @dataclass

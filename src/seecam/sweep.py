@@ -99,7 +99,8 @@ def dvc_command() -> str:
     beside = Path(sys.executable).with_name("dvc")
     found = str(beside) if beside.is_file() else shutil.which("dvc")
     if not found:
-        raise SeecamError("dvc not found; install the project (make repro) or put dvc on PATH")
+        raise SeecamError(f"dvc not found beside {sys.executable} or on PATH; put the folder that holds dvc on PATH "
+                          "(the project's .venv/bin)")
     return found
 
 

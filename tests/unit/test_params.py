@@ -1,3 +1,6 @@
+import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -8,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
+from helpers import GIT_IDENTITY, REPO
 from seecam.augment import Augmenter
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
@@ -260,6 +263,20 @@ def test_weight_count_matches_the_built_model(name):
     params = parse_params({"models": {name: {"channels": [8, 24, 40, 16], "hidden": 33, **extra}},
                            "explain": {"layer": "block1"}}).model(name)
     assert params.weights() == count_parameters(build_model(name, params))
+
+
+def test_an_emptied_params_file_is_restored_by_the_command_its_line_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    shutil.copy(REPO / "params.yaml", "params.yaml")
+    subprocess.run(["git", "add", "params.yaml"], check=True)
+    subprocess.run(["git", "commit", "-qm", "params"], check=True, env=os.environ | GIT_IDENTITY)
+    Path("params.yaml").write_text("")
+    with pytest.raises(SeecamError) as info:
+        load_params("params.yaml")
+    [command] = re.findall(r"\((git [^)]+)\)", str(info.value))
+    subprocess.run(["bash", "-c", command], check=True)
+    assert load_params("params.yaml") == load_params(REPO / "params.yaml")
 
 
 @pytest.mark.parametrize(
