@@ -47,10 +47,11 @@ def _replace(path: Path, stage: str) -> str:
     """The commands that put a good model file back.
 
     `dvc repro` alone is not one: DVC trusts a file's size and mtime, so damage that kept both (a flipped byte)
-    reads as "didn't change, skipping". The checkout restores the bytes dvc.lock names from DVC's cache whatever
-    the file's state; retraining works without that cache (tests/e2e/test_named_fixes.py runs both).
+    reads as "didn't change, skipping". `--relink` restores the bytes dvc.lock names from DVC's cache whatever the
+    file's state, and `-f` lets it replace a file whose bytes DVC never saw; retraining works without that cache
+    (tests/e2e/test_named_fixes.py runs both).
     """
-    return f"`dvc checkout --relink {path}` restores it from DVC's cache (`dvc repro -f {stage}` retrains it)"
+    return f"`dvc checkout --relink -f {path}` restores it from DVC's cache (`dvc repro -f -s {stage}` retrains it)"
 
 
 def _read_payload(path: Path, stage: str) -> dict[str, Any]:

@@ -73,7 +73,8 @@ def test_a_damaged_model_file_is_one_line_naming_the_commands_that_replace_it(re
     before = snapshot(repo.root)
     line = one_error_line(repo.stage(stage, check=False))
     assert line.startswith("error: models/cnn.pt: ") and line.endswith(
-        "; `dvc checkout --relink models/cnn.pt` restores it from DVC's cache (`dvc repro -f train_cnn` retrains it)")
+        "; `dvc checkout --relink -f models/cnn.pt` restores it from DVC's cache (`dvc repro -f -s train_cnn` retrains "
+        "it)")
     assert snapshot(repo.root) == before
 
 

@@ -42,7 +42,7 @@ def test_a_model_file_without_its_normalisation_asks_for_retraining(tmp_path):
     config = model_config("cnn", CnnParams())
     del config["normalize"]
     save_model(tmp_path / "cnn.pt", build_model("cnn", CnnParams()), config, [])
-    with pytest.raises(SeecamError, match=r"model \(.normalize.\); `dvc checkout --relink .*cnn.pt` restores it"):
+    with pytest.raises(SeecamError, match=r"model \(.normalize.\); `dvc checkout --relink -f .*cnn.pt` restores it"):
         load_model(tmp_path / "cnn.pt", "cnn")
 
 
@@ -53,7 +53,7 @@ def test_missing_model_names_the_stage_to_run(tmp_path):
 
 def test_model_of_the_other_architecture_says_so(tmp_path):
     save_model(tmp_path / "cnn.pt", build_model("se", SeParams()), model_config("se", SeParams()), [])
-    with pytest.raises(SeecamError, match="holds a 'se' model, expected 'cnn'; `dvc checkout --relink "):
+    with pytest.raises(SeecamError, match="holds a 'se' model, expected 'cnn'; `dvc checkout --relink -f "):
         load_model(tmp_path / "cnn.pt", "cnn")
 
 
@@ -84,7 +84,8 @@ def damaged_model_files(tmp_path):
         yield name, good.read_bytes()
 
 
-RESTORE = "`dvc checkout --relink {path}` restores it from DVC's cache (`dvc repro -f train_cnn` retrains it)"
+RESTORE = ("`dvc checkout --relink -f {path}` restores it from DVC's cache (`dvc repro -f -s train_cnn` retrains "
+           "it)")
 
 
 def test_a_damaged_model_file_is_one_line_naming_the_commands_that_replace_it(tmp_path):
