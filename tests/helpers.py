@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # A user's clone may sit in such a folder; the shared pipeline does, so every test of a later stage runs there.
 UNUSUAL_DIR = "my project é"
+# A user's git knows who they are; a test's may not: the environment that lets `git commit` run as a user runs it.
+GIT_IDENTITY = {f"GIT_{who}_{what}": "t" for who in ("AUTHOR", "COMMITTER") for what in ("NAME", "EMAIL")}
 
 
 @dataclass
@@ -217,6 +219,26 @@ def stop_process_group(process: subprocess.Popen, sig: int = 15) -> None:
     with contextlib.suppress(ProcessLookupError):  # workers may outlive a leader that already exited
         os.killpg(process.pid, sig)
     process.wait(timeout=30)
+
+
+class RunsCodeOnLoad:
+    """Pickled, it makes `pickle.load` run a shell command (`os.system`): what a hostile model file holds."""
+
+    def __reduce__(self) -> tuple:
+        return os.system, ("echo loaded: code ran",)
+
+
+def gone(process: Any, timeout: float) -> bool:
+    """Whether the psutil.Process ends (or is a zombie its new parent has not reaped yet) within `timeout` seconds:
+    a process that is not our child cannot be waited for."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def hook_count(model: torch.nn.Module) -> int:

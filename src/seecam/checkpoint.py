@@ -28,6 +28,7 @@ import torch
 
 from seecam.atomic import write_serialised
 from seecam.errors import SeecamError
+from seecam.safe_load import Refused, load_tensors
 
 FINISHED_KEYS = frozenset({"epoch", "fingerprint", "run_id", "model", "history", "iterations"})
 REQUIRED_KEYS = FINISHED_KEYS | {"optimizer", "scheduler", "generator", "rng"}
@@ -41,7 +42,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def read_checkpoint(path: Path, quiet: bool = False, required: frozenset[str] = REQUIRED_KEYS) -> dict[str, Any] | None:
     """The checkpoint's state, or None (saying so) if it is torn, foreign or incomplete."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path)
+    except Refused:
+        reason = "it holds objects seecam will not load"
     except Exception as exc:  # a torn or foreign file: never fatal, training just restarts
         reason = type(exc).__name__
     else:

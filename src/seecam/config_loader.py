@@ -6,12 +6,18 @@ Literal, a list, a nested dataclass); a dataclass may add a `problems()`
 method yielding (key, message) for its value checks. The first unknown key,
 wrong type or bad value stops with one line naming the dotted key and what is
 allowed, so a typo never runs on a silent default.
+
+The YAML itself is read by `_ParamsLoader`, PyYAML's safe loader minus what lets a small file become a big or
+ambiguous one: aliases (a ~700-byte "billion laughs" under a real key took 49 s and 4.4 GB to report), duplicate
+keys (the last one silently won; DVC's own parser refuses them) and values Python cannot build (a 5000-digit
+integer, the 13th month) are each one line naming the line of the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -27,6 +33,11 @@ Config = TypeVar("Config")
 
 def load_config(cls: type[Config], path: str | Path) -> Config:
     """Read and validate the YAML file at `path` as a `cls`; raise SeecamError naming the first bad key."""
+    return parse_config(cls, read_yaml(path), source=str(Path(path)))
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML file at `path`, read by _ParamsLoader; one line for a missing, non-UTF-8, invalid or empty file."""
     path = Path(path)
     if not path.is_file():
         raise SeecamError(f"{path}: not found; run from the repo root or pass the params file")
@@ -38,14 +49,52 @@ def load_config(cls: type[Config], path: str | Path) -> Config:
         raise SeecamError(f"{path}: not UTF-8 text ({data[exc.start:exc.start + 1]!r} on line {line}); "
                           "save it as UTF-8") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_ParamsLoader)  # noqa: S506 (a SafeLoader, stricter still)
+    except _Refused as exc:
+        raise SeecamError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise SeecamError(f"{path}: not valid YAML ({next(iter(str(exc).splitlines()), 'parse error')})") from None
     except RecursionError:
         raise SeecamError(f"{path}: nested too deeply to be params") from None
     if raw is None:  # an empty or all-comment file: running on silent defaults would hide a lost file
         raise SeecamError(f"{path}: has no keys; restore it (git checkout {path.name}) or set the keys you want")
-    return parse_config(cls, raw, source=str(path))
+    return raw
+
+
+class _Refused(Exception):
+    """What _ParamsLoader will not read, with the line it is on."""
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases before they are expanded, duplicate keys, and values it cannot build."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(f"line {event.start_mark.line + 1}: YAML alias *{shown(event.anchor)[1:-1]} refused "
+                           "(aliases can expand a small file to gigabytes); write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if duplicate:
+                raise _Refused(f"line {key_node.start_mark.line + 1}: duplicate key {shown(key)} "
+                               "(DVC refuses it too); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as exc:  # int() past 4300 digits, datetime.date() of a 13th month...
+            reason = str(exc).split(":")[0]
+            raise _Refused(f"line {node.start_mark.line + 1}: cannot read {shown(node.value)}: {reason}") from None
 
 
 def parse_config(cls: type[Config], raw: Mapping[str, Any], source: str) -> Config:
@@ -126,10 +175,30 @@ def _finite(value: int | float, key: str, source: str) -> float:
     return number
 
 
+class _ShortRepr(reprlib.Repr):
+    """reprlib's bounded repr (a few items per level, a few levels), also for integers past str()'s 4300 digits."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4000:
+            return f"<an integer of {x.bit_length():,} bits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlong = 40
+
+
 def shown(value: Any) -> str:
-    """repr cut to a readable length: the message stays one short line whatever was in the file."""
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+    """The one way an error message echoes a value the user gave: its repr, cut to a readable length.
+
+    Bounded in time and memory, not only in length: only the part shown is ever built, so a message stays one
+    short line, made at once, whatever was in the file or on the command line.
+    """
+    if isinstance(value, str) and len(value) > 60:
+        return f"{value[:60]!r}... ({len(value):,} characters)"
+    text = _SHORT.repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}..."
 
 
 def _yaml11_float(text: str) -> float | str:

@@ -18,6 +18,7 @@ Global step i is then the same set of images the one-process run with batch `per
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from seecam.errors import SeecamError
+from seecam.errors import SeecamError, Stopped
+from seecam.lifeline import parent_death_signal
 from seecam.params import TrainParams
 
 # A dead rank makes the others fail their next collective after this long instead of hanging.
@@ -85,11 +87,21 @@ def relaunch(processes: int, argv: list[str]) -> None:
     """Run `argv` (a script and its arguments) as `processes` workers of `torchrun --standalone`.
 
     torchrun stops every worker when one fails and prints which rank failed; the failed rank printed its
-    own error line. Its non-zero exit becomes ours.
+    own error line. Its non-zero exit becomes ours. A SIGTERM to this process (or its parent's death: lifeline.py)
+    is passed on to torchrun, which passes it to every worker, and each stops as on Ctrl-C; this process waits
+    for them. Killed outright, it still stops torchrun: the kernel sends torchrun SIGTERM when it exits.
     """
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *argv]
     print(f"starting {processes} training processes: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-    code = subprocess.run(command, check=False).returncode
+    linux = sys.platform.startswith("linux")
+    with subprocess.Popen(command, preexec_fn=parent_death_signal if linux else None) as torchrun:
+        try:
+            code = torchrun.wait()
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, Stopped):  # only this process got it; Ctrl-C reached the whole process group
+                torchrun.send_signal(signal.SIGTERM)
+            torchrun.wait()
+            raise
     if code:
         raise SeecamError(f"a training process failed, so torchrun stopped all {processes} (exit {code}); "
                           "the failing rank's error is above", exit_code=code)

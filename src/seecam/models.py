@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from seecam.config_loader import shown
 from seecam.errors import SeecamError
 from seecam.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from seecam.params import MODELS, CnnParams, SeParams
@@ -114,11 +115,11 @@ NETWORKS: dict[type[CnnParams], Callable[[Any], Net]] = {CnnParams: Net, SeParam
 def build_model(name: str, params: CnnParams, normalization: str = DEFAULT_NORMALIZATION) -> Net:
     """Registered model `name` (params.MODELS) from its params, expecting inputs normalised by `normalization`."""
     if name not in MODELS:
-        raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
+        raise SeecamError(f"unknown model {shown(name)}: allowed {', '.join(MODELS)}")
     if type(params) is not MODELS[name]:
-        raise SeecamError(f"model {name!r} got params of another architecture: {params}")
+        raise SeecamError(f"model {shown(name)} got params of another architecture: {params}")
     if normalization not in NORMALIZATIONS:
-        raise SeecamError(f"unknown normalization {normalization!r}: allowed {', '.join(NORMALIZATIONS)}")
+        raise SeecamError(f"unknown normalization {shown(normalization)}: allowed {', '.join(NORMALIZATIONS)}")
     model = NETWORKS[type(params)](params)
     model.normalization = normalization
     return model

@@ -346,7 +346,7 @@ class EvaluateParams:
             if getattr(self, name) not in MODELS:
                 yield name, f"must be one of {', '.join(MODELS)}, got {shown(getattr(self, name))}"
         if self.baseline == self.candidate:
-            yield "candidate", f"must differ from evaluate.baseline (both are {self.baseline!r})"
+            yield "candidate", f"must differ from evaluate.baseline (both are {shown(self.baseline)})"
         yield from _in_range(self, "bootstrap_samples", 1, 100_000,
                              "each resample draws every test image; the CI's percentiles are stable by 10,000")
         yield from _seed(self, "bootstrap_seed")
@@ -424,13 +424,13 @@ class Params:
         if self.explain.layer not in layers:
             only_se = " exists only in the SE model; it" if re.fullmatch(r"block\d+\.se", self.explain.layer) else ""
             every = "both" if len(MODELS) == 2 else "all"
-            yield "explain.layer", (f"{self.explain.layer!r}{only_se} must be a feature-map (4-D) layer of {every} "
-                                    f"models: {', '.join(layers)}")
+            yield "explain.layer", (f"{shown(self.explain.layer)}{only_se} must be a feature-map (4-D) layer of "
+                                    f"{every} models: {', '.join(layers)}")
 
     def model(self, name: str) -> CnnParams:
         """The params of registered model `name` (MODELS)."""
         if name not in MODELS:
-            raise SeecamError(f"unknown model {name!r}: allowed {', '.join(MODELS)}")
+            raise SeecamError(f"unknown model {shown(name)}: allowed {', '.join(MODELS)}")
         return getattr(self.models, name)
 
 

@@ -1,7 +1,8 @@
 """Checks a stage runs before its long work, so a fault found late costs nothing and rewrites nothing.
 
 Without them an unwritable output location is a traceback after minutes of computation, and a tracking
-server that is down is found only when the results are logged, after the outputs were already replaced.
+server that is down, or a damaged SQLite store, is found only when the results are logged, after the outputs
+were already replaced.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from seecam.errors import SeecamError
-from seecam.tracking.store import check_reachable, stored_tracking, tracking_uri
+from seecam.tracking.store import check_store, stored_tracking, tracking_uri
 
 
 def check_writable(outputs: Iterable[Path]) -> None:
@@ -43,6 +44,6 @@ def check_writable(outputs: Iterable[Path]) -> None:
 
 
 def check_tracking(names: Iterable[str]) -> None:
-    """The tracking server each model's run lives on (run.json, else the default) answers its health check."""
+    """The tracking store each model's run lives on (run.json, else the default) answers, or is a sound file."""
     for name in names:
-        check_reachable(tracking_uri(stored_tracking(name)[1]))
+        check_store(tracking_uri(stored_tracking(name)[1]))

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from seecam.code_version import PIPELINE, training_code_digest
+from seecam.config_loader import read_yaml, shown
 from seecam.errors import SeecamError
 from seecam.identity import sweep_digest
 from seecam.params import MODELS, SEED_MAX, Params, parse_params
@@ -40,15 +41,15 @@ def parse_seeds(text: str) -> list[int]:
     for part in text.split(","):
         match = _SEEDS.fullmatch(part.strip())
         if not match:
-            raise SeecamError(f"--seeds: {text!r} is not a seed list; write e.g. 0-4, 0,2,5 or 3")
+            raise SeecamError(f"--seeds: {shown(text)} is not a seed list; write e.g. 0-4, 0,2,5 or 3")
         first, last = int(match[1]), int(match[2] or match[1])
         if first > last:
-            raise SeecamError(f"--seeds: range {part.strip()!r} runs backwards; write it as {last}-{first}")
+            raise SeecamError(f"--seeds: range {shown(part.strip())} runs backwards; write it as {last}-{first}")
         if last > SEED_MAX:
             raise SeecamError(f"--seeds: {last} is out of range (seeds are 0..{SEED_MAX})")
         seeds += range(first, last + 1)
     if len(set(seeds)) != len(seeds):
-        raise SeecamError(f"--seeds: {text!r} names a seed twice; each seed is one experiment")
+        raise SeecamError(f"--seeds: {shown(text)} names a seed twice; each seed is one experiment")
     return seeds
 
 
@@ -57,7 +58,7 @@ def parse_overrides(overrides: list[str]) -> list[str]:
     for override in overrides:
         key, equals, _ = override.partition("=")
         if not equals or not key:
-            raise SeecamError(f"-S {override!r}: write key=value, e.g. -S train.epochs=3")
+            raise SeecamError(f"-S {shown(override)}: write key=value, e.g. -S train.epochs=3")
         if key == "seed":
             raise SeecamError("-S seed=...: the sweep sets the seed; choose seeds with --seeds")
     return overrides
@@ -68,7 +69,7 @@ def check_overrides(params_path: Path, overrides: list[str]) -> Params:
 
     Values are read as YAML, as `dvc exp run -S` reads them (`3` is an int, `tutorial` a string).
     """
-    raw = yaml.safe_load(params_path.read_text()) or {}
+    raw = read_yaml(params_path)
     for override in overrides:
         key, _, value = override.partition("=")
         *parents, last = key.split(".")
@@ -76,11 +77,12 @@ def check_overrides(params_path: Path, overrides: list[str]) -> Params:
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise SeecamError(f"-S {override!r}: {part} is a value, not a section of {params_path.name}")
+                raise SeecamError(f"-S {shown(override)}: {shown(part)} is a value, not a section of "
+                                  f"{params_path.name}")
         try:
             node[last] = yaml.safe_load(value)
         except yaml.YAMLError:
-            raise SeecamError(f"-S {override!r}: the value is not YAML; quote it") from None
+            raise SeecamError(f"-S {shown(override)}: the value is not YAML; quote it") from None
     return parse_params(raw, source=f"{params_path.name} with -S overrides")
 
 
@@ -98,7 +100,8 @@ def dvc_command() -> str:
     beside = Path(sys.executable).with_name("dvc")
     found = str(beside) if beside.is_file() else shutil.which("dvc")
     if not found:
-        raise SeecamError("dvc not found; install the project (make repro) or put dvc on PATH")
+        raise SeecamError(f"dvc not found beside {sys.executable} or on PATH; put the folder that holds dvc on PATH "
+                          "(the project's .venv/bin)")
     return found
 
 

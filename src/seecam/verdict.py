@@ -21,10 +21,10 @@ bootstrap pooled over seeds (test-set noise of the seed-averaged models, from ev
 `evaluate/test_correct.txt` artifacts). Per-class differences get the median and the sign test's interval
 (stats.median_interval), which stays within the seeds' own values however few they are.
 
-Runs that are deleted, failed, killed or still running are skipped and counted; of two finished runs of one
-model and seed, the latest counts. Outputs: reports/verdict/{verdict.json, verdict.md,
-seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs it pooled; a rerun over
-the same runs and record configurations updates that run instead of adding another.
+Runs that are deleted, failed, killed or still running, or whose tags are malformed (well_formed), are skipped
+and counted; of two finished runs of one model and seed, the latest counts. Outputs: reports/verdict/{verdict.json,
+verdict.md, seeds.png} and a `verdict` MLflow run in the same experiment that lists the runs it pooled; a rerun
+over the same runs and record configurations updates that run instead of adding another.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import numpy as np
 
 from seecam import paths, stats
 from seecam.atomic import write_json, write_text
+from seecam.config_loader import shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.params import MODELS, Params
@@ -279,8 +280,18 @@ class Records:
 
 
 def trainings(runs: list[Any]) -> list[Any]:
-    """The training runs among `runs`: the later stages' records copy their tags but name their stage."""
-    return [r for r in runs if STAGE not in r.data.tags]
+    """The training runs among `runs`: the later stages' records copy their tags but name their stage, and the
+    verdict's own runs carry config_sha too."""
+    return [r for r in runs if STAGE not in r.data.tags and "verdict" not in r.data.tags]
+
+
+def well_formed(tags: dict[str, str]) -> bool:
+    """Whether a run's tags name a registered model, a decimal seed and a 16-hex config_sha, as training writes them.
+
+    Tags are data anyone can set (the MLflow UI, a script): a run with others is skipped and counted, never trusted.
+    """
+    return (tags.get("model") in MODELS and re.fullmatch(r"\d{1,10}", tags.get("seed", "")) is not None
+            and re.fullmatch(r"[0-9a-f]{16}", tags.get("config_sha", "")) is not None)
 
 
 def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str,
@@ -294,13 +305,15 @@ def select_runs(experiment_id: str, sha: str, baseline: str, candidate: str,
     client = mlflow.MlflowClient()
     found = client.search_runs([experiment_id], f"tags.config_sha LIKE '{sha}%'", run_view_type=ViewType.ALL,
                                order_by=["attributes.start_time ASC"], max_results=50_000)
-    found = [r for r in trainings(found) if r.data.tags.get("model") in (baseline, candidate)]
+    found = trainings(found)
+    malformed = sum(not well_formed(r.data.tags) for r in found)
+    found = [r for r in found if well_formed(r.data.tags) and r.data.tags["model"] in (baseline, candidate)]
     shas = sorted({r.data.tags["config_sha"] for r in found})
     if len(shas) > 1:
         raise SeecamError(f"--config-sha {sha} matches mixed configurations ({', '.join(shas)}); "
                           "pass the full config_sha of one")
     full_sha = shas[0] if shas else sha
-    skipped: Counter[str] = Counter()
+    skipped: Counter[str] = Counter({"malformed": malformed} if malformed else {})
     finished = []
     for r in found:
         if r.info.lifecycle_stage != "active":
@@ -371,8 +384,7 @@ def choose_config(experiment_id: str, baseline: str, candidate: str, uri: str) -
 
     found = mlflow.MlflowClient().search_runs([experiment_id], "attributes.status = 'FINISHED'",
                                               order_by=["attributes.start_time DESC"], max_results=50_000)
-    found = [r for r in trainings(found)
-             if r.data.tags.get("model") in (baseline, candidate) and "config_sha" in r.data.tags]
+    found = [r for r in trainings(found) if well_formed(r.data.tags) and r.data.tags["model"] in (baseline, candidate)]
     swept = [r for r in found if is_sweep_experiment(r.data.tags.get("dvc_exp_name", ""))]
     if swept:
         return swept[0].data.tags["config_sha"]
@@ -472,14 +484,14 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
     for name in (baseline, candidate):
         params.model(name)  # an unknown model is one line naming the registered ones
     if baseline == candidate:
-        raise SeecamError(f"--candidate must differ from --baseline (both are {baseline!r})")
+        raise SeecamError(f"--candidate must differ from --baseline (both are {shown(baseline)})")
     if sha is not None and not re.fullmatch(r"[0-9a-f]{1,16}", sha):
-        raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {sha!r}")
+        raise SeecamError(f"--config-sha must be 1-16 hex digits (a config_sha tag or its prefix), got {shown(sha)}")
     uri = tracking_uri(params.tracking)
     with server_errors(uri, "nothing it pooled was changed: rerun `seecam verdict` once it is back"):
         experiment_id = find_experiment(params.tracking)
         if experiment_id is None:
-            raise SeecamError(f"no MLflow experiment {params.tracking.experiment!r} in {masked(uri)}; {RUN_SWEEP}")
+            raise SeecamError(f"no MLflow experiment {shown(params.tracking.experiment)} in {masked(uri)}; {RUN_SWEEP}")
         return _pool_and_log(experiment_id, sha, baseline, candidate, uri, out, Records.workspace(params))
 
 

@@ -7,12 +7,14 @@ import json
 import os
 import signal
 import sys
+import time
 
+import psutil
 import pytest
 import torch
 from mlflow.entities import LoggedModelStatus
 
-from helpers import VENV_BIN, all_runs, mlflow_client
+from helpers import VENV_BIN, all_runs, gone, mlflow_client
 
 PYTHON = sys.executable
 
@@ -188,3 +190,31 @@ def test_sigterm_after_the_last_epoch_is_one_line_and_the_rerun_finishes_the_run
     assert json.loads((root / "reports/train/cnn/run.json").read_text())["model_uri"] in before
     assert sorted(m.step for m in client.get_metric_history(state["run_id"], "val_acc")) == [1, 2]
     assert repo_copy.checkpoint("cnn") is None and (root / "models/cnn.pt").is_file()
+
+
+def test_a_stopped_dvc_repro_stops_its_stage_which_keeps_its_checkpoint_and_the_rerun_resumes(repo_copy):
+    """`kill <pid of dvc repro>` (TERM or KILL): dvc exited at once and its stage trained on as an orphan, and a
+    rerun after it finished retrained from scratch into a second FINISHED run. Now the stage stops as on Ctrl-C."""
+    root = repo_copy.root
+    repo_copy.use_tiny_synthetic_data(epochs=3, train_size=600)
+    first = None
+    for sig, epoch in ((signal.SIGTERM, 1), (signal.SIGKILL, 2)):
+        dvc = repo_copy.spawn(str(VENV_BIN / "dvc"), "repro", "train_cnn")
+        state = repo_copy.wait_for_checkpoint("cnn", epoch, dvc)
+        first = first or state["run_id"]
+        [stage] = psutil.Process(dvc.pid).children()  # DVC's shell execs the stage's python: no shell between
+        assert stage.cmdline()[-2:] == ["stages/train.py", "cnn"]
+        os.kill(dvc.pid, sig)  # dvc alone, as `kill` does: its stage is not in the signal's way
+        began = time.monotonic()
+        _, stderr = dvc.communicate(timeout=120)  # EOF once the stage, which writes to the same pipes, closes them
+        assert dvc.returncode == -sig and gone(stage, timeout=5) and time.monotonic() - began < 20, stderr
+        assert stderr.strip().splitlines()[-1] == "stopped by SIGTERM; outputs were left as they were", stderr
+        assert "Traceback" not in stderr
+        assert repo_copy.checkpoint("cnn")["epoch"] >= epoch and state["run_id"] == first
+        assert mlflow_client(root).get_run(first).info.status == "KILLED", stderr
+
+    rerun = repo_copy.dvc("repro", "train_cnn")
+    assert "resuming from" in rerun.stderr
+    [run] = [r for r in all_runs(root) if r.data.tags.get("model") == "cnn"]
+    assert run.info.run_id == first == run_id(root) and run.info.status == "FINISHED"
+    assert sorted(m.step for m in mlflow_client(root).get_metric_history(first, "val_acc")) == [1, 2, 3]

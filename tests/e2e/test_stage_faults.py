@@ -1,12 +1,13 @@
 """Faults injected for real into evaluate and explain: damaged model files, outputs that cannot be written,
-a tracking server that is down. Each is one `error:` line (exit 2) before any long work, and the previous
-outputs are left exactly as they were.
+a tracking server that is down, a damaged tracking store. Each is one `error:` line (exit 2) before any long
+work, and the previous outputs are left exactly as they were.
 
 Tests run as root, where chmod does not stop writes: unwritable outputs are made of paths in the way
 (a file where the output directory should be, a directory where an output file should be).
 """
 
 import os
+import sys
 
 import pytest
 
@@ -65,13 +66,15 @@ def one_error_line(result):
 
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty"])
-def test_a_damaged_model_file_is_one_line_naming_the_stage_to_rerun(repo, stage, damage):
+def test_a_damaged_model_file_is_one_line_naming_the_commands_that_replace_it(repo, stage, damage):
     model = repo.root / "models/cnn.pt"
     data = model.read_bytes()
     model.write_bytes({"truncated": data[: len(data) // 3], "random bytes": os.urandom(4096), "empty": b""}[damage])
     before = snapshot(repo.root)
     line = one_error_line(repo.stage(stage, check=False))
-    assert line.startswith("error: models/cnn.pt: ") and line.endswith("rerun `dvc repro train_cnn`")
+    assert line.startswith("error: models/cnn.pt: ") and line.endswith(
+        "; `dvc checkout --relink -f models/cnn.pt` restores it from DVC's cache (`dvc repro -f -s train_cnn` retrains "
+        "it)")
     assert snapshot(repo.root) == before
 
 
@@ -136,4 +139,31 @@ def test_data_changed_after_the_download_stops_the_stage_in_one_line(repo, stage
     finally:
         images.write_bytes(data)
     assert line == ("error: data/cifar10/test_images.npy: its bytes differ from the sha256 in meta.json (changed "
-                    "after the download); `seecam check-data` says more, `dvc repro download` restores it")
+                    "after the download); `seecam check-data` says more, `dvc repro -f download` restores it")
+
+
+STORE_FIX = ("move it aside (a new, empty store is made in its place), restore a backup, or set tracking.uri / "
+             "MLFLOW_TRACKING_URI to another store")
+
+
+@pytest.mark.parametrize("command", [("stages/train.py", "cnn"), ("stages/evaluate.py",), ("stages/explain.py",),
+                                     ("stages/report.py",), ("-m", "seecam.cli", "verdict")])
+def test_a_damaged_tracking_store_is_one_line_before_any_output_is_touched(repo, command):
+    """Was an 88-line traceback ending `file is not a database`, after evaluate had rewritten its outputs."""
+    root = repo.root
+    for stage in STAGES:  # what the report reads before anything else
+        (root / "reports" / stage).mkdir(parents=True, exist_ok=True)
+        (root / "reports" / stage / "metrics.json").write_text("{}\n")
+    store = root / "mlflow.db"
+    store.write_bytes(os.urandom(64 * 1024))
+
+    def state():
+        return snapshot(root), {p.name: p.read_bytes() for p in (root / "models").iterdir()}
+
+    before = state()
+    try:
+        line = one_error_line(repo.run(sys.executable, *command, check=False, PYTHONPATH=str(root / "src")))
+    finally:
+        store.unlink()
+    assert line == f"error: {store}: this MLflow store is damaged (file is not a database); {STORE_FIX}"
+    assert state() == before and not list((root / "checkpoints").glob("*.ckpt"))

@@ -1,9 +1,12 @@
 """A foreign, torn or incomplete checkpoint file never crashes a resume (its key: tests/unit/test_identity.py);
 a finished training's record is reused only under its own key and number of epochs."""
 
+import pickle
+
 import pytest
 import torch
 
+from helpers import RunsCodeOnLoad
 from seecam.checkpoint import FINISHED_KEYS, REQUIRED_KEYS, finish, load_checkpoint, load_finished, read_checkpoint
 
 
@@ -32,3 +35,12 @@ def test_a_finished_training_keeps_weights_history_and_run_and_is_reused_only_by
     assert load_finished(finished, "key", 3)["run_id"] == ["run_id"]
     assert load_finished(finished, "other key", 3) is None and load_finished(finished, "key", 4) is None
     assert load_finished(tmp_path / "cnn-none-3.done", "key", 3) is None
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_in_seecams_words(tmp_path, capfd):
+    path = tmp_path / "cnn-0123456789abcdef.ckpt"
+    path.write_bytes(pickle.dumps({"epoch": RunsCodeOnLoad()}))
+    assert read_checkpoint(path) is None
+    out, err = capfd.readouterr()
+    assert err == f"checkpoint {path} is unreadable (it holds objects seecam will not load); starting fresh\n"
+    assert "code ran" not in out

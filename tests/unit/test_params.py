@@ -1,13 +1,17 @@
+import os
+import re
+import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
+from helpers import GIT_IDENTITY, REPO
 from seecam.augment import Augmenter
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
@@ -137,7 +141,7 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
         ({"train": {"batch_size": 10**7}}, "train.batch_size must be <= 10,000 (the whole CIFAR-10 test set"),
         ({1: {}}, "unknown key '1' (allowed: seed, data,"),
         ({"train": {None: 1, "x\ny": 2}}, "unknown key 'train.None'"),
-        ({"data": {"url": "ftp://" + "x" * 10_000}}, "... (10008 characters)"),
+        ({"data": {"url": "ftp://" + "x" * 10_000}}, "... (10,006 characters)"),
     ],
 )
 def test_params_that_used_to_crash_are_refused_naming_the_key(raw, message):
@@ -191,17 +195,61 @@ def test_explainable_layers_are_the_4d_layers_of_both_models(cnn_channels, se_ch
         assert parse_params({**raw, "explain": {"layer": layer}}).explain.layer == layer
 
 
-def test_a_yaml_alias_bomb_is_refused_in_one_line(tmp_path):
-    """A billion laughs: PyYAML shares aliased nodes, so seecam refuses it at once (DVC's own parser, reading
-    params.yaml for `dvc status`/`dvc repro`, expands it and hangs: documented in the README, not ours)."""
-    lines = ["seed: 1", "l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+def alias_bomb(depth: int) -> str:
+    """A billion laughs as one flow list: nine aliases per level, 9**depth strings once expanded (~700 bytes)."""
+    levels = ["&x0 [a, a, a, a, a, a, a, a, a]"]
+    levels += [f"&x{i} [{', '.join([f'*x{i - 1}'] * 9)}]" for i in range(1, depth + 1)]
+    return f"[{', '.join(levels)}]"
+
+
+def test_a_yaml_alias_bomb_under_any_key_is_refused_in_one_line_fast_and_small(tmp_path):
+    """Aliases are refused as they are read, before anything is built or shown: at depth 9 under a real key
+    (tracking.experiment) this took 49 s and 4.4 GB at depth 8, and died of a MemoryError in repr at depth 9.
+    (DVC's own parser, reading params.yaml for `dvc status`/`dvc repro`, expands it and hangs: README, not ours.)"""
     path = tmp_path / "params.yaml"
-    path.write_text("\n".join([*lines, "explain:", "  images: *l8", ""]))
+    path.write_text(f"seed: 1\ntracking:\n  experiment: {alias_bomb(9)}\n")
+    tracemalloc.start()
     began = time.monotonic()
-    with pytest.raises(SeecamError, match=r"params.yaml: unknown key 'l0' \(allowed: seed, data"):
+    try:
+        with pytest.raises(SeecamError) as info:
+            load_params(path)
+        seconds = time.monotonic() - began
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (f"{path}: line 3: YAML alias *x0 refused (aliases can expand a small file to "
+                               "gigabytes); write the value out")
+    assert seconds < 1 and peak < 5_000_000
+
+
+def test_duplicate_keys_are_refused_as_dvc_refuses_them(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\ntrain:\n  epochs: 1\n  lr: 0.01\n  epochs: 7\n")
+    with pytest.raises(SeecamError) as info:
         load_params(path)
-    assert time.monotonic() - began < 1
+    assert str(info.value) == f"{path}: line 5: duplicate key 'epochs' (DVC refuses it too); keep one"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("1" * 5000, f"line 1: cannot read '{'1' * 60}'... (5,000 characters): Exceeds the limit (4300 digits) for "
+                 "integer string conversion"),
+    ("2024-13-01", "line 1: cannot read '2024-13-01': month must be in 1..12"),
+])
+def test_values_yaml_cannot_build_are_one_line(tmp_path, value, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"seed: {value}\n")
+    with pytest.raises(SeecamError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}: {message}") and len(str(info.value)) - len(str(path)) < 200
+
+
+def test_a_huge_value_is_echoed_in_a_short_line():
+    """explain.layer's message echoed the whole value: one line of 1,048,836 characters for a 1 MiB layer."""
+    with pytest.raises(SeecamError) as info:
+        parse_params({"explain": {"layer": "a" * 2**20}}, source="params.yaml")
+    message = str(info.value)
+    assert message.startswith("params.yaml: explain.layer 'aaaa") and "(1,048,576 characters)" in message
+    assert len(message) < 400
 
 
 def test_values_at_the_upper_bounds_work():
@@ -222,6 +270,20 @@ def test_weight_count_matches_the_built_model(name):
     params = parse_params({"models": {name: {"channels": [8, 24, 40, 16], "hidden": 33, **extra}},
                            "explain": {"layer": "block1"}}).model(name)
     assert params.weights() == count_parameters(build_model(name, params))
+
+
+def test_an_emptied_params_file_is_restored_by_the_command_its_line_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    shutil.copy(REPO / "params.yaml", "params.yaml")
+    subprocess.run(["git", "add", "params.yaml"], check=True)
+    subprocess.run(["git", "commit", "-qm", "params"], check=True, env=os.environ | GIT_IDENTITY)
+    Path("params.yaml").write_text("")
+    with pytest.raises(SeecamError) as info:
+        load_params("params.yaml")
+    [command] = re.findall(r"\((git [^)]+)\)", str(info.value))
+    subprocess.run(["bash", "-c", command], check=True)
+    assert load_params("params.yaml") == load_params(REPO / "params.yaml")
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,12 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import GIT_IDENTITY, REPO
 from seecam.cli import main
 from seecam.errors import SeecamError
 from seecam.identity import sweep_digest
@@ -69,7 +71,7 @@ def test_overrides_are_checked_against_the_params_schema_before_queueing(tmp_pat
         check_overrides(tmp_path / "params.yaml", ["train.normalize=imagenet"])
     with pytest.raises(SeecamError, match="train.epoch"):
         check_overrides(tmp_path / "params.yaml", ["train.epoch=3"])
-    with pytest.raises(SeecamError, match="-S 'seed.x=1': seed is a value, not a section of params.yaml"):
+    with pytest.raises(SeecamError, match="-S 'seed.x=1': 'seed' is a value, not a section of params.yaml"):
         check_overrides(tmp_path / "params.yaml", ["seed.x=1"])
 
 
@@ -95,10 +97,15 @@ def test_queue_status_is_read_by_experiment_name():
     assert queue_states(status, ["seed-0-abc", "seed-1-abc"]) == {"seed-0-abc": "Success", "seed-1-abc": "Failed"}
 
 
-def test_a_workspace_without_a_commit_is_refused(tmp_path):
+def test_a_workspace_without_a_commit_is_refused_and_the_command_it_names_fixes_it(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    with pytest.raises(SeecamError, match="no git commit, and dvc exp needs one; run `git add -A && git commit"):
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    with pytest.raises(SeecamError, match="no git commit, and dvc exp needs one; run `git add -A && git") as info:
         check_git_commit(tmp_path)
+    [command] = re.findall(r"`([^`]+)`", str(info.value))
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, capture_output=True,
+                   env=os.environ | GIT_IDENTITY)
+    check_git_commit(tmp_path)
 
 
 def test_zero_jobs_is_refused(tmp_path):
@@ -106,11 +113,15 @@ def test_zero_jobs_is_refused(tmp_path):
         sweep(tmp_path, [0], [], [], 0, True)
 
 
-def test_no_dvc_is_one_line(tmp_path, monkeypatch):
+def test_no_dvc_is_one_line_and_the_fix_it_names_works(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(SeecamError, match="dvc not found; install the project"):
+    with pytest.raises(SeecamError) as info:
         dvc_command()
+    assert str(info.value) == (f"dvc not found beside {tmp_path / 'python'} or on PATH; put the folder that holds "
+                               "dvc on PATH (the project's .venv/bin)")
+    monkeypatch.setenv("PATH", f"{REPO / '.venv/bin'}{os.pathsep}{tmp_path}")
+    assert Path(dvc_command()).resolve() == (REPO / ".venv/bin/dvc").resolve()
 
 
 NAMES = ["seed-0-abc123", "seed-1-abc123", "seed-2-abc123"]

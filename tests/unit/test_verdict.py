@@ -137,6 +137,24 @@ def test_failed_deleted_and_superseded_runs_are_skipped_and_counted(store, tmp_p
     assert result.sentence.startswith("not resolved with 2 seeds; about ")
 
 
+@pytest.mark.parametrize("sha", [SHA, None])
+def test_runs_with_malformed_tags_are_skipped_and_counted_never_a_crash(store, tmp_path, sha):
+    """Tags are data anyone can write: one run whose seed was not an integer crashed the verdict (ValueError)."""
+    params, experiment = store
+    sweep(experiment, {0: (0.50, 0.55), 1: (0.60, 0.70)})
+    for tags in ({"model": "cnn", "seed": "forty-two", "config_sha": SHA},
+                 {"model": "se", "seed": "", "config_sha": SHA},
+                 {"model": "cnn", "seed": "3", "config_sha": SHA + "-not-hex"},
+                 {"seed": "4", "config_sha": SHA},
+                 {"model": "resnet", "seed": "5", "config_sha": SHA}):
+        with mlflow.start_run(experiment_id=experiment, tags=tags):
+            mlflow.log_metric("test_acc", 0.9)
+    result = run_verdict(params, sha, "cnn", "se", tmp_path)
+    assert result.config_sha == SHA and result.seeds == 2
+    assert result.skipped == {"malformed": 5, "superseded": 0, "unpaired": 0}
+    assert "skipped runs: 5 malformed" in (tmp_path / "verdict.md").read_text()
+
+
 def test_identical_accuracies_are_defined(store, tmp_path):
     params, experiment = store
     sweep(experiment, {0: (0.5, 0.5), 1: (0.6, 0.6)})

@@ -37,7 +37,7 @@ from seecam.errors import SeecamError
 
 CHUNK = 1 << 20
 MIRROR_HINT = ("set data.url to a mirror or a local file (file:///path/cifar-10-binary.tar.gz or a plain path), "
-               "or work offline: data.source: synthetic (`make demo`)")
+               "or work offline: set data.source: synthetic")
 
 
 def file_md5(path: Path) -> str:

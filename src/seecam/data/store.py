@@ -8,7 +8,9 @@ without pickle and memory-map cheaply.
 
 The stages that use the arrays load them verified against those sha256: DVC's
 status trusts a file's mtime, so bytes changed in place pass it, and a run's
-`data_sha256` must name the bytes it trained on. Hashing the 180 MB of CIFAR-10
+`data_sha256` must name the bytes it trained on. For the same reason the fix
+they name is `dvc repro -f download`: plain `dvc repro download` skips a stage
+whose outputs kept their size and mtime. Hashing the 180 MB of CIFAR-10
 takes ~0.2 s (SHA-NI; measured on the 2-core build machine).
 """
 
@@ -133,7 +135,7 @@ def load_dataset(directory: str | Path = DATA_DIR, verify: bool = True) -> Datas
         meta = json.loads(meta_path.read_text())
         splits = {split: _load_split(directory, split, meta.get("boxes", False)) for split in SPLITS}
     except (OSError, ValueError) as exc:
-        raise SeecamError(f"{directory}: unreadable data set ({exc}); rerun `dvc repro download`") from None
+        raise SeecamError(f"{directory}: unreadable data set ({exc}); `dvc repro -f download` restores it") from None
     dataset = Dataset(splits["train"], splits["test"], tuple(meta["classes"]), meta)
     if verify:
         _verify(dataset, directory)
@@ -147,10 +149,10 @@ def _verify(dataset: Dataset, directory: Path) -> None:
     for name in sorted(actual.keys() - {"all"}):
         if claimed.get(name) != actual[name]:
             raise SeecamError(f"{directory / name}: its bytes differ from the sha256 in meta.json (changed after "
-                              "the download); `seecam check-data` says more, `dvc repro download` restores it")
+                              "the download); `seecam check-data` says more, `dvc repro -f download` restores it")
     if claimed.get("all") != actual["all"]:
         raise SeecamError(f"{directory / 'meta.json'}: its sha256 of all arrays is not theirs (edited after the "
-                          "download); `dvc repro download` restores it")
+                          "download); `dvc repro -f download` restores it")
 
 
 def _load_split(directory: Path, split: str, has_boxes: bool) -> Split:

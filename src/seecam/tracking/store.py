@@ -4,15 +4,19 @@ Default store: `sqlite:///<repo root>/mlflow.db` with artifacts in `<repo root>/
 `DVC_ROOT` so `dvc exp run --temp` or `--queue` (which run stages in a temporary copy) still log to the
 project's store; run.json records that store as "" (this repo's), so a teammate's clone that pulled it from a
 DVC remote opens its own store, never the first clone's path. `tracking.uri` or `MLFLOW_TRACKING_URI` point
-elsewhere (any MLflow server, a PostgreSQL backend, S3 artifacts...). A server that does not answer is
-reported before any work starts, instead of MLflow's minutes of retries.
+elsewhere (any MLflow server, a PostgreSQL backend, S3 artifacts...). A server that does not answer, or an
+SQLite store whose file is damaged, is reported before any work starts (check_store), instead of MLflow's minutes
+of retries or its 88-line traceback after the outputs were rewritten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import json
 import os
+import sqlite3
 import sys
 import urllib.error
 import urllib.parse
@@ -31,6 +35,7 @@ from seecam.paths import train_dir
 # `import mlflow` stays inside the functions that call it: it takes ~2 s (python -X importtime, after torch),
 # which `seecam check-data` in CI (cli.py imports this module) need not pay.
 HEALTH_TIMEOUT_SECONDS = 5.0
+SQLITE_BUSY_SECONDS = 2.0  # a queue worker writing holds the store's lock for milliseconds; longer is "busy"
 # MLflow's own defaults (7 retries, backoff 2, 120 s timeout) hang ~500 s on a dead server; these give up
 # within ~10-40 s. Its artifact progress bars go to stderr even in a log. Used only where the user has not
 # set them.
@@ -123,6 +128,40 @@ def check_reachable(uri: str) -> None:
                       "or set tracking.uri / MLFLOW_TRACKING_URI to a running one")
 
 
+def check_store(uri: str) -> None:
+    """Fail fast, with one line, if the store `uri` names cannot be used: a server that does not answer its
+    health check, or an SQLite file that is not a sound database."""
+    check_reachable(uri)
+    if uri.startswith("sqlite:///"):
+        _check_sqlite(Path(uri.removeprefix("sqlite:///").split("?")[0]).resolve())
+
+
+@functools.cache  # once per process: evaluate opens the store once per model; a failure raises, so is not cached
+def _check_sqlite(path: Path) -> None:
+    """`PRAGMA quick_check` (reads every page, ~10 ms for a small store) on an existing file.
+
+    A missing file is MLflow's to create and an empty one is a valid empty database (MLflow fills both); a store
+    that another process holds locked past SQLITE_BUSY_SECONDS is busy, not damaged: MLflow waits its turn.
+    """
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)) as db:
+            found = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            return
+        reason = str(exc)
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc)
+    else:
+        if found == ["ok"]:
+            return
+        reason = f"quick_check: {found[0].strip().splitlines()[-1][:100]}"
+    raise SeecamError(f"{path}: this MLflow store is damaged ({reason}); move it aside (a new, empty store is made "
+                      "in its place), restore a backup, or set tracking.uri / MLFLOW_TRACKING_URI to another store")
+
+
 @contextmanager
 def server_errors(uri: str, rerun: str) -> Iterator[None]:
     """Turn a tracking server that dies mid-stage into one line instead of MLflow's tracebacks.
@@ -145,10 +184,11 @@ def server_errors(uri: str, rerun: str) -> Iterator[None]:
 
 
 def connect(uri: str) -> None:
-    """Point MLflow at `uri` once it answers, with retries that give up in seconds and no progress bars."""
+    """Point MLflow at `uri` once it answers (check_store), with retries that give up in seconds and no
+    progress bars."""
     import mlflow
 
-    check_reachable(uri)
+    check_store(uri)
     for key, value in CLIENT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(mlflow_uri(uri))
@@ -171,7 +211,7 @@ def _store_lock(uri: str) -> Iterator[None]:
 
 
 def find_experiment(tracking: TrackingParams) -> str | None:
-    """Connect to the store (connect: health check first, retries that give up in seconds) and return the id of
+    """Connect to the store (connect: store check first, retries that give up in seconds) and return the id of
     experiment `tracking.experiment`, None if the store has none."""
     import mlflow
 

@@ -52,7 +52,7 @@ def test_an_array_changed_after_download_is_refused_where_it_is_loaded(tmp_path)
     with pytest.raises(SeecamError) as caught:
         load_dataset(tmp_path / "cifar10")
     assert str(caught.value) == (f"{images}: its bytes differ from the sha256 in meta.json (changed after the "
-                                 "download); `seecam check-data` says more, `dvc repro download` restores it")
+                                 "download); `seecam check-data` says more, `dvc repro -f download` restores it")
     assert load_dataset(tmp_path / "cifar10", verify=False).train.images.shape == (40, 32, 32, 3)
 
 

@@ -1,6 +1,8 @@
 """Where runs live: the store a URI names, run.json in any clone, and a server that does not answer."""
 
 import json
+import os
+import sqlite3
 import time
 
 import pytest
@@ -8,7 +10,14 @@ import pytest
 from helpers import free_port
 from seecam.errors import SeecamError
 from seecam.params import TrackingParams
-from seecam.tracking.store import RunInfo, check_reachable, stored_tracking, tracking_uri
+from seecam.tracking.store import (
+    SQLITE_BUSY_SECONDS,
+    RunInfo,
+    check_reachable,
+    check_store,
+    stored_tracking,
+    tracking_uri,
+)
 
 
 def test_uri_precedence_env_then_param_then_dvc_root(monkeypatch, tmp_path):
@@ -109,3 +118,60 @@ def test_run_json_keeps_the_uri_masked_and_the_stage_reconnects_from_the_environ
     with pytest.raises(SeecamError, match="run.json does not keep"):
         stored_tracking("cnn")
 
+
+
+@pytest.fixture(scope="module")
+def store_bytes(tmp_path_factory):
+    """The file of a real MLflow SQLite store with one experiment and one run (MLflow's migrations take seconds)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{path}")
+    client.create_run(client.create_experiment("seecam"))
+    return path.read_bytes()
+
+
+FIX = ("move it aside (a new, empty store is made in its place), restore a backup, or set tracking.uri / "
+       "MLFLOW_TRACKING_URI to another store")
+DAMAGE = {"truncated": lambda data: data[: len(data) // 2],
+          "random bytes": lambda data: os.urandom(len(data)),
+          "a page overwritten": lambda data: data[:8192] + os.urandom(4096) + data[12288:]}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_sqlite_store_is_one_line_naming_the_file_and_the_fix(tmp_path, store_bytes, damage):
+    """MLflow's own answer was an 88-line SQLAlchemy traceback, after evaluate had rewritten its outputs."""
+    path = tmp_path / "my dir é" / "mlflow.db"
+    path.parent.mkdir()
+    path.write_bytes(DAMAGE[damage](store_bytes))
+    began = time.monotonic()
+    with pytest.raises(SeecamError) as info:
+        check_store(f"sqlite:///{path}")
+    assert time.monotonic() - began < 3
+    message = str(info.value)
+    assert message.startswith(f"{path}: this MLflow store is damaged (") and message.endswith(f"); {FIX}")
+    assert "\n" not in message and len(message) < 400
+
+
+def test_a_sound_empty_missing_or_busy_store_passes_the_check(tmp_path, store_bytes):
+    """An empty file is a valid empty database (MLflow fills it); a missing one is made by MLflow, not by the check;
+    a store another process is writing is busy, not damaged."""
+    path = tmp_path / "mlflow.db"
+    path.write_bytes(store_bytes)
+    check_store(f"sqlite:///{path}")
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    check_store(f"sqlite:///{empty}")
+    check_store(f"sqlite:///{tmp_path / 'none.db'}")
+    assert not (tmp_path / "none.db").exists()
+    busy = tmp_path / "busy.db"  # a store not checked before in this process (a sound one is checked once)
+    busy.write_bytes(store_bytes)
+    writer = sqlite3.connect(busy)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        began = time.monotonic()
+        check_store(f"sqlite:///{busy}")
+        assert time.monotonic() - began >= SQLITE_BUSY_SECONDS
+    finally:
+        writer.rollback()
+        writer.close()

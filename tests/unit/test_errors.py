@@ -1,0 +1,37 @@
+"""The exit path of every stage and command: one line for a user error or a stop, and a stop that never cuts a
+database write in half."""
+
+import signal
+import subprocess
+import sys
+
+from helpers import REPO
+
+# A stand-in for an MLflow write: code of an `sqlalchemy.` module that takes 0.3 s, and is sent SIGTERM inside.
+STOPPED_MID_WRITE = """
+import os, signal, sys, time
+from seecam.errors import run
+
+driver = {"os": os, "signal": signal, "time": time, "__name__": "sqlalchemy.orm.session"}
+exec("def commit(log):\\n    os.kill(os.getpid(), signal.SIGTERM)\\n    time.sleep(0.3)\\n    log.append('committed')",
+     driver)
+log = []
+
+def main():
+    try:
+        driver["commit"](log)
+        time.sleep(30)
+    finally:
+        print(" ".join(log) or "stopped mid-write", flush=True)
+
+run(main)
+"""
+
+
+def test_a_stop_waits_for_the_database_call_it_interrupted():
+    """Raised inside an MLflow write to SQLite, a stop left the store locked and the run RUNNING (1 stop in 12)."""
+    result = subprocess.run([sys.executable, "-c", STOPPED_MID_WRITE], capture_output=True, text=True, timeout=60,
+                            env={"PYTHONPATH": str(REPO / "src")})
+    assert result.stdout == "committed\n"
+    assert result.stderr == "stopped by SIGTERM; outputs were left as they were\n"
+    assert result.returncode == 128 + signal.SIGTERM
