@@ -151,7 +151,8 @@ def test_runs_with_malformed_tags_are_skipped_and_counted_never_a_crash(store, t
             mlflow.log_metric("test_acc", 0.9)
     result = run_verdict(params, sha, "cnn", "se", tmp_path)
     assert result.config_sha == SHA and result.seeds == 2
-    assert result.skipped == {"malformed": 5, "superseded": 0, "unpaired": 0}
+    assert result.skipped == {"malformed": 5, "superseded": 0, "unpaired": 0,
+                              "no explain record of this configuration (faithfulness left out)": 4}
     assert "skipped runs: 5 malformed" in (tmp_path / "verdict.md").read_text()
 
 
