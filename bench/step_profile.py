@@ -45,10 +45,14 @@ def step_function(name: str):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     augment = Augmenter(Params().train.augment, torch.device("cpu"), model.normalization)
     generator = torch.Generator().manual_seed(0)
-    raw = [torch.randint(0, 256, (4 * BATCH, 3, 32, 32), dtype=torch.uint8, generator=generator) for _ in range(4)]
-    began = time.perf_counter()
-    images = torch.cat([augment(chunk, generator) for chunk in raw])
-    augment_ms = (time.perf_counter() - began) * 1000 / (len(images) / BATCH)
+    raw = [torch.randint(0, 256, (4 * BATCH, 3, 32, 32), dtype=torch.uint8, generator=generator) for _ in range(8)]
+    seconds = []
+    for chunk in raw:  # the stage's chunks of 256; the first two warm up
+        began = time.perf_counter()
+        augment(chunk, generator)
+        seconds.append(time.perf_counter() - began)
+    augment_ms = statistics.median(seconds[2:]) * 1000 / 4
+    images = torch.cat([augment(chunk, generator) for chunk in raw[:4]])
     batches = [x.contiguous(memory_format=torch.channels_last) for x in images.split(BATCH)][:POOL]
     labels = torch.randint(0, 10, (POOL, BATCH), generator=generator)
     count = [0]
@@ -74,26 +78,35 @@ def op_flops(step) -> dict[str, float]:
     return flops
 
 
+def profile_step(name: str, steps: int) -> tuple[list, dict[str, float], float, float]:
+    """The profiler's events (largest first), FLOPs by op, ms a step (profiler included), augmentation ms/64."""
+    step, augment_ms = step_function(name)
+    flops = op_flops(step)
+    for _ in range(10):
+        step()
+    began = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(steps):
+            step()
+    step_ms = (time.perf_counter() - began) * 1000 / steps  # with the profiler's own overhead
+    return sorted(profiler.key_averages(), key=lambda e: -e.self_cpu_time_total), flops, step_ms, augment_ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
     args = parser.parse_args()
     keep_freed_memory()  # as fit does
-    peak = 2 * PEAK_SIZE**3 / statistics.median(peak_seconds(torch.device("cpu"), 3))
+    peaks = peak_seconds(torch.device("cpu"), 5)
+    profiles = {name: profile_step(name, args.steps) for name in args.models}
+    peaks += peak_seconds(torch.device("cpu"), 5)  # before and after: load that comes and goes hits both
+    peak = 2 * PEAK_SIZE**3 / min(peaks)  # the best round, as bench/train_throughput.py takes it
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul peak {peak / 1e9:,.0f} GFLOP/s "
-          f"({PEAK_SIZE}^2 fp32); batch {BATCH}, {args.steps} profiled steps after 10")
-    for name in args.models:
-        step, augment_ms = step_function(name)
-        flops = op_flops(step)
-        for _ in range(10):
-            step()
-        began = time.perf_counter()
-        with profile(activities=[ProfilerActivity.CPU]) as profiler:
-            for _ in range(args.steps):
-                step()
-        step_ms = (time.perf_counter() - began) * 1000 / args.steps  # with the profiler's own overhead
-        events = sorted(profiler.key_averages(), key=lambda e: -e.self_cpu_time_total)
+          f"({PEAK_SIZE}^2 fp32, the best of 10 rounds before and after, "
+          f"{2 * PEAK_SIZE**3 / max(peaks) / 1e9:,.0f}-{2 * PEAK_SIZE**3 / min(peaks) / 1e9:,.0f}); batch {BATCH}, "
+          f"{args.steps} profiled steps after 10")
+    for name, (events, flops, step_ms, augment_ms) in profiles.items():
         total = sum(e.self_cpu_time_total for e in events)
         print(f"\n{name}: {step_ms:.1f} ms a step under the profiler, {sum(flops.values()) / 1e9:.2f} GFLOP a step; "
               f"augmentation {augment_ms:.1f} ms per 64 images (outside the step)")
