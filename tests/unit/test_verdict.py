@@ -193,7 +193,7 @@ def test_runs_without_a_record_of_the_workspaces_evaluate_configuration_are_skip
     assert result.seeds == 2 and result.skipped["no evaluate record of this configuration"] == 2
     other = replace(params, evaluate=replace(params.evaluate, bootstrap_samples=10))
     with pytest.raises(SeecamError, match=r"no training run of config_sha abcdef0123456789 has a record of this "
-                                          r"workspace's evaluate configuration .*`dvc repro evaluate`") as error:
+                                          r"workspace's evaluate configuration .*`dvc repro -f -s evaluate`") as error:
         run_verdict(other, SHA, "cnn", "se", tmp_path)
     assert "\n" not in str(error.value)
 
