@@ -195,6 +195,24 @@ def workers_alive(status_text: str) -> bool:
     return match is None or int(match[1]) + int(match[2]) > 0
 
 
+def experiment_running(names: list[str]) -> bool:
+    """Whether a stage of one of the experiments `names` runs: DVC gives each stage command DVC_EXP_NAME.
+
+    `dvc queue status` asks the workers over celery (filesystem broker) with a 1 s timeout: a lone worker busy
+    with the sweep's last experiment missed every reply for minutes on a loaded machine, and the sweep called
+    the workers stopped while that experiment was training. Its stage's process says that it runs.
+    """
+    import psutil
+
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("DVC_EXP_NAME") in names:
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
 def wait(dvc: str, root: Path, names: list[str], jobs: int, progress: SweepProgress, poll: float = POLL_SECONDS,
          stall: float = STALL_SECONDS) -> dict[str, str]:
     """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers;
@@ -212,7 +230,7 @@ def wait(dvc: str, root: Path, names: list[str], jobs: int, progress: SweepProgr
             progress.update(states)
             if len(states) == len(names) and all(state in DONE for state in states.values()):
                 return states
-            if workers_alive(status):
+            if workers_alive(status) or experiment_running(names):
                 alive = time.monotonic()
             elif time.monotonic() - alive > stall:
                 waiting = [name for name in names if states.get(name) not in DONE]

@@ -5,6 +5,7 @@ the verdict follow the workspace."""
 
 import json
 import re
+import shlex
 import sys
 from dataclasses import dataclass
 
@@ -12,7 +13,10 @@ import pytest
 from mlflow.entities import Run
 
 from helpers import UNUSUAL_DIR, RepoCopy, copy_repo, mlflow_client
+from seecam.code_version import PIPELINE, training_code_digest
+from seecam.identity import sweep_digest
 from seecam.params import load_params
+from seecam.sweep import check_overrides, parse_overrides
 from seecam.tracking.stages import StageConfig
 
 NAMES = ("cnn", "se")
@@ -86,6 +90,21 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
         assert run.data.tags["model"] == {"baseline": "cnn", "candidate": "se"}[role]
         assert run.info.run_name == f"{run.data.tags['model']} · seed {seed}"
     assert "verdict/seeds.png" in {a.path for a in client.list_artifacts(verdict_run.info.run_id, "verdict")}
+
+    # one seed short (two runs' tags made malformed), the refusal names a sweep of this configuration: the
+    # workspace's params (2 epochs) with the sweep's -S, whose experiments are these (the same digest)
+    shorted = [client.get_run(linked[f"run.{seed}.baseline"]) for seed in (1, 2)]
+    for run in shorted:
+        client.set_tag(run.info.run_id, "seed", "x")
+    refused = repo.run(sys.executable, "-m", "seecam.cli", "verdict", "--config-sha", sha, check=False,
+                       PYTHONPATH=src).stderr
+    for run in shorted:
+        client.set_tag(run.info.run_id, "seed", run.data.tags["seed"])
+    named = re.search(r"`seecam sweep --seeds 0-2 (.+) --run -j 2`", refused)
+    assert named and "1 paired seed(s)" in refused, refused
+    overrides = [value for flag, value in zip(*[iter(shlex.split(named[1]))] * 2, strict=True) if flag == "-S"]
+    params = check_overrides(repo.root / "params.yaml", parse_overrides(overrides))
+    assert names[0].endswith(sweep_digest(params, training_code_digest(repo.root / PIPELINE))), overrides
 
     repo.dvc("exp", "apply", names[2])  # the sweep's configuration into the workspace, as the next steps say
     again = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=src).stdout  # apply restored reports/

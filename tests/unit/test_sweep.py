@@ -18,6 +18,7 @@ from seecam.sweep import (
     dvc_command,
     dvc_env,
     experiment_name,
+    experiment_running,
     is_sweep_experiment,
     next_commands,
     parse_overrides,
@@ -185,6 +186,21 @@ def test_workers_that_are_gone_are_seen_in_the_queue_status():
     assert not workers_alive("Task  Name  Created  Status\nab  seed-0-abc  02:00 PM  Queued\n\n"
                              "Worker status: 0 active, 0 idle\n")
     assert workers_alive("Worker status: 1 active, 0 idle\n") and workers_alive("Worker status: 0 active, 2 idle\n")
+
+
+def test_an_experiment_whose_stage_runs_is_seen_while_the_queue_status_misses_its_worker():
+    """`dvc queue status` asks the workers over celery with a 1 s timeout; on a loaded machine a lone worker,
+    busy with the sweep's last experiment, missed every reply for 120 s and the sweep failed it as stopped
+    ("the DVC queue workers stopped with 1 experiment(s) still waiting"). A stage of it runs: it is alive."""
+    stage = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             env=os.environ | {"DVC_EXP_NAME": "seed-2-abc123"})
+    try:
+        assert experiment_running(["seed-1-abc123", "seed-2-abc123"])
+        assert not experiment_running(["seed-0-abc123"])
+    finally:
+        stage.kill()
+        stage.wait()
+    assert not experiment_running(["seed-2-abc123"])
 
 
 def test_a_non_ascii_cache_path_is_refused_before_queueing_with_the_fix(tmp_path):
