@@ -1,6 +1,5 @@
-"""`dvc exp run --temp` runs stages in a temporary copy: MLflow must still log to the project's store."""
-
-import time
+"""`dvc exp run --temp` runs stages in a temporary copy: MLflow must still log to the project's store. (Parallel
+queue workers on one SQLite store: tests/e2e/test_verdict_seeds.py's sweep records every training once.)"""
 
 from helpers import mlflow_client
 
@@ -18,26 +17,3 @@ def test_temp_experiment_logs_to_the_repo_root_store(repo_copy):
     assert run.info.artifact_uri.startswith((root / "mlartifacts").as_uri())
     assert "tiny-cnn" in repo_copy.dvc("exp", "list", "--name-only").stdout
 
-
-def test_parallel_queue_workers_on_sqlite_record_each_run_exactly_once(repo_copy):
-    """Four queued experiments, two workers at once on one SQLite store: four runs per model, none lost or doubled."""
-    repo_copy.use_tiny_synthetic_data(epochs=1, train_size=300, test_size=100)
-    repo_copy.run("git", "add", "-A")
-    repo_copy.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
-    seeds = ["1", "2", "3", "4"]
-    for seed in seeds:
-        repo_copy.dvc("exp", "run", "--queue", "-n", f"seed-{seed}", "-S", f"seed={seed}", "train_cnn", "train_se")
-    repo_copy.dvc("queue", "start", "-j", "2")
-    try:
-        deadline = time.monotonic() + 600
-        while (status := repo_copy.dvc("queue", "status").stdout).count("Success") + status.count("Failed") < 4:
-            assert time.monotonic() < deadline, status
-            time.sleep(2)
-    finally:
-        repo_copy.dvc("queue", "stop", check=False)  # the workers exit once the queue is empty; make sure
-    assert status.count("Success") == 4, status
-
-    client = mlflow_client(repo_copy.root)
-    runs = client.search_runs([client.get_experiment_by_name("seecam").experiment_id])
-    recorded = sorted((r.data.tags["model"], r.data.params["seed"], r.info.status) for r in runs)
-    assert recorded == sorted((m, s, "FINISHED") for m in ("cnn", "se") for s in seeds)

@@ -18,6 +18,7 @@ from seecam.identity import sweep_digest
 from seecam.params import load_params
 from seecam.sweep import check_overrides, parse_overrides
 from seecam.tracking.stages import StageConfig
+from seecam.verdict import trainings
 
 NAMES = ("cnn", "se")
 
@@ -79,6 +80,10 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     assert "Per-class accuracy" in (repo.root / "reports/verdict/verdict.md").read_text()
 
     client = mlflow_client(repo.root)
+    # two queue workers at once on one SQLite store: every training recorded once, none lost or doubled
+    runs = trainings(client.search_runs([client.get_experiment_by_name("seecam").experiment_id]))
+    recorded = sorted((r.data.tags["model"], r.data.params["seed"], r.info.status) for r in runs)
+    assert recorded == sorted((model, str(seed), "FINISHED") for model in NAMES for seed in range(3))
     verdict_run = client.get_run(result["mlflow_run_id"])
     linked = {k: v for k, v in verdict_run.data.params.items() if k.startswith("run.")}
     assert len(linked) == 6
