@@ -125,7 +125,14 @@ class RepoCopy:
             for part in parents:
                 node = node.setdefault(part, {})
             node[last] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        path.write_text(yaml.dump(params, Dumper=NoAliasDumper, sort_keys=False))
+
+
+class NoAliasDumper(yaml.SafeDumper):
+    """Writes a value used twice (one list in two model blocks) out twice: seecam refuses YAML aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def copy_repo(destination: Path) -> RepoCopy:

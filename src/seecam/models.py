@@ -28,11 +28,56 @@ NUM_CLASSES = 10
 IMAGE_SIZE = 32
 
 
+class _Squeeze(torch.autograd.Function):
+    """mean over H x W, whose gradient is a broadcast view (g / HW), never a tensor the size of the activations.
+
+    autograd's own mean backward writes g / HW out in full, in NCHW whatever the input's layout, and the sum
+    with the excitation's gradient then runs on mixed layouts. This view is added in place to the dense,
+    channels_last gradient `_Excite` returns (autograd accumulates into a buffer it alone holds).
+    """
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        (x,) = inputs
+        ctx.shape = x.shape
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = ctx.shape
+        return (grad / (h * w))[:, :, None, None].expand(n, c, h, w)
+
+
+class _Excite(torch.autograd.Function):
+    """x * e[:, :, None, None]; the gradients in the input's memory format: g * e and sum_HW(g * x)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, excitation: torch.Tensor) -> torch.Tensor:
+        return x * excitation[:, :, None, None]
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, excitation = ctx.saved_tensors
+        grad_x = grad * excitation[:, :, None, None] if ctx.needs_input_grad[0] else None
+        grad_excitation = (grad * x).sum(dim=(2, 3)) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_excitation
+
+
 class SqueezeExcitation(nn.Module):
     """SE block (Hu et al., 2018): x * sigmoid(W2 relu(W1 avgpool(x))), no biases.
 
     The sigmoid is a module (`gate`) so a forward hook on `blockN.se.gate`
     captures the per-channel excitation (B x C) for the explain stage.
+    The squeeze and the rescaling are autograd Functions of their own (`_Squeeze`, `_Excite`): the same
+    values as `x.mean` and `x * e`, with a backward that keeps the activations' layout and writes two
+    activation-sized tensors instead of four (the SE step was 40 % slower than the CNN's, for +0.02 % FLOPs).
     """
 
     def __init__(self, channels: int, reduction: int) -> None:
@@ -44,9 +89,9 @@ class SqueezeExcitation(nn.Module):
         self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        squeezed = x.mean(dim=(2, 3))
+        squeezed = _Squeeze.apply(x)
         excitation = self.gate(self.fc2(self.relu(self.fc1(squeezed))))
-        return x * excitation[:, :, None, None]
+        return _Excite.apply(x, excitation)
 
 
 class ConvBlock(nn.Module):

@@ -346,9 +346,10 @@ def _with_records(experiment_id: str, latest: dict[tuple[str, int], Any], record
     explained = stage_records(experiment_id, parents, records.explain)
     if latest and not evaluated:
         raise SeecamError(f"no training run of config_sha {config_sha} has a record of this workspace's evaluate "
-                          f"configuration (evaluate.* and its code: {records.evaluate.sha}); `dvc repro evaluate` "
-                          "with these params where those models are (each of the sweep's experiments: `dvc exp "
-                          "apply` it first) writes them")
+                          f"configuration (evaluate.* and its code: {records.evaluate.sha}); "
+                          "`dvc repro -f -s evaluate` with these params where those models are (each of the sweep's "
+                          "experiments: `dvc exp apply` it first) writes them (plain `dvc repro` skips an evaluate "
+                          "that DVC sees as up to date)")
     runs = []
     for (model, seed), r in latest.items():
         evaluation = evaluated.get(r.info.run_id)

@@ -11,6 +11,7 @@ where their state is made: tests/unit/test_params.py, test_sweep.py, tests/e2e/t
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -38,7 +39,6 @@ from helpers import (
 from seecam import paths
 from seecam.data.store import load_dataset
 from seecam.errors import SeecamError
-from seecam.identity import workspace_config_sha
 from seecam.inference import load_model
 from seecam.params import load_params
 from seecam.report import curves_image, file_image, run_report
@@ -158,22 +158,29 @@ def test_a_bad_model_file_is_replaced_by_the_first_command_its_line_names(at_roo
 
 
 def test_retraining_as_a_model_line_names_then_evaluating_as_the_verdict_names(at_root):
-    """A model file replaced by retraining (the second command of its line) leaves a training run without test
-    metrics; the verdict names `dvc repro evaluate`, which gives it them."""
+    """A model file replaced by retraining (the second command of its line; the finished training's record makes
+    that a rewrite, not a retrain), then runs whose evaluate records are gone from MLflow: the verdict names the
+    command that writes them again (plain `dvc repro evaluate` would skip: DVC sees evaluate up to date)."""
     repo, root = at_root, at_root.root
     MODEL_DAMAGE["a pickle that runs code"](root / paths.model_file("cnn"))
     retrain = named(message(lambda: load_model(paths.model_file("cnn"), "cnn")))[1]
     assert retrain == "dvc repro -f -s train_cnn"
     run_named(repo, retrain)
     load_model(paths.model_file("cnn"), "cnn")
-    run_id = re.search(r'"run_id": "(\w+)"', (root / "reports/train/cnn/run.json").read_text())[1]
-    sha = mlflow_client(root).get_run(run_id).data.tags["config_sha"]
+    client = mlflow_client(root)
+    runs = {name: json.loads((root / f"reports/train/{name}/run.json").read_text()) for name in ("cnn", "se")}
+    for info in runs.values():
+        for record in client.search_runs([info["experiment_id"]], f"tags.`mlflow.parentRunId` = '{info['run_id']}' "
+                                          "and tags.`seecam.stage` = 'evaluate'"):
+            client.delete_run(record.info.run_id)
+    sha = runs["cnn"]["config_sha"]
     verdict = (sys.executable, "-m", "seecam.cli", "verdict", "--config-sha", sha)
     line = error_line(repo.run(*verdict, check=False, PYTHONPATH=str(root / "src")))
-    assert line.startswith(f"error: runs without test metrics: cnn seed 42 (run {run_id}); run them through")
+    assert line.startswith(f"error: no training run of config_sha {sha} has a record of this workspace's evaluate "
+                           "configuration"), line
     run_named(repo, named(line)[0])
     again = error_line(repo.run(*verdict, check=False, PYTHONPATH=str(root / "src")))
-    assert "1 paired seed(s)" in again and "without test metrics" not in again
+    assert "1 paired seed(s)" in again and "evaluate record" not in again.split(";")[0], again
 
 
 def test_the_report_names_the_stages_that_make_what_it_lacks(at_root):
@@ -194,11 +201,11 @@ def test_the_report_names_the_stages_that_make_what_it_lacks(at_root):
     assert "missing" not in (root / "reports/index.html").read_text()  # `dvc repro` built the page
 
 
-def test_a_report_without_the_data_names_the_download_that_restores_it(at_root):
+def test_a_stage_without_the_data_names_the_download_that_restores_it(at_root):
     repo = at_root
     shutil.rmtree(paths.DATA_DIR)
-    line = message(lambda: workspace_config_sha(load_params()))
-    assert line.startswith("data/cifar10/meta.json is missing, so the workspace's configuration is unknown")
+    line = message(load_dataset)
+    assert line.startswith("data/cifar10: no data set here (meta.json missing)"), line
     run_named(repo, named(line)[0])
     load_dataset()
 

@@ -48,6 +48,15 @@ def test_crop_flip_matches_torchvision(images):
         assert torch.equal(out[i], expected)
 
 
+def test_the_colour_ops_get_nchw_images_so_their_loops_run_along_a_row():
+    # A gather in NHWC handed the colour ops channels_last images, whose innermost dimension is the 3 colours:
+    # each broadcast blend then looped 3 values at a time (the augmentation took a third more time).
+    draw = sample(12, AugmentParams(), torch.Generator().manual_seed(0), torch.device("cpu"))
+    images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    assert crop_flip(images, draw.offsets, draw.flip, padding=4).is_contiguous()
+    assert Augmenter(AugmentParams(), torch.device("cpu")).apply(images, draw).is_contiguous()
+
+
 @pytest.mark.parametrize(
     ("ours", "name", "values"),
     [

@@ -9,7 +9,7 @@ from torch._dynamo.utils import counters
 from seecam import compiling
 from seecam.errors import SeecamError
 from seecam.models import build_model
-from seecam.params import CnnParams, TrainParams, parse_params
+from seecam.params import SeParams, TrainParams, parse_params
 from seecam.train import TrainSplits, fit
 
 CPU = torch.device("cpu")
@@ -74,9 +74,13 @@ def tiny_splits(images: int) -> TrainSplits:
 
 
 def tiny_fit(compile_setting, images: int = 16 * 4 + 5, epochs: int = 2):
-    """A 1-block CNN (fast to compile) over 4 full batches of 16 and a partial batch of 5 per epoch."""
+    """A 1-block SE model (fast to compile) over 4 full batches of 16 and a partial batch of 5 per epoch.
+
+    SE holds every layer of the CNN and the SE block's own autograd Functions (models.py), which dynamo must
+    trace into the one graph too: a graph break there would leave a GPU run half eager.
+    """
     torch.manual_seed(0)
-    model = build_model("cnn", CnnParams(channels=[4], hidden=8))
+    model = build_model("se", SeParams(channels=[8], hidden=8, reduction=4))
     train = replace(TrainParams(), epochs=epochs, batch_size=16, compile=compile_setting)
     return fit(model, tiny_splits(images), train, seed=0, device=CPU)
 

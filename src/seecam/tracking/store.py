@@ -192,11 +192,14 @@ def connect(uri: str) -> None:
     for key, value in CLIENT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(mlflow_uri(uri))
+    with _store_lock(uri):  # MLflow makes a new SQLite store's tables on first use, in migrations that race
+        mlflow.MlflowClient().search_experiments(max_results=1)  # (a sweep's progress lines and its workers)
 
 
 @contextmanager
 def _store_lock(uri: str) -> Iterator[None]:
-    """Serialise SQLite store creation: parallel queue workers otherwise race on its schema."""
+    """Serialise SQLite store and experiment creation: processes that first touch a store together (a sweep's
+    progress lines, its queue workers) otherwise race on its schema migrations."""
     if not uri.startswith("sqlite:///"):
         yield
         return
@@ -224,11 +227,14 @@ def open_experiment(tracking: TrackingParams) -> str:
     """find_experiment, creating the experiment if needed (artifacts in default_artifacts_dir for SQLite)."""
     import mlflow
 
+    found = find_experiment(tracking)
+    if found is not None:
+        return found
     uri = tracking_uri(tracking)
-    with _store_lock(uri):
-        found = find_experiment(tracking)
-        if found is not None:
-            return found
+    with _store_lock(uri):  # two queue workers: one creates it, the other finds it
+        experiment = mlflow.get_experiment_by_name(tracking.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
         artifacts = default_artifacts_dir().as_uri() if uri.startswith("sqlite:///") else None
         return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts)
 

@@ -3,6 +3,8 @@
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -175,3 +177,27 @@ def test_a_sound_empty_missing_or_busy_store_passes_the_check(tmp_path, store_by
     finally:
         writer.rollback()
         writer.close()
+
+
+RACE = """
+import sys
+from seecam.params import TrackingParams
+from seecam.tracking.store import find_experiment, open_experiment
+tracking = TrackingParams(uri=sys.argv[1], experiment="seecam")
+print((find_experiment if sys.argv[2] == "find" else open_experiment)(tracking))
+"""
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_that_first_touch_a_new_sqlite_store_at_once_all_get_it(tmp_path, attempt):
+    """A sweep's progress lines (find_experiment) and its queue workers (open_experiment) first touched the same new
+    store together: MLflow's schema migrations raced and a worker died ("Online migration expected to match one
+    row"), failing its seed after 0 s. Whoever touches the store first now creates it alone."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    roles = ("find", "open", "open")
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    processes = [subprocess.Popen([sys.executable, "-c", RACE, uri, role], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for role in roles]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], [err[-400:] for _, err in outputs]
+    assert {out.strip() for role, (out, _) in zip(roles, outputs, strict=True) if role == "open"} == {"1"}
