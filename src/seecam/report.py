@@ -106,13 +106,20 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 DATA_NAMES = {"synthetic": "synthetic data", "cifar10": "CIFAR-10"}  # meta.json's source kind -> the page title
-GET_A_VERDICT = ("For a verdict across training seeds: <code>seecam sweep --seeds 0-2 --run -j 2</code>, then "
-                 "<code>seecam verdict</code>, then <code>dvc repro report</code>.")
 
 
 def _code(text: str) -> str:
     """Escape, and turn Markdown `code` into <code>."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def get_a_verdict(candidates: list[str]) -> str:
+    """How to get a verdict across seeds; with several candidates, `seecam verdict` needs one named: each is."""
+    verdict = "<code>seecam verdict</code>" if len(candidates) == 1 else (
+        f"<code>seecam verdict --candidate {html.escape(candidates[0])}</code> (and "
+        + ", ".join(f"<code>--candidate {html.escape(c)}</code>" for c in candidates[1:]) + ")")
+    return (f"For a verdict across training seeds: <code>seecam sweep --seeds 0-2 --run -j 2</code>, then {verdict}, "
+            "then <code>dvc repro report</code>.")
 
 
 def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
@@ -296,7 +303,7 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
                     (f"One training run (seed {params.seed})", run_in_verdict(across, params.seed) + run)]
     else:
         sections = [(f"One training run (seed {params.seed}): not a verdict",
-                     other_verdict(across, why) + run + f"<p>{GET_A_VERDICT}</p>")]
+                     other_verdict(across, why) + run + f"<p>{get_a_verdict(params.candidates)}</p>")]
     sections += [
         ("Metrics", metrics_table(evaluation, models, ev.baseline)),
         ("Training curves", curves_image(models)),

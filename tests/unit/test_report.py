@@ -258,3 +258,16 @@ def test_a_third_model_joins_every_table_and_the_verdict_stays_the_pages_answer(
     assert "SE − CNN = +2.00 points" in one and "SE8 − CNN = -1.00 points" in one
     assert "<th>se8 − cnn</th><th>better</th>" in section(page, "Metrics")
     assert "<th>metric</th><th>cnn</th><th>se</th><th>se8</th><th>better when</th>" in page  # faithfulness
+
+
+def test_without_a_verdict_the_page_names_the_verdict_of_each_candidate(page_inputs, tmp_path):
+    """With several candidates a bare `seecam verdict` asks which one: the page's command names each."""
+    params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"}, "eca": {"kind": "eca"}}})
+    evaluation = EVALUATION | {"eca": EVALUATION["se"], "comparison": EVALUATION["comparison"] | {
+        "eca": EVALUATION["comparison"]["se"]}}
+    (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation))
+    one = section(build_report("seed: 42\n", params, config_sha="abc"), "One training run (seed 42): not a verdict")
+    assert ("then <code>seecam verdict --candidate se</code> (and <code>--candidate eca</code>), then "
+            "<code>dvc repro report</code>") in one
+    two = section(build_report("seed: 42\n", Params(), config_sha="abc"), "One training run (seed 42): not a verdict")
+    assert "then <code>seecam verdict</code>, then <code>dvc repro report</code>" in two
