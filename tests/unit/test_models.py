@@ -37,8 +37,8 @@ def test_stable_module_names():
     assert "block1.se" not in dict(build_model("cnn", CnnParams()).named_modules())
 
 
-def test_se_sits_after_relu_before_pooling_and_computes_its_formula():
-    model = build_model("se", SeParams()).eval()
+def forward_order(model, names: tuple[str, ...]) -> tuple[list[str], dict]:
+    """The order in which modules `names` ran in one forward pass, and each one's (inputs, output)."""
     order, seen = [], {}
 
     def record(name):
@@ -47,9 +47,15 @@ def test_se_sits_after_relu_before_pooling_and_computes_its_formula():
             seen[name] = (inputs, output)
         return hook
 
-    for name in ("block2.relu", "block2.se", "block2.pool"):
+    for name in names:
         model.get_submodule(name).register_forward_hook(record(name))
     model(torch.randn(3, 3, 32, 32))
+    return order, seen
+
+
+def test_se_sits_after_relu_before_pooling_and_computes_its_formula():
+    model = build_model("se", SeParams()).eval()
+    order, seen = forward_order(model, ("block2.relu", "block2.se", "block2.pool"))
     assert order == ["block2.relu", "block2.se", "block2.pool"]
     (x,), out = seen["block2.se"]
     se = model.block2.se
@@ -87,17 +93,7 @@ def test_eca_adds_k_weights_per_block_with_the_papers_kernel_size(widths):
 def test_eca_sits_where_se_sits_and_computes_its_formula():
     """x * sigmoid(conv1d_k(avgpool(x))) across channels, after each block's ReLU, before pooling."""
     model = build_model("eca", EcaParams()).eval()
-    order, seen = [], {}
-
-    def record(name):
-        def hook(module, inputs, output):
-            order.append(name)
-            seen[name] = (inputs, output)
-        return hook
-
-    for name in ("block2.relu", "block2.eca", "block2.eca.gate", "block2.pool"):
-        model.get_submodule(name).register_forward_hook(record(name))
-    model(torch.randn(3, 3, 32, 32))
+    order, seen = forward_order(model, ("block2.relu", "block2.eca", "block2.eca.gate", "block2.pool"))
     assert order == ["block2.relu", "block2.eca.gate", "block2.eca", "block2.pool"]
     (x,), out = seen["block2.eca"]
     weight = model.block2.eca.conv.weight[0, 0]
