@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -57,6 +58,7 @@ from seecam.tracking.stages import (
     stage_records,
 )
 from seecam.tracking.store import RunInfo, find_experiment, server_errors, tracking_uri
+from seecam.tracking.training import config_params
 
 FAITHFULNESS = ("deletion_auc", "insertion_auc")
 RUN_SWEEP = "queue seeds with `seecam sweep --seeds 0-2 --run -j 2`"
@@ -271,12 +273,14 @@ class Records:
     evaluate: StageConfig
     explain: StageConfig
     model_shas: dict[str, str]
+    config_params: dict[str, str]  # the workspace's training configuration, as runs log it
 
     @classmethod
     def workspace(cls, params: Params) -> Records:
         runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in params.models}
         return cls(StageConfig.of("evaluate", params.evaluate), StageConfig.of("explain", params.explain),
-                   {name: info.model_sha for name, info in runs.items() if info and info.model_sha})
+                   {name: info.model_sha for name, info in runs.items() if info and info.model_sha},
+                   config_params(params))
 
 
 def trainings(runs: list[Any]) -> list[Any]:
@@ -375,6 +379,15 @@ def _one_model_sha(model: str, runs: list[Any], records: Records, config_sha: st
     raise SeecamError(f"{model} has runs of {len(shas)} networks in config_sha {config_sha} (model_sha "
                       f"{', '.join(shas)}) and the workspace's reports/train/{model}/run.json names none of them; "
                       "`dvc exp apply` an experiment of the one to pool (or delete the other's runs) and rerun")
+
+
+def sweep_hint(logged: dict[str, str], workspace: dict[str, str]) -> str:
+    """RUN_SWEEP for the configuration runs `logged`: with the `-S` overrides that turn the workspace's params
+    into theirs (a sweep of the workspace's own would make another configuration's seeds)."""
+    overrides = [f"-S {shlex.quote(f'{k}={v}')}" for k, v in logged.items() if k in workspace and workspace[k] != v]
+    if not overrides:
+        return RUN_SWEEP
+    return f"queue seeds of this configuration with `seecam sweep --seeds 0-2 {' '.join(overrides)} --run -j 2`"
 
 
 def choose_config(experiment_id: str, baseline: str, candidate: str, uri: str) -> str:
@@ -512,8 +525,10 @@ def _pool_and_log(experiment_id: str, sha: str | None, baseline: str, candidate:
     if len(pairs) < 2:
         missing = f" (seeds {', '.join(map(str, unpaired))} lack one model)" if unpaired else ""
         left_out = f"; skipped: {_skipped(skipped)}" if skipped else ""
+        logged = mlflow.MlflowClient().get_run(runs[0].run_id).data.params if runs else {}
         raise SeecamError(f"{len(pairs)} paired seed(s) of {baseline} and {candidate} for config_sha {full_sha} "
-                          f"in {masked(uri)}{missing}{left_out}; the verdict needs >= 2: {RUN_SWEEP}")
+                          f"in {masked(uri)}{missing}{left_out}; the verdict needs >= 2: "
+                          f"{sweep_hint(logged, records.config_params)}")
     verdict = replace(summarize(pairs, baseline, candidate, full_sha),
                       skipped=dict(skipped) | {"unpaired": len(unpaired)}, model_shas=model_shas,
                       evaluate_config_sha=records.evaluate.sha, explain_config_sha=records.explain.sha,

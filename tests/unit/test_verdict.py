@@ -6,6 +6,7 @@ from dataclasses import replace
 import mlflow
 import numpy as np
 import pytest
+from mlflow.entities import Param
 
 from helpers import REPO
 from seecam import stats
@@ -13,6 +14,7 @@ from seecam.errors import SeecamError
 from seecam.params import EvaluateParams, ExplainParams, parse_params
 from seecam.tracking.stages import CORRECT_ARTIFACT, PARENT, STAGE, StageConfig
 from seecam.tracking.store import RunInfo
+from seecam.tracking.training import config_params
 from seecam.verdict import ModelRun, Pair, Verdict, markdown, run_verdict, summarize
 
 SHA = "abcdef0123456789"
@@ -174,6 +176,23 @@ def test_fewer_than_two_pairs_or_a_missing_model_is_refused(store, tmp_path):
     assert not (tmp_path / "verdict.json").exists()
 
 
+def test_the_sweep_a_refusal_names_is_of_the_refused_configuration(store, tmp_path):
+    """A sweep run with `-S train.epochs=1` in a workspace of 2 epochs, one seed short: the refusal named
+    `seecam sweep --seeds 0-2 --run -j 2`, which swept another configuration (2 epochs) and never made this
+    one's second pair. It names the overrides that make the workspace's params the pooled runs' own."""
+    params, experiment = store
+    workspace = config_params(params)
+    for model in ("cnn", "se"):
+        run_id = log_run(experiment, model, 0, 0.5)
+        mlflow.MlflowClient().log_batch(run_id, params=[
+            Param(k, v) for k, v in (workspace | {"train.epochs": "1", "data.split_seed": "7"}).items()])
+    with pytest.raises(SeecamError) as refused:
+        run_verdict(params, SHA, "cnn", "se", tmp_path)
+    assert str(refused.value).endswith(
+        "queue seeds of this configuration with `seecam sweep --seeds 0-2 -S train.epochs=1 -S data.split_seed=7 "
+        "--run -j 2`"), refused.value
+
+
 def test_mixed_configurations_are_refused(store, tmp_path):
     params, experiment = store
     sweep(experiment, {0: (0.5, 0.6), 1: (0.5, 0.6)})
@@ -193,7 +212,7 @@ def test_runs_without_a_record_of_the_workspaces_evaluate_configuration_are_skip
     assert result.seeds == 2 and result.skipped["no evaluate record of this configuration"] == 2
     other = replace(params, evaluate=replace(params.evaluate, bootstrap_samples=10))
     with pytest.raises(SeecamError, match=r"no training run of config_sha abcdef0123456789 has a record of this "
-                                          r"workspace's evaluate configuration .*`dvc repro evaluate`") as error:
+                                          r"workspace's evaluate configuration .*`dvc repro -f -s evaluate`") as error:
         run_verdict(other, SHA, "cnn", "se", tmp_path)
     assert "\n" not in str(error.value)
 

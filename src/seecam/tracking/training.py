@@ -30,11 +30,15 @@ def run_params(name: str, params: Params, num_parameters: int) -> dict[str, str]
     model = flatten(params.model(name))
     model.setdefault("reduction", "none")
     model["num_parameters"] = num_parameters
-    out = {f"train.{k}": v for k, v in flatten(params.train).items()}
-    out |= {f"model.{k}": v for k, v in model.items()}
-    out |= {"seed": params.seed, "data.val_size": params.data.val_size, "data.subset": params.data.subset,
-            "data.source": params.data.source}
-    return {k: str(v) for k, v in out.items()}
+    out = {f"model.{k}": str(v) for k, v in model.items()}
+    return config_params(params) | out | {"seed": str(params.seed)}
+
+
+def config_params(params: Params) -> dict[str, str]:
+    """The params.yaml keys of a training configuration (train.*, data.*: what `seecam sweep -S` sets), as runs
+    log them."""
+    data = {f"data.{k}": getattr(params.data, k) for k in ("val_size", "subset", "split_seed", "source")}
+    return {k: str(v) for k, v in ({f"train.{k}": v for k, v in flatten(params.train).items()} | data).items()}
 
 
 def run_tags(name: str, params: Params, env: Environment, scheduled_on: str) -> dict[str, str]:

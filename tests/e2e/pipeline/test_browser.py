@@ -168,8 +168,12 @@ def test_seecam_ui_colours_runs_by_model_keeps_quiet_puts_its_links_last_and_sto
             page.goto(urls[label])
             shows = "Comparing 2 Runs" if label == "compare" else f"{RUNS} matching runs"
             page.get_by_text(shows).wait_for(timeout=60_000)
-        colours = page.evaluate("""() => Array.from(document.querySelectorAll('label')).map(label =>
-            [getComputedStyle(label).backgroundColor, label.parentElement.innerText])""")
+        swatches = """() => Array.from(document.querySelectorAll('label')).map(label =>
+            [getComputedStyle(label).backgroundColor, label.parentElement.innerText])"""
+        # the run list draws after the page's "matching runs" line (on a loaded CI machine, a moment after)
+        page.wait_for_function(f"({swatches})().filter(([, text]) => text.includes('seed')).length >= 2",
+                               timeout=60_000)
+        colours = page.evaluate(swatches)
         page.screenshot(path=str(ARTIFACTS / "mlflow_run_colours.png"))
         page.close()
         by_run = {text.split("\n")[-1]: colour for colour, text in colours if "seed" in text}
