@@ -87,7 +87,7 @@ class Added:
 
 @pytest.fixture(scope="module")
 def added(tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
-    """The default pipeline (cnn, se) with a verdict across seeds 1 and 0 on its page, committed; then se8, then
+    """The default pipeline (cnn, se) with a verdict across seeds 1 and 0, committed; then se8, then
     eca, each added by the README's two edits and `dvc repro`, committed; then a 2-seed sweep and each one's
     verdict against cnn."""
     tmp = tmp_path_factory.mktemp("variants")
@@ -103,9 +103,7 @@ def added(tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
     repo.dvc("repro", "evaluate")  # seed 1's records for the verdict, and its trainings in DVC's run cache
     repo.set_params(seed=0)
     repo.dvc("repro")
-    assert "2 seeds" in seecam(repo, "verdict")
-    repo.dvc("repro", "report")
-    assert "Verdict across seeds" in (root / "reports/index.html").read_text()
+    assert "2 seeds" in seecam(repo, "verdict")  # the page shows it from the next `dvc repro` on
     commit(repo, "cnn and se, a verdict across two seeds")
 
     found = {}
