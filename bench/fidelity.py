@@ -46,7 +46,7 @@ from seecam.data.fetch import file_md5  # noqa: E402
 from seecam.inference import to_device  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.normalize import Normalizer  # noqa: E402
-from seecam.params import MODELS, Params  # noqa: E402
+from seecam.params import Params  # noqa: E402
 from seecam.train import TrainSplits, fit, seed_everything  # noqa: E402
 
 SIDES = ("tutorial", "seecam")
@@ -213,7 +213,7 @@ def table(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("archive", type=Path, help="a cifar-10-binary.tar.gz (see ../shared/data/README.md)")
-    parser.add_argument("--model", choices=MODELS, default="cnn")
+    parser.add_argument("--model", choices=list(Params().models), default="cnn")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--normalize", default="tutorial", help="train.normalize of both sides")

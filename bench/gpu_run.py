@@ -12,10 +12,10 @@ command of at most 10), printing progress as they go:
              the tutorial's loop, medians, each beside the fraction of the GPU's matmul peak;
   stage      `stages/train.py cnn` for 3 epochs of real data: the stage's timing line (startup / compile /
              epochs / outputs), unless the sweep runs too: then its first training's log gives it;
-  sweep      5 seeds x 2 models x the default params (50 epochs) on real data, all trainings at once, then
+  sweep      5 seeds x params.yaml's models x its params (50 epochs) on real data, all trainings at once, then
              `seecam verdict`. There is no dvc there, so it takes the README's path for a machine without DVC:
              the stage scripts, each seed in its own scratch copy (one data folder and one SQLite MLflow store
-             shared by all), `stages/evaluate.py` once a seed's two trainings are done (a stage that stops on
+             shared by all), `stages/evaluate.py` once a seed's trainings are done (a stage that stops on
              SQLite's `database is locked` is rerun: it resumes from its checkpoint).
 A step runs only when its estimate (measured on one H200) fits what is left of the budget: the sweep (about 8
 minutes) does not fit beside the others, so the plain run says so, and `--sweep-only` runs it alone. With
@@ -52,7 +52,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from seecam.atomic import write_json, write_text  # noqa: E402  (stdlib only: no torch in this process)
 
 PYTHON = "python3"  # the one on PATH, as on the GPU machine
-MODELS = ("cnn", "se")
 BUDGET_SECONDS = 540
 LOCKED = "database is locked"
 STAGE_LINE = re.compile(r"^\w+: startup [\d.]+ s, compile [\d.]+ s, epochs [\d.]+ s, outputs [\d.]+ s$", re.M)
@@ -320,8 +319,10 @@ class Sweep:
         self.runner, self.copies, self.deadline = runner, copies, deadline
         threads = max(1, (os.cpu_count() or 1) // runner.args.jobs)  # each process its share of the cores
         self.env = runner.env | {"OMP_NUM_THREADS": str(threads)}
+        self.models = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])  # params.yaml's, as dvc repro
         self.queue: deque[tuple[int, str, Run]] = deque(
-            (seed, model, self.job(seed, "train", ["stages/train.py", model])) for seed in copies for model in MODELS)
+            (seed, model, self.job(seed, "train", ["stages/train.py", model]))
+            for seed in copies for model in self.models)
         self.trained: dict[int, set[str]] = {seed: set() for seed in copies}
 
     def job(self, seed: int, stage: str, script: list[str]) -> Run:
@@ -363,7 +364,7 @@ class Sweep:
             self.runner.bundle.say(f"sweep: seed {seed} evaluated ({len(evaluated)}/{len(self.copies)})")
         else:
             self.trained[seed].add(model)
-            if self.trained[seed] == set(MODELS):  # both trained: evaluate goes first in the queue
+            if self.trained[seed] == set(self.models):  # all trained: evaluate goes first in the queue
                 self.queue.appendleft((seed, "evaluate", self.job(seed, "evaluate", ["stages/evaluate.py"])))
 
     def progress(self, running: list[tuple[int, str, Run]], evaluated: list[int]) -> None:

@@ -55,7 +55,7 @@ import tutorial  # noqa: E402  (bench/tutorial.py: the tutorial's loop)
 
 from seecam.allocator import keep_freed_memory  # noqa: E402
 from seecam.atomic import write_json  # noqa: E402
-from seecam.cost import flops_per_image, median_seconds  # noqa: E402
+from seecam.cost import flops_per_image, timed_rounds  # noqa: E402
 from seecam.data.store import Dataset, Split  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.params import DataParams, Params, TrainParams  # noqa: E402
@@ -96,7 +96,7 @@ def run_peak(variant: Variant, dataset: Dataset, rounds: int, done: Round) -> No
     a, b = (torch.randn(PEAK_SIZE, PEAK_SIZE, device=device, dtype=step_dtype(device)) for _ in range(2))
     out = torch.empty_like(a)
     for _ in range(rounds):
-        done(median_seconds(lambda: torch.mm(a, b, out=out), PEAK_REPEATS, device))
+        done(timed_rounds({"mm": lambda: torch.mm(a, b, out=out)}, 1, PEAK_REPEATS, device)["mm"][0])
 
 
 def run_tutorial(variant: Variant, dataset: Dataset, rounds: int, done: Round) -> None:

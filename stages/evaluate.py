@@ -10,7 +10,7 @@ from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import exact_fp32, resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.evaluate import run_evaluate, title  # noqa: E402
-from seecam.params import MODELS, load_params  # noqa: E402
+from seecam.params import load_params  # noqa: E402
 from seecam.tables import points  # noqa: E402
 
 
@@ -19,12 +19,12 @@ def main() -> None:
     device = resolve_device(params.evaluate.device, "evaluate.device")
     exact_fp32(device)
     ev = params.evaluate
-    report = run_evaluate(ev, load_dataset(), device)
-    comparison = report["comparison"]
-    accuracies = ", ".join(f"{name} {report[name]['test_acc']:.4f}" for name in MODELS)
-    print(f"test_acc {accuracies}; {title(ev.candidate)} - {title(ev.baseline)} {points(comparison['acc_diff'])} "
-          f"points [{points(comparison['acc_diff_ci_low'])}, {points(comparison['acc_diff_ci_high'])}] "
-          "(see reports/evaluate/comparison.md)")
+    report = run_evaluate(ev, list(params.models), load_dataset(), device)
+    accuracies = ", ".join(f"{name} {report[name]['test_acc']:.4f}" for name in params.models)
+    versus = "; ".join(f"{title(name)} - {title(ev.baseline)} {points(c['acc_diff'])} points "
+                       f"[{points(c['acc_diff_ci_low'])}, {points(c['acc_diff_ci_high'])}]"
+                       for name, c in report["comparison"].items())
+    print(f"test_acc {accuracies}; {versus} (see reports/evaluate/comparison.md)")
 
 
 if __name__ == "__main__":

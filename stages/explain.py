@@ -1,4 +1,4 @@
-"""DVC stage `explain`: Grad-CAM family, feature maps, SE excitation and faithfulness; writes reports/explain/."""
+"""DVC stage `explain`: Grad-CAM family, feature maps, gate excitation and faithfulness; writes reports/explain/."""
 
 import sys
 from pathlib import Path
@@ -10,15 +10,15 @@ from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import exact_fp32, resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.explain.run import run_explain  # noqa: E402
-from seecam.params import MODELS, load_params  # noqa: E402
+from seecam.params import load_params  # noqa: E402
 
 
 def main() -> None:
     params = load_params()
     device = resolve_device(params.explain.device, "explain.device")
     exact_fp32(device)
-    report = run_explain(params.explain, load_dataset(), device)
-    for name in MODELS:
+    report = run_explain(params.explain, list(params.models), load_dataset(), device)
+    for name in params.models:
         values = report[name]
         rho = values.get("randomization_spearman")
         print(f"{name}: deletion AUC {values['deletion_auc']:.3f}, insertion AUC {values['insertion_auc']:.3f}, "

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from seecam.atomic import write_json
 from seecam.data.checks import check_directory, summary_text
-from seecam.errors import run
-from seecam.params import MODELS, load_params
+from seecam.errors import SeecamError, run
+from seecam.params import Params, load_params
 from seecam.paths import DATA_CHECKS, DATA_DIR, VERDICT_DIR, train_dir
 from seecam.server import ServerConfig, artifacts_destination, serve
 from seecam.sweep import parse_seeds, sweep
@@ -44,19 +44,28 @@ def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> Non
     from seecam.verdict import run_verdict  # imports matplotlib and mlflow: only this command pays for them
 
     params = load_params()
-    verdict = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or params.evaluate.candidate)
+    verdict = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or only_candidate(params))
     print(f"{verdict.plain}.")
     print(f"  {verdict.sentence} (config_sha {verdict.config_sha}, {verdict.seeds} seeds; "
           f"mean {verdict.candidate} - {verdict.baseline} {verdict.acc_diff_mean * 100:+.2f} points, "
           f"95% t interval [{verdict.acc_diff_t_low * 100:+.2f}, {verdict.acc_diff_t_high * 100:+.2f}]); "
           f"wrote {VERDICT_DIR}/verdict.{{json,md}}, seeds.png; MLflow run {verdict.mlflow_run_id}")
-    print(f"next: {report_step(verdict.config_sha, verdict.experiments)}")
+    print(f"next: {report_step(verdict.config_sha, verdict.experiments, list(params.models))}")
 
 
-def report_step(config: str, experiments: list[str]) -> str:
-    """How to get a verdict onto reports/index.html: the page shows it when its models are of that configuration
-    (their run.json says which, as training resolved it)."""
-    runs = [RunInfo.load(train_dir(name) / "run.json") for name in MODELS]
+def only_candidate(params: Params) -> str:
+    """The verdict's default candidate: the one model of params.yaml that is not evaluate.baseline."""
+    if len(params.candidates) > 1:
+        raise SeecamError(f"params.yaml has {len(params.candidates)} candidates ({', '.join(params.candidates)}); "
+                          f"name the one to compare with {params.evaluate.baseline}: seecam verdict --candidate "
+                          f"{params.candidates[0]}")
+    return params.candidates[0]
+
+
+def report_step(config: str, experiments: list[str], names: list[str]) -> str:
+    """How to get a verdict onto reports/index.html: the page shows it when its models (`names`) are of that
+    configuration (their run.json says which, as training resolved it)."""
+    runs = [RunInfo.load(train_dir(name) / "run.json") for name in names]
     if all(info and info.config_sha == config for info in runs):
         return "`dvc repro report` puts it on top of reports/index.html"
     if experiments:
@@ -65,6 +74,11 @@ def report_step(config: str, experiments: list[str]) -> str:
                 "`dvc repro report` puts the verdict on top of reports/index.html")
     return (f"`dvc repro report` puts it on top of reports/index.html once the workspace trains config_sha {config} "
             "(the same params, data and code)")
+
+
+def model_list(text: str) -> list[str]:
+    """`--models cnn,se8` -> ["cnn", "se8"]."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 class _DefaultsShown(argparse.HelpFormatter):
@@ -110,13 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="params override for every seed, as dvc exp run -S")
     seeds.add_argument("--run", action="store_true", help="start the queue workers and wait for the sweep")
     seeds.add_argument("-j", "--jobs", type=int, default=1, help="queue workers with --run")
+    seeds.add_argument("--models", type=model_list, help="comma-separated models to train, e.g. cnn,se8, "
+                       "evaluate.baseline among them; default: every model of params.yaml")
     seeds.add_argument("targets", nargs="*", help="stages to run (default: the whole pipeline, as dvc repro)")
     pool = commands.add_parser("verdict", help="is the candidate better across training seeds? (pools MLflow runs)",
                                formatter_class=shown)
     pool.add_argument("--config-sha", help="config_sha tag (or a prefix) of the runs; default: the latest sweep's "
                       "configuration, else the only one with >= 2 seeds (several are listed)")
     pool.add_argument("--baseline", help="default: evaluate.baseline")
-    pool.add_argument("--candidate", help="default: evaluate.candidate")
+    pool.add_argument("--candidate", help="default: the one other model of params.yaml (with several, name one)")
     return parser
 
 
@@ -128,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "server":
         run(lambda: serve(server_config(args)))
     elif args.command == "sweep":
-        run(lambda: sweep(repo_root(), parse_seeds(args.seeds), args.overrides, args.targets, args.jobs, args.run))
+        run(lambda: sweep(repo_root(), parse_seeds(args.seeds), args.overrides, args.targets, args.jobs, args.run,
+                          args.models))
     elif args.command == "verdict":
         run(lambda: verdict(args.config_sha, args.baseline, args.candidate))
     else:

@@ -13,14 +13,32 @@ from __future__ import annotations
 import ast
 import hashlib
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
 
 from seecam.errors import SeecamError
-from seecam.params import MODELS
 
 PIPELINE = Path("dvc.yaml")
+
+
+def stage_names(pipeline: Path = PIPELINE) -> list[str]:
+    """The stages of dvc.yaml, in its order."""
+    try:
+        return list(yaml.safe_load(pipeline.read_text())["stages"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        raise SeecamError(f"{pipeline} has no stages; run from the project root") from None
+
+
+def check_train_stages(names: Iterable[str], pipeline: Path = PIPELINE) -> None:
+    """Every model of params.yaml (`names`) has its train_<name> stage: without one, its block trains nowhere and
+    the stages after training would wait for a model file nothing writes."""
+    stages = stage_names(pipeline)
+    missing = [name for name in names if f"train_{name}" not in stages]
+    if missing:
+        raise SeecamError(f"models.{missing[0]} has no train_{missing[0]} stage in {pipeline}: add one (README, "
+                          "Add a model variant), then `dvc repro`")
 
 
 def code_files(stage: str, pipeline: Path = PIPELINE) -> list[Path]:
@@ -62,13 +80,16 @@ def stage_code_digest(stage: str, pipeline: Path = PIPELINE) -> str:
     return code_digest(code_files(stage, pipeline), pipeline.parent)
 
 
-def training_code_digest(pipeline: Path = PIPELINE) -> str:
-    """One digest over every train_<name> stage's code, so all models of one configuration share it.
+def training_code_digest(names: Iterable[str], pipeline: Path = PIPELINE) -> str:
+    """One digest over the code of the train_<name> stages of models `names`.
 
-    Names are relative to dvc.yaml's folder, so a clone elsewhere (or `seecam sweep` given the repo's path)
-    gets the same digest for the same code.
+    Every train stage runs the same code (dvc.yaml gives them one list of deps), so the models of one
+    configuration share the digest; a model's training reads only its own stage's, so a model added to
+    params.yaml before its stage, or a stage given other code, changes no other model's identity. Names are
+    relative to dvc.yaml's folder, so a clone elsewhere (or `seecam sweep` given the repo's path) gets the same
+    digest for the same code.
     """
-    files = [path for name in MODELS for path in code_files(f"train_{name}", pipeline)]
+    files = [path for name in names for path in code_files(f"train_{name}", pipeline)]
     return code_digest(files, pipeline.parent)
 
 

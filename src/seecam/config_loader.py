@@ -2,8 +2,11 @@
 
 Generic: nothing here knows seecam's params (params.py is the schema). A
 field's type hint says what its value must be (bool, int, float, str, a
-Literal, a list, a nested dataclass); a dataclass may add a `problems()`
-method yielding (key, message) for its value checks. The first unknown key,
+Literal, a list, a nested dataclass, a `dict[str, X]` of named entries); a
+dataclass may add a `problems()` method yielding (key, message) for its value
+checks. A dict field whose metadata holds TAGGED = (tag key, {tag: dataclass})
+builds each entry as the dataclass its tag names (params.py's `kind:`), so
+entries of one dict may have different keys. The first unknown key,
 wrong type or bad value stops with one line naming the dotted key and what is
 allowed, so a typo never runs on a silent default.
 
@@ -22,6 +25,7 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 import yaml
@@ -29,6 +33,7 @@ import yaml
 from seecam.errors import SeecamError
 
 Config = TypeVar("Config")
+TAGGED = "tagged"  # field metadata: (tag key, {tag: dataclass}) for a dict of differently shaped entries
 
 
 def load_config(cls: type[Config], path: str | Path) -> Config:
@@ -124,14 +129,17 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     unknown = sorted(str(key) for key in raw if key not in fields)  # YAML keys may be ints, bools, null...
     if unknown:
         raise SeecamError(f"{source}: unknown key {shown(prefix + unknown[0])} (allowed: {', '.join(fields)})")
-    values = {name: _convert(hints[name], raw[name], f"{prefix}{name}", source) for name in raw}
+    values = {name: _convert(hints[name], raw[name], f"{prefix}{name}", source, fields[name].metadata)
+              for name in raw}
     return cls(**values)
 
 
-def _convert(hint: Any, value: Any, key: str, source: str) -> Any:
+def _convert(hint: Any, value: Any, key: str, source: str, metadata: Mapping[str, Any] = MappingProxyType({})) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, f"{key}.", source)
     origin = typing.get_origin(hint)
+    if origin is dict:
+        return _named(hint, value, key, source, metadata.get(TAGGED))
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
@@ -145,6 +153,28 @@ def _convert(hint: Any, value: Any, key: str, source: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported params type for {key}: {hint}")
     return _scalar(hint, value, key, source)
+
+
+def _named(hint: Any, value: Any, key: str, source: str, tagged: tuple[str, Mapping[str, type]] | None) -> dict:
+    """A mapping of names to entries, each checked as `hint`'s value type, or as the dataclass its tag names."""
+    if not isinstance(value, Mapping):
+        raise SeecamError(f"{source}: {key} must be a mapping of names, got {type(value).__name__}")
+    item = typing.get_args(hint)[1]
+    if tagged is None:
+        return {name: _convert(item, entry, f"{key}.{name}", source) for name, entry in value.items()}
+    tag, classes = tagged
+    out = {}
+    for name, entry in value.items():
+        where = f"{key}.{name}"
+        if not isinstance(entry, Mapping):
+            raise SeecamError(f"{source}: {where} must be a mapping of keys, got {type(entry).__name__}")
+        if tag not in entry:
+            raise SeecamError(f"{source}: {where}.{tag} is missing: one of {', '.join(classes)}")
+        chosen = entry[tag]
+        if not isinstance(chosen, str) or chosen not in classes:
+            raise SeecamError(f"{source}: {where}.{tag} must be one of {', '.join(classes)}, got {shown(chosen)}")
+        out[name] = _build(classes[chosen], {k: v for k, v in entry.items() if k != tag}, f"{where}.", source)
+    return out
 
 
 def _scalar(hint: type, value: Any, key: str, source: str) -> Any:
@@ -215,6 +245,10 @@ def _problems(obj: Any, prefix: str) -> Iterator[tuple[str, str]]:
         child = getattr(obj, f.name)
         if dataclasses.is_dataclass(child):
             yield from _problems(child, f"{prefix}{f.name}.")
+        elif isinstance(child, dict):
+            for name, entry in child.items():
+                if dataclasses.is_dataclass(entry):
+                    yield from _problems(entry, f"{prefix}{f.name}.{name}.")
     if hasattr(obj, "problems"):
         for name, problem in obj.problems():
             yield f"{prefix}{name}", problem

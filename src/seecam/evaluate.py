@@ -1,10 +1,11 @@
-"""The evaluate stage: every trained model on the same test images, quality and cost, side by side.
+"""The evaluate stage: every model of params.yaml on the same test images, quality and cost, side by side.
 
-The comparison is evaluate.candidate - evaluate.baseline (SE - CNN by default). Its accuracy
-difference gets a paired bootstrap CI (resampling the same test images for both models) and an
-exact McNemar test, so the comparison says whether the difference is beyond test-set noise for
+Every model but evaluate.baseline is a candidate, compared as candidate - baseline (SE - CNN by default).
+Each accuracy difference gets a paired bootstrap CI (resampling the same test images for both models) and an
+exact McNemar test, so each comparison says whether its difference is beyond test-set noise for
 these two trained models. Both resample test images only: how much the difference moves when the
 models are retrained with another seed is not measured here (that is `seecam sweep` + `seecam verdict`).
+The stage also writes every model's training history as one long table, which dvc.yaml's plots draw.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import numpy as np
 import torch
 
 from seecam import metrics, paths
-from seecam.atomic import write_json, write_text
+from seecam.atomic import write_csv, write_json, write_text
+from seecam.code_version import check_train_stages
 from seecam.cost import measure_costs
 from seecam.data.store import Dataset
-from seecam.history import read_history
+from seecam.history import long_table, read_history
 from seecam.inference import load_model, predict_logits, to_device
-from seecam.params import MODELS, EvaluateParams
+from seecam.params import EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
 from seecam.preflight import check_tracking, check_writable
@@ -40,7 +42,9 @@ from seecam.tables import (
 from seecam.tracking.stages import CORRECT_ARTIFACT, StageConfig, log_artifact, log_text, log_values, stage_record
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
-OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES)  # under reports/evaluate/, as in dvc.yaml
+# every model's reports/train/<name>/<file> as one long table (history.long_table), for dvc.yaml's plots
+TRAINING_TABLES = {"training_history.csv": "history.csv", "training_iterations.csv": "iterations.csv"}
+OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES, *TRAINING_TABLES)  # as in dvc.yaml
 
 
 @dataclass
@@ -92,38 +96,40 @@ def compare(baseline: ModelEvaluation, candidate: ModelEvaluation, ev: EvaluateP
     return out
 
 
-def comparison_markdown(results: dict[str, ModelEvaluation], comparison: dict[str, Any], classes: list[str],
-                        baseline: str, candidate: str) -> str:
-    """The table a person reads: metric, each model, candidate - baseline, which of the two is better."""
-    base, cand = results[baseline].values, results[candidate].values
+def comparison_markdown(results: dict[str, ModelEvaluation], comparisons: dict[str, dict[str, Any]],
+                        classes: list[str], baseline: str) -> str:
+    """The table a person reads: metric, each model, then per candidate (`comparisons`' keys) candidate - baseline
+    and which of the two is better."""
+    base = results[baseline].values
     n = len(results[baseline].probabilities)
-    claim, caveat = single_run_noise(comparison["acc_diff_significant"])
     columns = " | ".join(results)
-    delta = f"{candidate} − {baseline}"
-    lines = [
-        f"# {' vs '.join(map(title, results))} on the test set ({n} images)",
-        "",
-        f"**Accuracy:** {accuracy_headline(comparison['acc_diff'], baseline, candidate)} "
-        f"({title(candidate)} − {title(baseline)} = {points(comparison['acc_diff'])}, "
-        f"95% paired bootstrap CI [{points(comparison['acc_diff_ci_low'])}, "
-        f"{points(comparison['acc_diff_ci_high'])}], McNemar p = {comparison['mcnemar_p']:.3g}): "
-        f"the difference is **{claim}**; {caveat}.",
-        "",
-        f"| metric | {columns} | {delta} | better |",
-        f"|---|{'---:|' * len(results)}---:|---|",
-    ]
+    lines = [f"# {' vs '.join(map(title, results))} on the test set ({n} images)", ""]
+    for candidate, comparison in comparisons.items():
+        claim, caveat = single_run_noise(comparison["acc_diff_significant"])
+        lines += [
+            f"**Accuracy, {title(candidate)} vs {title(baseline)}:** "
+            f"{accuracy_headline(comparison['acc_diff'], baseline, candidate)} "
+            f"({title(candidate)} − {title(baseline)} = {points(comparison['acc_diff'])}, "
+            f"95% paired bootstrap CI [{points(comparison['acc_diff_ci_low'])}, "
+            f"{points(comparison['acc_diff_ci_high'])}], McNemar p = {comparison['mcnemar_p']:.3g}): "
+            f"the difference is **{claim}**; {caveat}.", ""]
+    deltas = "".join(f" {candidate} − {baseline} | better |" for candidate in comparisons)
+    lines += [f"| metric | {columns} |{deltas}", f"|---|{'---:|' * len(results)}{'---:|---|' * len(comparisons)}"]
     for key, label in TABLE_ROWS.items():
         if not all(key in r.values for r in results.values()):
             continue
         cells = " | ".join(cell(key, r.values) for r in results.values())
-        lines.append(f"| {label} | {cells} | {difference(key, base, cand)} "
-                     f"| {better(key, {baseline: base, candidate: cand})} |")
-    lines += ["", "## Per-class accuracy", "", f"| class | {columns} | {delta} |",
-              f"|---|{'---:|' * len(results)}---:|"]
+        versus = "".join(f" {difference(key, base, results[c].values)} | "
+                         f"{better(key, {baseline: base, c: results[c].values})} |" for c in comparisons)
+        lines.append(f"| {label} | {cells} |{versus}")
+    lines += ["", "## Per-class accuracy", "",
+              f"| class | {columns} |{''.join(f' {c} − {baseline} |' for c in comparisons)}",
+              f"|---|{'---:|' * (len(results) + len(comparisons))}"]
     for c in classes:
         key = f"test_acc/{c}"
         cells = " | ".join(f"{r.values[key]:.4f}" for r in results.values())
-        lines.append(f"| {c} | {cells} | {cand[key] - base[key]:+.4f} |")
+        diffs = "".join(f" {results[candidate].values[key] - base[key]:+.4f} |" for candidate in comparisons)
+        lines.append(f"| {c} | {cells} |{diffs}")
     return "\n".join(lines) + "\n"
 
 
@@ -133,12 +139,13 @@ def training_seconds(name: str) -> float | None:
     return sum(row["epoch_seconds"] for row in history) if history else None
 
 
-def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> dict:
-    """Evaluate every registered model, write reports/evaluate/*, log each model's record (a child of its
+def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device: torch.device) -> dict:
+    """Evaluate models `names` (params.yaml's), write reports/evaluate/*, log each model's record (a child of its
     training run for this evaluate configuration: tracking/stages.py)."""
-    models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODELS}
+    check_train_stages(names)
+    models = {name: load_model(paths.model_file(name), name, device)[0] for name in names}
     check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
-    check_tracking(MODELS)
+    check_tracking(names)
     classes = list(dataset.classes)
     labels = dataset.test.labels
     images = to_device(dataset.test.images, device)
@@ -152,13 +159,16 @@ def run_evaluate(ev: EvaluateParams, dataset: Dataset, device: torch.device) -> 
         seconds = training_seconds(name)
         if seconds is not None:
             results[name].values["train_seconds"] = seconds
-    comparison = compare(results[ev.baseline], results[ev.candidate], ev)
-    report = {name: r.values for name, r in results.items()} | {"comparison": comparison, "device": device.type}
+    comparisons = {name: compare(results[ev.baseline], results[name], ev) for name in names if name != ev.baseline}
+    report = {name: r.values for name, r in results.items()} | {"comparison": comparisons, "device": device.type}
 
     out = paths.EVALUATE_DIR
     write_json(out / "metrics.json", report)
     write_json(out / "confusion.json", {"classes": classes} | {n: r.confusion.tolist() for n, r in results.items()})
-    write_text(out / "comparison.md", comparison_markdown(results, comparison, classes, ev.baseline, ev.candidate))
+    write_text(out / "comparison.md", comparison_markdown(results, comparisons, classes, ev.baseline))
+    for table, source in TRAINING_TABLES.items():
+        columns, rows = long_table(names, source)
+        write_csv(out / table, rows, columns)
     confusion_png, reliability_png, per_class_png = FIGURES
     figures = {
         confusion_png: confusion_matrices({n: r.confusion for n, r in results.items()}, classes),

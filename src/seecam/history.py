@@ -1,8 +1,8 @@
-"""The training history: reports/train/<name>/history.csv, one row per epoch.
+"""The training history: reports/train/<name>/history.csv, one row per epoch (and iterations.csv, per step).
 
-train writes it; evaluate (training time) and the report (curves) read it;
-dvc.yaml's plots draw both models' files in one chart. The columns are the
-per-epoch keys both MLflow runs log, so the CSV and the runs line up.
+train writes it; evaluate (training time, and every model's history in one long table for dvc.yaml's plots)
+and the report (curves) read it. The columns are the per-epoch keys every MLflow training run logs, so the CSV
+and the runs line up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,20 @@ def history_file(name: str) -> Path:
 def write_history(name: str, rows: list[dict[str, float]]) -> None:
     """Write model `name`'s per-epoch rows atomically."""
     write_csv(history_file(name), rows, HISTORY_COLUMNS)
+
+
+def long_table(names: list[str], filename: str) -> tuple[tuple[str, ...], list[dict[str, str]]]:
+    """Every model's reports/train/<name>/<filename> as one table (long format: a `model` column first, the values
+    as train wrote them), and its columns: one file holds every model, however many, so dvc.yaml's plots draw
+    them all from it with a colour per model (.dvc/plots/by_model.json)."""
+    columns: tuple[str, ...] = ("model",)
+    rows: list[dict[str, str]] = []
+    for name in names:
+        with (paths.train_dir(name) / filename).open() as f:
+            reader = csv.DictReader(f)
+            columns = ("model", *(reader.fieldnames or ()))
+            rows += [{"model": name} | row for row in reader]
+    return columns, rows
 
 
 def read_history(name: str) -> list[dict[str, float]]:

@@ -25,8 +25,8 @@ Each identity leaves out only what is named here, with the reason:
   decision (`compiling.Decision.compiled`): `train.compile: auto` resolves by the number of epochs, which the
   key leaves out, and compiled and eager steps give different numbers.
 - `sweep_digest` (`seecam sweep`'s experiment names `seed-N-<6 hex>`): the shared inputs but `seed`, the
-  name's other half, and every registered model's model_sha, since a sweep trains them all. It is computed
-  before any data exist and before any experiment resolves a device, so the data params that choose the
+  name's other half, and the model_sha of every model the sweep trains (params.yaml's, or those named). It is
+  computed before any data exist and before any experiment resolves a device, so the data params that choose the
   arrays (`data.source`, `url`, `md5`, `synthetic`) stand in for the arrays' sha256, and `train.device`,
   `train.precision` count as params.yaml spells them (no torch version either: the queue runs this venv).
 """
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seecam.config_loader import flatten
-from seecam.params import MODELS, Params, resolved_precision
+from seecam.params import Params, resolved_precision
 
 POOLED = "seed"  # out of config_sha: the verdict pools seeds
 TOTAL = "train.epochs"  # out of the checkpoint key: a longer run continues a shorter one
@@ -95,6 +95,6 @@ def checkpoint_key(name: str, params: Params, env: Environment, compiled: bool) 
 
 
 def sweep_digest(params: Params, code_sha256: str) -> str:
-    """6 hex digits over every input of every model but `seed`, as params.yaml spells them."""
+    """6 hex digits over every input of every model of `params` but `seed`, as params.yaml spells them."""
     shared = {k: v for k, v in inputs(params, Environment(code_sha256)).items() if k != POOLED}
-    return digest(shared | {f"models.{name}": model_sha(name, params) for name in MODELS})[:6]
+    return digest(shared | {f"models.{name}": model_sha(name, params) for name in params.models})[:6]

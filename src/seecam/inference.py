@@ -13,7 +13,6 @@ from seecam.config_loader import shown
 from seecam.errors import SeecamError
 from seecam.models import Net, model_from_config
 from seecam.normalize import Normalizer
-from seecam.params import MODELS
 from seecam.safe_load import Refused, load_tensors
 
 
@@ -71,14 +70,14 @@ def _read_payload(path: Path, stage: str) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: Path, expected_name: str | None = None, device: torch.device | None = None) -> tuple[Net, dict]:
-    """Rebuild a model from its file; a missing or damaged file names the stage to (re)run."""
-    stage = f"train_{expected_name}" if expected_name else " ".join(f"train_{name}" for name in MODELS)
+def load_model(path: Path, expected_name: str, device: torch.device | None = None) -> tuple[Net, dict]:
+    """Rebuild model `expected_name` from its file; a missing or damaged file names the stage to (re)run."""
+    stage = f"train_{expected_name}"
     if not path.is_file():
         raise SeecamError(f"{path}: model file missing; run `dvc repro {stage}`")
     payload = _read_payload(path, stage)
     config = payload["config"]
-    if expected_name and config.get("name") != expected_name:
+    if config.get("name") != expected_name:
         raise SeecamError(f"{path}: holds a {shown(config.get('name'))} model, expected {expected_name!r}; "
                           f"{_replace(path, stage)}")
     try:

@@ -1,11 +1,12 @@
-"""The tutorial CNN and the same CNN with Squeeze-and-Excitation blocks.
+"""The tutorial CNN and the same CNN with a channel-attention gate in each block (SE, ECA).
 
     cnn: [conv3x3 -> BatchNorm -> ReLU -> MaxPool2] x 3 (32, 64, 128 channels)
          -> flatten -> FC 2048->512 -> ReLU -> Dropout 0.5 -> FC 512->10
     se:  the same, with SE after each block's ReLU, before pooling.
+    eca: the same, with ECA (eca.py) where SE sits.
 
-Module names are stable (`block1.conv`, `block3.se`, `head.fc1`, ...) so hooks,
-params and MLflow keys can name layers.
+Module names are stable (`block1.conv`, `block3.se`, `block3.eca`, `head.fc1`, ...) so hooks,
+params and MLflow keys can name layers. A block's gate is named by its kind (params' `gate`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import torch
 from torch import nn
 
 from seecam.config_loader import shown
+from seecam.eca import EfficientChannelAttention
 from seecam.errors import SeecamError
 from seecam.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS
-from seecam.params import MODELS, CnnParams, SeParams
+from seecam.params import KINDS, CnnParams, EcaParams, SeParams, kind_of
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 32
@@ -93,20 +95,23 @@ class SqueezeExcitation(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """conv3x3 -> BatchNorm -> ReLU [-> SE] -> MaxPool2."""
+    """conv3x3 -> BatchNorm -> ReLU [-> gate] -> MaxPool2; the gate, if any, is the submodule `gate_name`."""
 
-    def __init__(self, in_channels: int, out_channels: int, se_reduction: int | None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, gate_name: str | None = None,
+                 gate: nn.Module | None = None) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
+        self.gate_name = gate_name
+        if gate_name is not None:
+            self.add_module(gate_name, gate)
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn(self.conv(x)))
-        if self.se is not None:
-            x = self.se(x)
+        if self.gate_name is not None:
+            x = getattr(self, self.gate_name)(x)
         return self.pool(x)
 
 
@@ -133,12 +138,14 @@ class Net(nn.Module):
 
     normalization: str = DEFAULT_NORMALIZATION
 
-    def __init__(self, params: CnnParams, se_reduction: int | None = None) -> None:
+    def __init__(self, params: CnnParams) -> None:
         super().__init__()
         widths = [3, *params.channels]
         self.block_names = [f"block{i + 1}" for i in range(len(params.channels))]
+        self.gate_name = params.gate
         for name, c_in, c_out in zip(self.block_names, widths, widths[1:], strict=False):
-            self.add_module(name, ConvBlock(c_in, c_out, se_reduction))
+            gate = NETWORKS[type(params)](params, c_out) if params.gate else None
+            self.add_module(name, ConvBlock(c_in, c_out, params.gate, gate))
         side = IMAGE_SIZE // 2 ** len(params.channels)
         self.head = Head(params.channels[-1] * side * side, params.hidden, params.dropout)
 
@@ -148,36 +155,48 @@ class Net(nn.Module):
         return self.head(x)
 
 
-def _with_se(params: SeParams) -> Net:
-    return Net(params, se_reduction=params.reduction)
+def gates(model: Net) -> list[str]:
+    """The channel-attention gates' names (`blockN.<gate>.gate`, whose output is the B x C channel weights), in
+    depth order; none for a kind without gates."""
+    return [f"{block}.{model.gate_name}.gate" for block in model.block_names] if model.gate_name else []
 
 
-# What each params class builds: params.MODELS names the models, this says how each kind is made.
-# A new kind (say an ECA block) is its params class in params.py and its network here.
-NETWORKS: dict[type[CnnParams], Callable[[Any], Net]] = {CnnParams: Net, SeParams: _with_se}
+def _se(params: SeParams, channels: int) -> nn.Module:
+    return SqueezeExcitation(channels, params.reduction)
+
+
+def _eca(params: EcaParams, channels: int) -> nn.Module:
+    return EfficientChannelAttention(params.kernel_size(channels))
+
+
+# What each kind builds in a block's gate slot (params.KINDS names the kinds and their params classes; a class's
+# `gate` names the slot). A new kind of gate is its params class and KINDS entry in params.py, its network
+# module and its entry here.
+NETWORKS: dict[type[CnnParams], Callable[[Any, int], nn.Module]] = {SeParams: _se, EcaParams: _eca}
 
 
 def build_model(name: str, params: CnnParams, normalization: str = DEFAULT_NORMALIZATION) -> Net:
-    """Registered model `name` (params.MODELS) from its params, expecting inputs normalised by `normalization`."""
-    if name not in MODELS:
-        raise SeecamError(f"unknown model {shown(name)}: allowed {', '.join(MODELS)}")
-    if type(params) is not MODELS[name]:
-        raise SeecamError(f"model {shown(name)} got params of another architecture: {params}")
+    """Model `name` (params.yaml's models.<name>) from its block, expecting inputs normalised by `normalization`."""
+    if type(params) not in KINDS.values():
+        raise SeecamError(f"model {shown(name)}: {type(params).__name__} is no kind of params.KINDS")
     if normalization not in NORMALIZATIONS:
         raise SeecamError(f"unknown normalization {shown(normalization)}: allowed {', '.join(NORMALIZATIONS)}")
-    model = NETWORKS[type(params)](params)
+    model = Net(params)
     model.normalization = normalization
     return model
 
 
 def model_config(name: str, params: CnnParams, normalization: str = DEFAULT_NORMALIZATION) -> dict[str, Any]:
-    """Plain-data description that rebuilds the model (safe for weights_only loading)."""
-    return {"name": name, "params": dataclasses.asdict(params), "normalize": normalization}
+    """Plain-data description that rebuilds the model (safe for weights_only loading): its kind builds it, its
+    name says which model of params.yaml it is."""
+    return {"name": name, "kind": kind_of(params), "params": dataclasses.asdict(params), "normalize": normalization}
 
 
 def model_from_config(config: dict[str, Any]) -> Net:
     """Inverse of `model_config`."""
-    return build_model(config["name"], MODELS[config["name"]](**config["params"]), config["normalize"])
+    if config.get("kind") not in KINDS:
+        raise SeecamError(f"kind {shown(config.get('kind'))} is none of {', '.join(KINDS)}")
+    return build_model(config["name"], KINDS[config["kind"]](**config["params"]), config["normalize"])
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,15 +8,15 @@ starts (the generic YAML -> dataclass checks live in config_loader.py).
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from seecam.config_loader import load_config, parse_config, shown
+from seecam.config_loader import TAGGED, load_config, parse_config, shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 
@@ -45,6 +45,14 @@ MAX_BYTES_PER_SECOND = 1_000_000_000
 MAX_RETRIES = 10
 MLFLOW_MAX_EXPERIMENT_NAME = 500
 BLOCK_PARTS = ("conv", "bn", "relu", "pool")
+# A model's name is data (`models.<name>`): it names files (models/<name>.pt), a DVC stage (train_<name>), MLflow
+# tags and table columns, so it is short, lowercase (no two files on a case-insensitive disk) and plain.
+MODEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# evaluate's and explain's metrics.json hold one entry per model beside these keys: a model of that name would
+# overwrite one (tests/e2e/pipeline/test_dvc_evaluate.py and test_dvc_explain.py check the list against both files)
+RESERVED_NAMES = ("comparison", "device", "layer", "samples")
+MAX_MODELS = 10
+MAX_MODELS_WHY = "a colour each in the figures' palette, matplotlib's tab10; each is a training per seed"
 # MLflow's tracking-store schemes (mlflow/tracking/_tracking_service/utils.py); a database URI may name its driver.
 TRACKING_SCHEMES = ("http(s)://, sqlite:///, postgresql[+driver]://, mysql[+driver]://, mssql[+driver]://, "
                     "file://, databricks")
@@ -101,9 +109,10 @@ def check_tracking_uri(uri: str, key: str) -> None:
 
 
 def explainable_layers(blocks: int) -> list[str]:
-    """Feature-map (4-D) layers that both models have when the smaller one has `blocks` blocks.
+    """Feature-map (4-D) layers that every model has when the smallest one has `blocks` blocks.
 
-    Grad-CAM needs a B x C x h x w activation; `blockN.se` exists only in the SE model, and `head.*` is 2-D.
+    Grad-CAM needs a B x C x h x w activation; a block's gate (`blockN.se`, `blockN.eca`) exists only in the
+    models of its kind, and `head.*` is 2-D.
     """
     return [name for i in range(1, blocks + 1) for name in (f"block{i}", *(f"block{i}.{p}" for p in BLOCK_PARTS))]
 
@@ -261,8 +270,14 @@ def resolved_precision(precision: str, device_type: str) -> Literal["bf16", "fp3
 
 @dataclass(frozen=True)
 class CnnParams:
-    """The tutorial CNN: conv3x3 blocks of these widths, then FC hidden -> 10."""
+    """The tutorial CNN: conv3x3 blocks of these widths, then FC hidden -> 10.
 
+    `gate` is what a kind declares about its channel attention: the name of the gating module each block
+    holds (`blockN.<gate>`, whose `gate` submodule outputs the B x C channel weights explain analyses), None for
+    none. A ClassVar, not a field: it is the kind's, and model_sha (identity.py) hashes the fields.
+    """
+
+    gate: ClassVar[str | None] = None
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     hidden: int = 512
     dropout: float = 0.5
@@ -289,6 +304,7 @@ class CnnParams:
 class SeParams(CnnParams):
     """The same CNN with an SE block of this reduction ratio after each block's ReLU."""
 
+    gate: ClassVar[str | None] = "se"
     reduction: int = 16
 
     def problems(self) -> Iterator[tuple[str, str]]:
@@ -302,26 +318,54 @@ class SeParams(CnnParams):
         return super().weights() + sum(2 * c * max(c // self.reduction, 1) for c in self.channels)
 
 
-# The model registry: name -> the params class that describes it (models.NETWORKS says what each class
-# builds). It lives here, not in models.py, so validating params.yaml never imports torch or the network
-# code (every stage reads params; only training, evaluate and explain build networks). A new variant is one
-# entry here, a `models.<name>` block in params.yaml and a `train_<name>` stage in dvc.yaml.
-MODELS: dict[str, type[CnnParams]] = {"cnn": CnnParams, "se": SeParams}
+@dataclass(frozen=True)
+class EcaParams(CnnParams):
+    """The same CNN with ECA (Wang et al., CVPR 2020) where SE sits: a 1-D convolution across the channels instead
+    of SE's two FC layers, its kernel size k from the block's width C (`kernel_size`), k weights per block."""
+
+    gate: ClassVar[str | None] = "eca"
+    gamma: float = 2.0
+    b: float = 1.0
+
+    def kernel_size(self, channels: int) -> int:
+        """ECA-Net, Eq. 12: k = |log2(C)/gamma + b/gamma|_odd, the odd number nearest t = |log2(C)/gamma + b/gamma|.
+
+        For t in [2m, 2m + 2) that is 2m + 1 (a tie, t even, goes up, as the authors' code does):
+        C = 32, 64, 128 give t = 3, 3.5, 4 and k = 3, 3, 5.
+        """
+        t = abs(math.log2(channels) / self.gamma + self.b / self.gamma)
+        return 2 * math.floor(t / 2) + 1
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        if self.gamma <= 0:
+            yield "gamma", f"must be > 0, got {shown(self.gamma)}"
+        elif self.channels and min(self.channels) >= 1 and max(self.channels) <= MAX_WIDTH:
+            widest = max(self.channels, key=lambda c: self.kernel_size(c) - 2 * c)
+            if self.kernel_size(widest) > 2 * widest - 1:
+                yield "gamma", (f"gives a kernel of {self.kernel_size(widest)} across {widest} channels (more than "
+                                f"2 x {widest} - 1 reaches only zero padding): raise gamma or lower b")
+
+    def weights(self) -> int:
+        return super().weights() + sum(self.kernel_size(c) for c in self.channels)
 
 
-def _models_problems(self: Any) -> Iterator[tuple[str, str]]:
-    for name in MODELS:
-        weights = getattr(self, name).weights()
-        if weights > MAX_WEIGHTS:
-            yield name, (f"must have <= {MAX_WEIGHTS:,} weights (400 MB of float32, x4 with gradients and "
-                         f"Adam's moments), got {weights:,}: narrow channels or hidden")
+# The kind registry: `kind:` in a models.<name> block -> the params class that describes it. What each kind builds
+# is models.py's (NETWORKS). It lives here, not in models.py, so validating params.yaml never imports torch or
+# the network code (every stage reads params; only training, evaluate and explain build networks). A variant of
+# a kind is data (a models.<name> block and a train_<name> stage); a new kind is its params class here, its
+# entry below and its network (models.py's NETWORKS).
+KINDS: dict[str, type[CnnParams]] = {"cnn": CnnParams, "se": SeParams, "eca": EcaParams}
 
 
-# One field per registered model (`models.cnn`, `models.se`, ...), so the loader checks each block with its
-# own params class and refuses unknown model names like any unknown key.
-ModelsParams = dataclasses.make_dataclass(
-    "ModelsParams", [(name, cls, field(default_factory=cls)) for name, cls in MODELS.items()], frozen=True,
-    namespace={"__doc__": "One entry per registered model (MODELS).", "problems": _models_problems})
+def kind_of(block: CnnParams) -> str:
+    """The `kind:` that builds `block` (KINDS' key of its class)."""
+    return next(kind for kind, cls in KINDS.items() if cls is type(block))
+
+
+def default_models() -> dict[str, CnnParams]:
+    """The card's two models: the tutorial CNN and the same CNN with SE."""
+    return {"cnn": CnnParams(), "se": SeParams()}
 
 
 @dataclass(frozen=True)
@@ -336,17 +380,11 @@ class EvaluateParams:
     timing_rounds: int = 5  # rounds interleaving the models: a timing is their median with their range
     throughput_batch: int = 256
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    baseline: str = "cnn"  # the comparison is candidate - baseline
-    candidate: str = "se"
+    baseline: str = "cnn"  # every other model of models: is a candidate, compared as candidate - baseline
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _in_range(self, "batch_size", 1, MAX_BATCH, BATCH_WHY)
         yield from _in_range(self, "throughput_batch", 1, MAX_BATCH, BATCH_WHY)
-        for name in ("baseline", "candidate"):
-            if getattr(self, name) not in MODELS:
-                yield name, f"must be one of {', '.join(MODELS)}, got {shown(getattr(self, name))}"
-        if self.baseline == self.candidate:
-            yield "candidate", f"must differ from evaluate.baseline (both are {shown(self.baseline)})"
         yield from _in_range(self, "bootstrap_samples", 1, 100_000,
                              "each resample draws every test image; the CI's percentiles are stable by 10,000")
         yield from _seed(self, "bootstrap_seed")
@@ -408,30 +446,65 @@ class TrackingParams:
 
 @dataclass(frozen=True)
 class Params:
-    """Everything in params.yaml, typed."""
+    """Everything in params.yaml, typed. `models` maps each model's name to its block, in params.yaml's order."""
 
     seed: int = 42
     data: DataParams = field(default_factory=DataParams)
     train: TrainParams = field(default_factory=TrainParams)
-    models: ModelsParams = field(default_factory=ModelsParams)
+    models: dict[str, CnnParams] = field(default_factory=default_models, metadata={TAGGED: ("kind", KINDS)})
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     explain: ExplainParams = field(default_factory=ExplainParams)
     tracking: TrackingParams = field(default_factory=TrackingParams)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _seed(self, "seed")
-        layers = explainable_layers(min(len(self.model(name).channels) for name in MODELS))
+        names = [str(name) for name in self.models]
+        yield from _model_names_problems(self.models)
+        if not 2 <= len(names) <= MAX_MODELS:
+            yield "models", (f"must name at least two models (evaluate.baseline and a candidate), got {len(names)}"
+                             if len(names) < 2 else
+                             f"must name <= {MAX_MODELS} models ({MAX_MODELS_WHY}), got {len(names)}")
+            return
+        for name, block in self.models.items():
+            if block.weights() > MAX_WEIGHTS:
+                yield f"models.{name}", (f"must have <= {MAX_WEIGHTS:,} weights (400 MB of float32, x4 with gradients "
+                                         f"and Adam's moments), got {block.weights():,}: narrow channels or hidden")
+        if self.evaluate.baseline not in self.models:
+            yield "evaluate.baseline", f"must be one of models: {', '.join(names)}, got {shown(self.evaluate.baseline)}"
+        yield from self._layer_problems()
+
+    def _layer_problems(self) -> Iterator[tuple[str, str]]:
+        layers = explainable_layers(min(len(block.channels) for block in self.models.values()))
         if self.explain.layer not in layers:
-            only_se = " exists only in the SE model; it" if re.fullmatch(r"block\d+\.se", self.explain.layer) else ""
-            every = "both" if len(MODELS) == 2 else "all"
-            yield "explain.layer", (f"{shown(self.explain.layer)}{only_se} must be a feature-map (4-D) layer of "
+            gated = re.fullmatch(r"block\d+\.(\w+)", self.explain.layer)
+            owners = [name for name, block in self.models.items() if gated and block.gate == gated[1]]
+            only = f" exists only in {', '.join(owners)}; it" if owners else ""
+            every = "both" if len(self.models) == 2 else "all"
+            yield "explain.layer", (f"{shown(self.explain.layer)}{only} must be a feature-map (4-D) layer of "
                                     f"{every} models: {', '.join(layers)}")
 
+    @property
+    def candidates(self) -> list[str]:
+        """Every model but evaluate.baseline, in params.yaml's order: each is compared against the baseline."""
+        return [name for name in self.models if name != self.evaluate.baseline]
+
     def model(self, name: str) -> CnnParams:
-        """The params of registered model `name` (MODELS)."""
-        if name not in MODELS:
-            raise SeecamError(f"unknown model {shown(name)}: allowed {', '.join(MODELS)}")
-        return getattr(self.models, name)
+        """The block of model `name` (params.yaml's models.<name>)."""
+        if name not in self.models:
+            raise SeecamError(f"unknown model {shown(name)}: params.yaml's models are {', '.join(self.models)}; "
+                              f"a new one is a models.{name} block there and a train_{name} stage in dvc.yaml")
+        return self.models[name]
+
+
+
+def _model_names_problems(models: Mapping[Any, CnnParams]) -> Iterator[tuple[str, str]]:
+    for name in models:
+        if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+            yield "models", (f"has a model named {shown(name)}: a name is lowercase letters, digits and _, starting "
+                             "with a letter, at most 32 characters (it names files, a DVC stage and MLflow tags)")
+        elif name in RESERVED_NAMES:
+            yield "models", (f"has a model named {shown(name)}, a key of the metrics files beside the models "
+                             f"({', '.join(RESERVED_NAMES)}); choose another name")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

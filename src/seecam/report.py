@@ -4,8 +4,9 @@ The page gives one answer. With a verdict across seeds for this page's configura
 written by `seecam verdict`), that verdict is the answer and leads the page, and the single run follows as
 "One training run (seed N)" with no bold claim; without one, the single run is labelled "not a verdict", says how
 to get one, and names a verdict that exists for another configuration. Then: metrics table, training curves,
-confusion and reliability, Grad-CAM gallery, SE excitation, faithfulness, data checks, provenance. Everything is
-read from the other stages' outputs.
+confusion and reliability, Grad-CAM gallery, SE excitation, faithfulness, data checks, provenance, each of every
+model of params.yaml, with each candidate against evaluate.baseline. Everything is read from the other stages'
+outputs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from seecam.code_version import git_commit, stage_code_digest
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.history import read_history
-from seecam.params import MODELS, Params
+from seecam.params import Params
 from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 from seecam.plots.verdict import seeds_figure
@@ -105,8 +106,6 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 DATA_NAMES = {"synthetic": "synthetic data", "cifar10": "CIFAR-10"}  # meta.json's source kind -> the page title
-GET_A_VERDICT = ("For a verdict across training seeds: <code>seecam sweep --seeds 0-2 --run -j 2</code>, then "
-                 "<code>seecam verdict</code>, then <code>dvc repro report</code>.")
 
 
 def _code(text: str) -> str:
@@ -114,10 +113,19 @@ def _code(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
+def get_a_verdict(candidates: list[str]) -> str:
+    """How to get a verdict across seeds; with several candidates, `seecam verdict` needs one named: each is."""
+    verdict = "<code>seecam verdict</code>" if len(candidates) == 1 else (
+        f"<code>seecam verdict --candidate {html.escape(candidates[0])}</code> (and "
+        + ", ".join(f"<code>--candidate {html.escape(c)}</code>" for c in candidates[1:]) + ")")
+    return (f"For a verdict across training seeds: <code>seecam sweep --seeds 0-2 --run -j 2</code>, then {verdict}, "
+            "then <code>dvc repro report</code>.")
+
+
 def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
-    """One paragraph in plain weight: who was more accurate in this run, whether beyond test-set noise (seed noise
-    unmeasured), the cost. Never bold or boxed: one run per model is no verdict."""
-    base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"]
+    """One paragraph in plain weight: who of baseline and candidate was more accurate in this run, whether beyond
+    test-set noise (seed noise unmeasured), the cost. Never bold or boxed: one run per model is no verdict."""
+    base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"][candidate]
     claim, caveat = single_run_noise(comparison["acc_diff_significant"])
     caveat = _code(caveat)
     faster = better("latency_ms", {baseline: base, candidate: cand})
@@ -193,28 +201,31 @@ def other_verdict(verdict: Verdict | None, why: str | None) -> str:
             f"not this page's answer. To show it here: {how}.</p>")
 
 
-def metrics_table(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
-    """Every model's metrics, then candidate - baseline and which of the two is better."""
+def metrics_table(evaluation: dict[str, Any], names: list[str], baseline: str) -> str:
+    """Every model's metrics, then per candidate (every other model) candidate - baseline and which of the two is
+    better."""
     rows = []
-    base, cand = evaluation[baseline], evaluation[candidate]
+    base = evaluation[baseline]
+    candidates = [name for name in names if name != baseline]
     for key, label in TABLE_ROWS.items():
-        if all(key in evaluation[name] for name in MODELS):
-            rows.append([label, *(Shown(cell(key, evaluation[name])) for name in MODELS),
-                         Shown(difference(key, base, cand)), better(key, {baseline: base, candidate: cand})])
-    return table(["metric", *MODELS, f"{candidate} − {baseline}", "better"], rows)
+        if all(key in evaluation[name] for name in names):
+            versus = [column for c in candidates for column in (
+                Shown(difference(key, base, evaluation[c])), better(key, {baseline: base, c: evaluation[c]}))]
+            rows.append([label, *(Shown(cell(key, evaluation[name])) for name in names), *versus])
+    return table(["metric", *names, *(h for c in candidates for h in (f"{c} − {baseline}", "better"))], rows)
 
 
-def faithfulness_table(explain: dict[str, Any]) -> str:
-    present = {key for name in MODELS for key in explain.get(name, {})}
-    rows = [[label, *(explain[name].get(key, "undefined") for name in MODELS), direction]
+def faithfulness_table(explain: dict[str, Any], names: list[str]) -> str:
+    present = {key for name in names for key in explain.get(name, {})}
+    rows = [[label, *(explain.get(name, {}).get(key, "undefined") for name in names), direction]
             for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in present]
-    return table(["metric", *MODELS, "better when"], rows)
+    return table(["metric", *names, "better when"], rows)
 
 
-def curves_image() -> str:
-    histories = {name: read_history(name) for name in MODELS}
+def curves_image(names: list[str]) -> str:
+    histories = {name: read_history(name) for name in names}
     if not all(histories.values()):
-        stages = " ".join(f"train_{name}" for name in MODELS)
+        stages = " ".join(f"train_{name}" for name, history in histories.items() if not history)
         return f"<p><em>training history missing; run <code>dvc repro {stages}</code>.</em></p>"
     figure = training_curves(histories)
     buffer = io.BytesIO()
@@ -248,8 +259,8 @@ def training_commit(info: RunInfo | None) -> str:
         return f"unknown (run {info.run_id} is not in {masked(info.tracking_uri)})"
 
 
-def provenance(params_text: str, device: str) -> str:
-    runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
+def provenance(params_text: str, device: str, names: list[str]) -> str:
+    runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in names}
     meta = _read_json(paths.DATA_DIR / "meta.json")
     versions = {package: metadata.version(package) for package in ("torch", "torchvision", "mlflow", "dvc", "numpy")}
     rows = [
@@ -270,7 +281,8 @@ def provenance(params_text: str, device: str) -> str:
 
 def build_report(params_text: str, params: Params, config_sha: str | None = None,
                  model_shas: dict[str, str] | None = None) -> str:
-    """The whole page as one HTML string; comparisons are evaluate.candidate against evaluate.baseline.
+    """The whole page as one HTML string, of every model of params.yaml; each candidate is compared with
+    evaluate.baseline.
 
     The verdict across seeds is the page's answer only if verdict.json is for `config_sha` and `model_shas` (the
     workspace's models', from their run.json), so a verdict about other params or another network never sits
@@ -282,18 +294,19 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
     explain = _read_json(paths.EXPLAIN_DIR / "metrics.json")
     checks = _read_json(paths.DATA_CHECKS)
     kind = _read_json(paths.DATA_DIR / "meta.json").get("source", {}).get("kind")
-    names = " vs ".join(map(title, MODELS))
-    run = single_run(evaluation, ev.baseline, ev.candidate)
+    models = list(params.models)
+    names = " vs ".join(map(title, models))
+    run = "".join(single_run(evaluation, ev.baseline, candidate) for candidate in params.candidates)
     why = verdict_mismatch(across, config_sha, model_shas or {}) if across is not None else None
     if across is not None and why is None:
         sections = [("Verdict across seeds", seeds_verdict(across)),
                     (f"One training run (seed {params.seed})", run_in_verdict(across, params.seed) + run)]
     else:
         sections = [(f"One training run (seed {params.seed}): not a verdict",
-                     other_verdict(across, why) + run + f"<p>{GET_A_VERDICT}</p>")]
+                     other_verdict(across, why) + run + f"<p>{get_a_verdict(params.candidates)}</p>")]
     sections += [
-        ("Metrics", metrics_table(evaluation, ev.baseline, ev.candidate)),
-        ("Training curves", curves_image()),
+        ("Metrics", metrics_table(evaluation, models, ev.baseline)),
+        ("Training curves", curves_image(models)),
         ("Confusion and calibration",
          file_image(paths.EVALUATE_DIR / "confusion.png", "confusion matrices")
          + file_image(paths.EVALUATE_DIR / "reliability.png", "reliability diagrams")
@@ -301,11 +314,11 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
         (f"Grad-CAM: {names}", file_image(paths.EXPLAIN_DIR / "gradcam_side_by_side.png", "Grad-CAM gallery")
          + file_image(paths.EXPLAIN_DIR / "cam_methods.png", "CAM methods")),
         ("SE excitation", file_image(paths.EXPLAIN_DIR / "se_excitation.png", "SE excitation by class")
-         + file_image(paths.EXPLAIN_DIR / "se_mistakes.png", "SE's most confident mistakes")),
+         + file_image(paths.EXPLAIN_DIR / "se_mistakes.png", "the most confident mistakes of the models with gates")),
         (f"Faithfulness of Grad-CAM at {html.escape(str(explain.get('layer', '?')))} "
-         f"({explain.get('samples', '?')} test images)", faithfulness_table(explain)),
+         f"({explain.get('samples', '?')} test images)", faithfulness_table(explain, models)),
         ("Data checks", data_summary(checks)),
-        ("Provenance", provenance(params_text, str(evaluation.get("device", "?")))),
+        ("Provenance", provenance(params_text, str(evaluation.get("device", "?")), models)),
     ]
     body = "".join(f'<section id="{_anchor(title)}"><h2>{title}</h2>{content}</section>' for title, content in sections)
     heading = f"seecam: {names} on {DATA_NAMES.get(kind, 'CIFAR-10-format data')}"
@@ -327,20 +340,25 @@ def run_report(params: Params, params_path: Path = paths.PARAMS) -> Path:
     for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
         if not (needed / "metrics.json").is_file():
             raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
+        absent = [name for name in params.models if name not in _read_json(needed / "metrics.json")]
+        if absent:
+            raise SeecamError(f"{needed / 'metrics.json'} has no {absent[0]}, a model of params.yaml; run "
+                              f"`dvc repro {stage}` first")
     check_writable([paths.REPORT_HTML])
-    check_tracking(MODELS)
-    runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
+    names = list(params.models)
+    check_tracking(names)
+    runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in names}
     shas = {info.config_sha for info in runs.values() if info}
     page = build_report(params_path.read_text(), params, shas.pop() if len(shas) == 1 else None,
                         {name: info.model_sha for name, info in runs.items() if info})
     write_text(paths.REPORT_HTML, page)
-    missing = missing_records(MODELS, [StageConfig.of("evaluate", params.evaluate),
+    missing = missing_records(names, [StageConfig.of("evaluate", params.evaluate),
                                        StageConfig.of("explain", params.explain)])
     if missing:
         print(missing_line(missing), file=sys.stderr, flush=True)
     config = StageConfig("report", {"report.page_sha256": hashlib.sha256(page.encode()).hexdigest()},
                          stage_code_digest("report"))
-    for name in MODELS:
+    for name in names:
         if (name, "training") not in missing:
             with stage_record(name, config, {}) as run_id:
                 log_artifact(run_id, paths.REPORT_HTML, "reports")

@@ -4,9 +4,13 @@ One training run per model measures test-set noise only; how much SE - CNN moves
 with another seed needs several seeds. Each seed is one `dvc exp run --queue -S seed=N [-S ...]`, so DVC
 caches, names and tracks the experiments (`dvc exp show`, `dvc queue status/logs`), and both models train
 in each exactly as `dvc repro` trains them. The experiments are named `seed-N-<hash>`, where the hash is the
-configuration's identity (identity.sweep_digest of params.yaml with the -S overrides, and the training code):
-two sweeps of different configurations never collide, and rerunning a sweep of the same configuration is
-refused by DVC instead of silently duplicated.
+configuration's identity (identity.sweep_digest of params.yaml with the -S overrides, the models swept and the
+training code): two sweeps of different configurations never collide, and rerunning a sweep of the same
+configuration is refused by DVC instead of silently duplicated.
+
+A sweep trains every model of params.yaml, or the ones `--models` names (swept_models): a model trained for a
+seed before, by the same code with the same params, comes back from DVC's run cache in seconds, so adding a
+model and sweeping again trains the new one only.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
-from seecam.code_version import PIPELINE, training_code_digest
+from seecam.code_version import PIPELINE, check_train_stages, stage_names, training_code_digest
 from seecam.config_loader import read_yaml, shown
 from seecam.errors import SeecamError
 from seecam.identity import sweep_digest
-from seecam.params import MODELS, SEED_MAX, Params, parse_params
+from seecam.params import SEED_MAX, Params, parse_params
 from seecam.sweep_progress import DONE, SweepProgress
 from seecam.tracking.store import find_experiment
 
@@ -84,6 +89,37 @@ def check_overrides(params_path: Path, overrides: list[str]) -> Params:
         except yaml.YAMLError:
             raise SeecamError(f"-S {shown(override)}: the value is not YAML; quote it") from None
     return parse_params(raw, source=f"{params_path.name} with -S overrides")
+
+
+def swept_models(params_path: Path, overrides: list[str], models: list[str] | None,
+                 pipeline: Path) -> tuple[Params, list[str]]:
+    """The params every experiment runs with, and what `dvc exp run` needs beside `-S seed=N` and the overrides:
+    nothing for every model of params.yaml (`models` None); for the models named, DVC's override that deletes
+    each other model's block (`-S ~models.<name>`, so evaluate, explain and the report cover the named ones
+    alone) and every stage but the others' train_<name>, run `--single-item` (only if changed, with no check of
+    the stages upstream: train_<name> of a model left out would fail on its missing block)."""
+    params = check_overrides(params_path, overrides)
+    args: list[str] = []
+    if models is not None:
+        baseline = params.evaluate.baseline
+        twice = next((name for i, name in enumerate(models) if name in models[:i]), None)
+        unknown = next((name for name in models if name not in params.models), None)
+        if twice is not None:
+            raise SeecamError(f"--models names {shown(twice)} twice")
+        if unknown is not None:
+            raise SeecamError(f"--models: {shown(unknown)} is not a model of {params_path.name} "
+                              f"({', '.join(params.models)})")
+        if len(models) < 2:
+            raise SeecamError("--models must name at least two models (evaluate.baseline and a candidate)")
+        if baseline not in models:
+            raise SeecamError(f"--models must include evaluate.baseline ({baseline}): every candidate is compared "
+                              "with it")
+        left_out = [name for name in params.models if name not in models]
+        params = replace(params, models={name: block for name, block in params.models.items() if name in models})
+        stages = [stage for stage in stage_names(pipeline) if stage not in {f"train_{name}" for name in left_out}]
+        args = [arg for name in left_out for arg in ("-S", f"~models.{name}")] + ["--single-item", *stages]
+    check_train_stages(params.models, pipeline)
+    return params, args
 
 
 def experiment_name(seed: int, digest: str) -> str:
@@ -168,13 +204,14 @@ def _dvc(dvc: str, root: Path, *args: str, env: dict[str, str] | None = None) ->
     return result
 
 
-def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], targets: list[str], digest: str) -> list[str]:
-    """Queue one `dvc exp run` per seed, named by `digest` (sweep_digest); return the experiment names."""
+def queue(dvc: str, root: Path, seeds: list[int], overrides: list[str], args: list[str], digest: str) -> list[str]:
+    """Queue one `dvc exp run` per seed, named by `digest` (sweep_digest), with `args` (swept_models' and the
+    stage targets); return the experiment names."""
     names = []
     for seed in seeds:
         name = experiment_name(seed, digest)
         sets = [arg for override in overrides for arg in ("-S", override)]
-        _dvc(dvc, root, "exp", "run", "--queue", "-n", name, "-S", f"seed={seed}", *sets, *targets)
+        _dvc(dvc, root, "exp", "run", "--queue", "-n", name, "-S", f"seed={seed}", *sets, *args)
         names.append(name)
     return names
 
@@ -256,12 +293,13 @@ def swept_config_sha(params: Params, digest: str) -> str | None:
 
 
 def next_commands(names: list[str], config_sha: str | None, other_workspace: bool,
-                  queued_for: int | None = None) -> list[str]:
+                  queued_for: int | None = None, candidate: str | None = None) -> list[str]:
     """What to type after the sweep, each with why: run the queue (`queued_for` workers), the verdict, the report.
 
     `other_workspace`: the -S overrides make the sweep's configuration differ from the workspace's, so the
     report shows the verdict only after `dvc exp apply` brings one of the sweep's experiments in; that goes
-    first, since it also restores the experiment's reports/ (its verdict.json among them).
+    first, since it also restores the experiment's reports/ (its verdict.json among them). `candidate`: the
+    model the verdict compares with the baseline, where params.yaml has several to choose from.
     """
     steps = []
     if queued_for is not None:
@@ -269,37 +307,48 @@ def next_commands(names: list[str], config_sha: str | None, other_workspace: boo
                   ("dvc queue status", f"until all {len(names)} show Success")]
     if other_workspace:
         steps.append((f"dvc exp apply {names[0]}", "this configuration's params and outputs into the workspace"))
+    chosen = f" --candidate {candidate}" if candidate else ""
     if config_sha is None:
-        steps.append(("seecam verdict", "pools the latest sweep's seeds from MLflow"))
+        steps.append((f"seecam verdict{chosen}", "pools the latest sweep's seeds from MLflow"))
     else:
-        steps.append((f"seecam verdict --config-sha {config_sha}", f"pools these {len(names)} seeds from MLflow"))
+        steps.append((f"seecam verdict --config-sha {config_sha}{chosen}",
+                      f"pools these {len(names)} seeds from MLflow"))
     steps.append(("dvc repro report", "puts the verdict on top of reports/index.html"))
     return [f"{command:<46} # {why}" for command, why in steps]
 
 
-def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str], jobs: int, run: bool) -> None:
-    """Queue the sweep; with `run`, run it on `jobs` workers to the end and fail (exit 1) if any experiment failed.
+def sweep(root: Path, seeds: list[int], overrides: list[str], targets: list[str], jobs: int, run: bool,
+          models: list[str] | None = None) -> None:
+    """Queue the sweep of every model, or of `models`; with `run`, run it on `jobs` workers to the end and fail
+    (exit 1) if any experiment failed.
 
     Either way it prints the exact commands that follow; after a run, with the sweep's config_sha.
     """
     if jobs < 1:
         raise SeecamError(f"-j must be >= 1 (queue workers), got {jobs}")
+    if models is not None and targets:
+        raise SeecamError("pass stage targets or --models, not both: --models chooses the stages")
     dvc = dvc_command()
     check_git_commit(root)
-    params = check_overrides(root / "params.yaml", parse_overrides(overrides))
-    other_workspace = params != check_overrides(root / "params.yaml", [])
+    overrides = parse_overrides(overrides)
+    params, args = swept_models(root / "params.yaml", overrides, models, root / PIPELINE)
+    workspace = check_overrides(root / "params.yaml", [])
+    other_workspace = check_overrides(root / "params.yaml", overrides) != workspace
+    candidate = params.candidates[0] if len(workspace.candidates) > 1 else None  # the verdict needs one named
     check_cache_dir(dvc, root)
-    digest = sweep_digest(params, training_code_digest(root / PIPELINE))
-    names = queue(dvc, root, seeds, overrides, targets, digest)
+    digest = sweep_digest(params, training_code_digest(params.models, root / PIPELINE))
+    names = queue(dvc, root, seeds, overrides, args + targets, digest)
     print(f"queued {len(names)} experiments: {', '.join(names)}")
     if not run:
-        print("next:", *next_commands(names, None, other_workspace, queued_for=jobs), sep="\n  ")
+        print("next:", *next_commands(names, None, other_workspace, queued_for=jobs, candidate=candidate),
+              sep="\n  ")
         return
-    states = wait(dvc, root, names, jobs, SweepProgress(names, list(MODELS), params.train.epochs, params.tracking))
+    states = wait(dvc, root, names, jobs, SweepProgress(names, list(params.models), params.train.epochs,
+                                                        params.tracking))
     failed = [name for name, state in states.items() if state != "Success"]
     if failed:
         raise SeecamError(f"{len(failed)} of {len(names)} experiments failed ({', '.join(failed)}); "
                           f"see `dvc queue logs {failed[0]}`", exit_code=1)
     sha = swept_config_sha(params, digest)
     print(f"all {len(names)} experiments succeeded; config_sha {sha or 'unknown (no new MLflow runs)'}")
-    print("next:", *next_commands(names, sha, other_workspace), sep="\n  ")
+    print("next:", *next_commands(names, sha, other_workspace, candidate=candidate), sep="\n  ")

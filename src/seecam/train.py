@@ -398,7 +398,7 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     model = build_model(name, params.model(name), params.train.normalize)
     job = TrainingJob(name, params, dataset, device, splits, model,
                       compile_decision(params.train, len(splits.train_y), device), world, clock,
-                      Environment(training_code_digest(), dataset.sha256, device.type, torch.__version__))
+                      Environment(training_code_digest([name]), dataset.sha256, device.type, torch.__version__))
     if not world.is_main:
         resume = distributed.from_main(None, world)  # pairs with rank 0's from_main below
         if resume != REUSED:

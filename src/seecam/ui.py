@@ -14,9 +14,10 @@ import json
 import urllib.parse
 from typing import TYPE_CHECKING
 
+from seecam.colours import model_colours
 from seecam.credentials import masked
 from seecam.errors import SeecamError
-from seecam.params import MODELS, load_params
+from seecam.params import load_params
 from seecam.paths import VERDICT_DIR, train_dir
 from seecam.server import ServerConfig, serve_until_stopped
 from seecam.sweep import is_sweep_experiment
@@ -25,9 +26,6 @@ from seecam.tracking.store import RunInfo, default_artifacts_dir, open_experimen
 if TYPE_CHECKING:  # tracking.stages imports mlflow (~2 s), which `seecam check-data` (cli.py imports this) skips
     from seecam.tracking.stages import StageConfig
 
-# matplotlib's tab10, in the order of params.models: the report's curves and bars draw the models so
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
 RUN_COLOUR_TAG = "mlflow.runColor"  # what MLflow 3.17's UI reads for a run's colour (and writes when one is picked)
 HINTS = {"runs table": "Columns -> test_acc adds test accuracy to the table",
          "charts": "Search metric charts: ^(test|val)_acc$ puts test_acc per run beside the val_acc curves"}
@@ -38,16 +36,17 @@ def colour_runs(experiment_id: str, models: list[str]) -> None:
     import mlflow
 
     client = mlflow.MlflowClient()
-    colours = {model: COLOURS[i % len(COLOURS)] for i, model in enumerate(models)}
+    colours = model_colours(models)
     for run in client.search_runs([experiment_id], "tags.model != ''", max_results=50_000):
         colour = colours.get(run.data.tags["model"])
         if colour and RUN_COLOUR_TAG not in run.data.tags:
             client.set_tag(run.info.run_id, RUN_COLOUR_TAG, colour)
 
 
-def compare_run_ids(experiment_id: str) -> tuple[list[str], str]:
+def compare_run_ids(experiment_id: str, names: list[str]) -> tuple[list[str], str]:
     """The runs the compare link opens, and what they are: the latest verdict's (reports/verdict/verdict.json, by
-    seed, baseline then candidate), else the latest sweep's configuration's, else the workspace's (run.json)."""
+    seed, baseline then candidate), else the latest sweep's configuration's, else those of the workspace's models
+    `names` (their run.json)."""
     import mlflow
 
     from seecam.verdict import Verdict
@@ -67,7 +66,7 @@ def compare_run_ids(experiment_id: str) -> tuple[list[str], str]:
         runs = sorted((r for r in swept if r.data.tags.get("config_sha") == sha),
                       key=lambda r: (int(r.data.tags.get("seed", 0)), r.data.tags["model"]))
         return [r.info.run_id for r in runs], f"the latest sweep's {len(runs)} runs (config_sha {sha})"
-    ids = [info.run_id for name in MODELS if (info := RunInfo.load(train_dir(name) / "run.json"))]
+    ids = [info.run_id for name in names if (info := RunInfo.load(train_dir(name) / "run.json"))]
     return ids, "this workspace's training runs"
 
 
@@ -105,10 +104,10 @@ def ui(port: int, access_log: bool) -> None:
     if uri.startswith(("http://", "https://")):
         raise SeecamError(f"the tracking store is already a server ({masked(uri)}); open it in a browser")
     experiment_id = open_experiment(params.tracking)
-    colour_runs(experiment_id, list(MODELS))
+    colour_runs(experiment_id, list(params.models))
     from seecam.tracking.stages import StageConfig
 
-    run_ids, what = compare_run_ids(experiment_id)
+    run_ids, what = compare_run_ids(experiment_id, list(params.models))
     records = evaluate_records(experiment_id, run_ids, StageConfig.of("evaluate", params.evaluate))
     if records:
         run_ids, what = records, f"{what}: their evaluate records, test_acc first"

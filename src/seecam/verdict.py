@@ -45,7 +45,7 @@ from seecam.atomic import write_json, write_text
 from seecam.config_loader import shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
-from seecam.params import MODELS, Params
+from seecam.params import MODEL_NAME, Params
 from seecam.sweep import is_sweep_experiment
 from seecam.tables import title
 from seecam.tracking.stages import (
@@ -277,7 +277,7 @@ class Records:
 
     @classmethod
     def workspace(cls, params: Params) -> Records:
-        runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in MODELS}
+        runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in params.models}
         return cls(StageConfig.of("evaluate", params.evaluate), StageConfig.of("explain", params.explain),
                    {name: info.model_sha for name, info in runs.items() if info and info.model_sha},
                    config_params(params))
@@ -290,11 +290,13 @@ def trainings(runs: list[Any]) -> list[Any]:
 
 
 def well_formed(tags: dict[str, str]) -> bool:
-    """Whether a run's tags name a registered model, a decimal seed and a 16-hex config_sha, as training writes them.
+    """Whether a run's tags name a model (a valid model name), a decimal seed and a 16-hex config_sha, as training
+    writes them.
 
     Tags are data anyone can set (the MLflow UI, a script): a run with others is skipped and counted, never trusted.
     """
-    return (tags.get("model") in MODELS and re.fullmatch(r"\d{1,10}", tags.get("seed", "")) is not None
+    return (MODEL_NAME.fullmatch(tags.get("model", "")) is not None
+            and re.fullmatch(r"\d{1,10}", tags.get("seed", "")) is not None
             and re.fullmatch(r"[0-9a-f]{16}", tags.get("config_sha", "")) is not None)
 
 
@@ -496,7 +498,7 @@ def run_verdict(params: Params, sha: str | None, baseline: str, candidate: str,
                 out: Path = paths.VERDICT_DIR) -> Verdict:
     """Select, pair, summarise; write reports/verdict/* and log the verdict run."""
     for name in (baseline, candidate):
-        params.model(name)  # an unknown model is one line naming the registered ones
+        params.model(name)  # an unknown model is one line naming params.yaml's
     if baseline == candidate:
         raise SeecamError(f"--candidate must differ from --baseline (both are {shown(baseline)})")
     if sha is not None and not re.fullmatch(r"[0-9a-f]{1,16}", sha):

@@ -102,3 +102,46 @@ def test_no_import_cycles():
 
     for name in sorted(graph):
         visit(name, [])
+
+
+def declared(stage: str) -> set[str]:
+    """What `stage` declares it writes: outs, metrics and plots, each a file or a folder."""
+    spec = STAGES[stage]
+    return {next(iter(entry)) if isinstance(entry, dict) else entry
+            for kind in ("outs", "metrics", "plots") for entry in spec.get(kind, [])}
+
+
+@pytest.mark.parametrize("names", [["cnn", "se"], ["cnn", "se", "se8", "eca"]])
+def test_every_file_explain_writes_is_declared_whatever_the_models(names):
+    """Issue 25: feature_maps_se8.png was no DVC output, so `git add -A` put it in git."""
+    from seecam.explain.run import outputs
+
+    outs = declared("explain")
+    for path in outputs(names):
+        assert any(path == Path(out) or Path(out) in path.parents for out in outs), path
+
+
+def test_the_plots_draw_every_model_from_files_no_model_names():
+    """Issue 25: the plots' `y:` maps named cnn's and se's files, so `dvc plots show` left a third model out."""
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    sources = {path for plot in pipeline["plots"] for props in plot.values() for path in props["y"]}
+    assert sources and all("/train/" not in path for path in sources), sources
+    assert sources <= declared("evaluate")  # written by the stage that reads every model's history
+    for plot in pipeline["plots"]:
+        (props,) = plot.values()
+        assert (REPO / ".dvc/plots" / f"{props['template']}.json").is_file()
+
+
+def test_every_train_stage_is_the_same_stage_for_its_model():
+    """A variant's stage is train_cnn's with its name: the same code (one YAML anchor), the shared params and
+    its own block, the outputs train writes for it."""
+    from seecam.paths import train_outputs
+
+    trains = {name.removeprefix("train_"): spec for name, spec in STAGES.items() if name.startswith("train_")}
+    assert list(trains) == ["cnn", "se"]
+    shared = [p for p in trains["cnn"]["params"] if p != "models.cnn"]
+    for name, spec in trains.items():
+        assert spec["cmd"] == f"python stages/train.py {name}"
+        assert spec["deps"] == trains["cnn"]["deps"]
+        assert spec["params"] == [*shared, f"models.{name}"]
+        assert spec["outs"] == [str(path) for path in train_outputs(name)]

@@ -83,18 +83,27 @@ def copy_code(destination):
 def test_the_training_digest_follows_training_code_and_not_the_later_stages_tracking(tmp_path):
     """Editing a helper only evaluate, explain, report or the verdict use keeps checkpoints and seed pooling."""
     pipeline = copy_code(tmp_path)
-    before = training_code_digest(pipeline)
+    before = training_code_digest(["cnn", "se"], pipeline)
     for later in ("tracking/stages.py", "verdict.py", "evaluate.py"):
         path = tmp_path / "src/seecam" / later
         path.write_text(path.read_text() + "\n# an evaluate-only edit\n")
-    assert training_code_digest(pipeline) == before
+    assert training_code_digest(["cnn", "se"], pipeline) == before
     lifecycle = tmp_path / "src/seecam/tracking/training.py"
     lifecycle.write_text(lifecycle.read_text() + "\nSTEP = 1  # a training edit\n")
-    assert training_code_digest(pipeline) != before
+    assert training_code_digest(["cnn", "se"], pipeline) != before
+
+
+def test_every_train_stage_runs_the_same_code_so_the_models_of_a_configuration_share_the_digest():
+    """Issue 25: a model's training digests its own stage's code; the stages share one list of deps, so each model
+    gets the digest of all (config_sha pools them), and a model's stage added or missing changes no other's."""
+    pipeline = REPO / "dvc.yaml"
+    one = training_code_digest(["cnn"], pipeline)
+    assert one == training_code_digest(["se"], pipeline) == training_code_digest(["cnn", "se"], pipeline)
 
 
 def test_the_training_digest_is_the_same_from_the_repo_and_from_elsewhere(tmp_path, monkeypatch):
     """`seecam sweep` digests the code by the repo's path, a stage from inside the repo: the same digest."""
     pipeline = copy_code(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert training_code_digest() == training_code_digest(pipeline) == training_code_digest(REPO / "dvc.yaml")
+    assert training_code_digest(["cnn"]) == training_code_digest(["cnn"], pipeline) == training_code_digest(
+        ["cnn"], REPO / "dvc.yaml")

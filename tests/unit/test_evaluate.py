@@ -33,7 +33,7 @@ def test_evaluation_and_paired_comparison():
     assert comparison["acc_diff"] == pytest.approx(se.values["test_acc"] - cnn.values["test_acc"])
     assert comparison["acc_diff_ci_low"] < comparison["acc_diff"] < comparison["acc_diff_ci_high"]
     assert comparison["acc_diff_significant"] and comparison["mcnemar_p"] < 1e-6
-    text = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se")
+    text = comparison_markdown({"cnn": cnn, "se": se}, {"se": comparison}, CLASSES, "cnn")
     assert "the difference is **beyond test-set noise for these two trained models**" in text
     assert "training-seed variation not measured (see `seecam sweep`)" in text
     assert "| accuracy (95% CI) |" in text and "| se |" in text and "| c9 |" in text
@@ -41,16 +41,23 @@ def test_evaluation_and_paired_comparison():
     assert "| metric | cnn | se | se − cnn | better |\n|---|---:|---:|---:|---|" in text
 
 
-def test_the_comparison_is_candidate_minus_baseline_among_any_number_of_models():
+def test_every_model_but_the_baseline_is_a_candidate_with_its_own_columns():
+    """Issue 25: a third model had no difference and no "better" of its own; each candidate gets both."""
     ev = EvaluateParams(bootstrap_samples=200)
     results = {name: evaluate_model(*toy(accuracy, seed), CLASSES, ev)
                for name, accuracy, seed in (("cnn", 0.7, 0), ("se", 0.8, 1), ("se8", 0.6, 2))}
-    comparison = compare(results["se8"], results["se"], ev)  # se8 as the baseline
-    assert comparison["acc_diff"] == pytest.approx(results["se"].values["test_acc"] - results["se8"].values["test_acc"])
-    text = comparison_markdown(results, comparison, CLASSES, "se8", "se")
-    assert "# CNN vs SE vs SE8 on the test set" in text and "SE is more accurate" in text
-    assert "| metric | cnn | se | se8 | se − se8 | better |\n|---|---:|---:|---:|---:|---|" in text
-    assert "| se |\n" in text  # the better of baseline and candidate
+    comparisons = {name: compare(results["cnn"], results[name], ev) for name in ("se", "se8")}
+    assert comparisons["se8"]["acc_diff"] == pytest.approx(
+        results["se8"].values["test_acc"] - results["cnn"].values["test_acc"])
+    text = comparison_markdown(results, comparisons, CLASSES, "cnn")
+    assert text.startswith("# CNN vs SE vs SE8 on the test set (2000 images)")
+    assert "**Accuracy, SE vs CNN:** SE is more accurate by" in text
+    assert "**Accuracy, SE8 vs CNN:** CNN is more accurate by" in text
+    assert ("| metric | cnn | se | se8 | se − cnn | better | se8 − cnn | better |\n"
+            "|---|---:|---:|---:|---:|---|---:|---|") in text
+    accuracy = next(line for line in text.splitlines() if line.startswith("| accuracy (95% CI) |"))
+    assert re.search(r"\| \+0\.\d{4} \| se \| -0\.\d{4} \| cnn \|$", accuracy), accuracy
+    assert "| class | cnn | se | se8 | se − cnn | se8 − cnn |" in text
 
 
 def test_same_predictions_are_within_test_set_noise():
@@ -71,9 +78,10 @@ def test_no_output_claims_noise_without_naming_which(cnn_accuracy, se_accuracy, 
     assert comparison["noise_measured"] == "test-set sampling (one training run per model)"
     assert comparison["noise_not_measured"] == "training-seed variation (see `seecam sweep`)"
     outputs = {
-        "comparison.md": comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se"),
+        "comparison.md": comparison_markdown({"cnn": cnn, "se": se}, {"se": comparison}, CLASSES, "cnn"),
         "metrics.json": json.dumps(comparison),
-        "report": single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se"),
+        "report": single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": {"se": comparison}},
+                             "cnn", "se"),
     }
     for name, text in outputs.items():
         assert not re.search(r"(beyond|within) noise", text), name
@@ -95,8 +103,8 @@ def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
     se = evaluate_model(se_probabilities, labels, CLASSES, ev)
     comparison = compare(cnn, se, ev)
     assert comparison["acc_diff"] == 0
-    markdown = comparison_markdown({"cnn": cnn, "se": se}, comparison, CLASSES, "cnn", "se")
-    page = single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": comparison}, "cnn", "se")
+    markdown = comparison_markdown({"cnn": cnn, "se": se}, {"se": comparison}, CLASSES, "cnn")
+    page = single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": {"se": comparison}}, "cnn", "se")
     assert "Neither model is more accurate" in markdown and "Neither model is more accurate" in page
     assert "ahead" not in markdown and "CNN is" not in markdown and "CNN is" not in page
 
@@ -107,7 +115,7 @@ def test_comparison_md_gives_timings_with_their_range_and_no_winner_inside_it():
     se = evaluate_model(*toy(0.80, 1), CLASSES, ev)
     cnn.values |= COST | {"latency_ms_q1": 0.9, "latency_ms_q3": 1.3, "train_seconds": 100.2}
     se.values |= COST | {"latency_ms": 1.1, "latency_ms_q1": 1.0, "latency_ms_q3": 1.2, "train_seconds": 90.0}
-    text = comparison_markdown({"cnn": cnn, "se": se}, compare(cnn, se, ev), CLASSES, "cnn", "se")
+    text = comparison_markdown({"cnn": cnn, "se": se}, {"se": compare(cnn, se, ev)}, CLASSES, "cnn")
     assert "| latency, batch 1 (ms): median [IQR] of timing rounds | 1.00 [0.90, 1.30] | 1.10 [1.00, 1.20] " \
            "| +0.10 | within timing noise |" in text
     assert "| training wall time on this machine (s) | 100 | 90 | -10 | not compared (wall time) |" in text

@@ -1,12 +1,11 @@
 """One definition of a training configuration: config_sha, model_sha, the checkpoint key and the sweep's names."""
 
-import dataclasses
 from dataclasses import dataclass, replace
 
 import pytest
 
 from seecam.identity import Environment, checkpoint_key, config_sha, model_sha, sweep_digest
-from seecam.params import MODELS, CnnParams, Params, SeParams, TrainParams, parse_params
+from seecam.params import CnnParams, EcaParams, Params, SeParams, TrainParams, parse_params
 
 ENV = Environment(code_sha256="code1", data_sha256="data1", device="cpu", torch_version="2.14.1+cpu")
 
@@ -57,8 +56,9 @@ SHARED = {"config_sha", "checkpoint_key cnn", "sweep_digest"}
     ({"train": {"device": "cpu"}}, {"sweep_digest"}),
     ({"train": {"precision": "bf16"}}, SHARED),
     # models are not in config_sha: a model's own block is its model_sha, and adding a model changes no other's
-    ({"models": {"cnn": {"hidden": 256}}}, {"model_sha cnn", "checkpoint_key cnn", "sweep_digest"}),
-    ({"models": {"se": {"reduction": 8}}}, {"model_sha se", "sweep_digest"}),
+    ({"models": {"cnn": {"kind": "cnn", "hidden": 256}, "se": {"kind": "se"}}},
+     {"model_sha cnn", "checkpoint_key cnn", "sweep_digest"}),
+    ({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se", "reduction": 8}}}, {"model_sha se", "sweep_digest"}),
     # before any data exist the sweep's digest stands in the data params for the data's sha256
     ({"data": {"synthetic": {"seed": 1}}}, {"sweep_digest"}),
     ({"evaluate": {"bootstrap_samples": 10}}, set()),
@@ -92,16 +92,8 @@ def test_cuda_with_precision_fp32_and_with_auto_are_two_configurations():
 
 
 def models_with(**blocks: CnnParams) -> Params:
-    """Params whose models are the registered ones plus or instead of `blocks` (a model added, or another kind)."""
-    fields = {name: cls for name, cls in MODELS.items()} | {name: type(block) for name, block in blocks.items()}
-    models = dataclasses.make_dataclass("ModelsParams", [(name, cls, dataclasses.field(default_factory=cls))
-                                                         for name, cls in fields.items()], frozen=True)
-    return replace(Params(), models=models(**blocks))
-
-
-@dataclass(frozen=True)
-class EcaParams(CnnParams):
-    """Another kind with exactly the CNN's fields (issue 25's `kind`)."""
+    """Params whose models are the card's two plus or instead of `blocks` (a model added, or another kind)."""
+    return replace(Params(), models=Params().models | blocks)
 
 
 def test_adding_a_model_changes_no_other_models_identity():
@@ -111,7 +103,13 @@ def test_adding_a_model_changes_no_other_models_identity():
         assert identities(params)[identity] == identities(Params())[identity], identity
 
 
-def test_model_sha_is_the_models_kind_and_block_not_its_name(monkeypatch):
-    monkeypatch.setitem(MODELS, "se8", SeParams)
+def test_model_sha_is_the_models_kind_and_block_not_its_name():
     assert model_sha("se8", models_with(se8=SeParams())) == model_sha("se", Params())
-    assert model_sha("cnn", models_with(cnn=EcaParams())) != model_sha("cnn", Params())
+    assert model_sha("cnn", models_with(cnn=EcaParams(gamma=2, b=1))) != model_sha("cnn", Params())
+
+
+def test_the_cards_models_keep_the_model_sha_they_had_before_models_were_data():
+    """Issue 25 made `kind` a key of each block; the digest still hashes the params class and the block's fields
+    (a kind's `gate` is a ClassVar, no field), so earlier runs' model_sha tags still name these networks."""
+    params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"}}})
+    assert (model_sha("cnn", params), model_sha("se", params)) == ("22fe7de513b4163c", "b2d3d1ef6b598e13")

@@ -1,9 +1,11 @@
+import math
+
 import pytest
 import torch
 
 from seecam.errors import SeecamError
-from seecam.models import build_model, count_parameters, model_config, model_from_config
-from seecam.params import CnnParams, SeParams
+from seecam.models import build_model, count_parameters, gates, model_config, model_from_config
+from seecam.params import CnnParams, EcaParams, SeParams
 
 
 def expected_cnn_parameters(widths=(32, 64, 128), hidden=512) -> int:
@@ -35,8 +37,8 @@ def test_stable_module_names():
     assert "block1.se" not in dict(build_model("cnn", CnnParams()).named_modules())
 
 
-def test_se_sits_after_relu_before_pooling_and_computes_its_formula():
-    model = build_model("se", SeParams()).eval()
+def forward_order(model, names: tuple[str, ...]) -> tuple[list[str], dict]:
+    """The order in which modules `names` ran in one forward pass, and each one's (inputs, output)."""
     order, seen = [], {}
 
     def record(name):
@@ -45,9 +47,15 @@ def test_se_sits_after_relu_before_pooling_and_computes_its_formula():
             seen[name] = (inputs, output)
         return hook
 
-    for name in ("block2.relu", "block2.se", "block2.pool"):
+    for name in names:
         model.get_submodule(name).register_forward_hook(record(name))
     model(torch.randn(3, 3, 32, 32))
+    return order, seen
+
+
+def test_se_sits_after_relu_before_pooling_and_computes_its_formula():
+    model = build_model("se", SeParams()).eval()
+    order, seen = forward_order(model, ("block2.relu", "block2.se", "block2.pool"))
     assert order == ["block2.relu", "block2.se", "block2.pool"]
     (x,), out = seen["block2.se"]
     se = model.block2.se
@@ -55,12 +63,60 @@ def test_se_sits_after_relu_before_pooling_and_computes_its_formula():
     torch.testing.assert_close(out, x * excitation[:, :, None, None])
 
 
-def test_config_round_trip_and_wrong_architecture():
+def test_config_round_trip_and_a_config_of_no_kind():
     model = build_model("se", SeParams(reduction=8))
     rebuilt = model_from_config(model_config("se", SeParams(reduction=8)))
     rebuilt.load_state_dict(model.state_dict())
-    with pytest.raises(SeecamError, match="other architecture"):
-        build_model("se", CnnParams())
+    with pytest.raises(SeecamError, match="kind 'resnet' is none of cnn, se, eca"):
+        model_from_config(model_config("se", SeParams()) | {"kind": "resnet"})
+
+
+def eca_kernel(channels: int, gamma: float = 2, b: float = 1) -> int:
+    """ECA-Net (Wang et al., CVPR 2020), Eq. 12: k = |log2(C)/gamma + b/gamma|_odd, the nearest odd number."""
+    t = abs(math.log2(channels) / gamma + b / gamma)
+    return min((k for k in range(1, 2 * math.ceil(t) + 3, 2)), key=lambda k: (abs(k - t), -k))
+
+
+@pytest.mark.parametrize("widths", [(32, 64, 128), (8, 16, 16), (1, 3, 256, 512)])
+def test_eca_adds_k_weights_per_block_with_the_papers_kernel_size(widths):
+    """One bias-free 1-D convolution of kernel k across the channels per block: k parameters, k from the paper."""
+    params = EcaParams(channels=list(widths))
+    model = build_model("eca", params)
+    assert [model.get_submodule(f"block{i + 1}.eca").conv.kernel_size[0] for i in range(len(widths))] == \
+        [eca_kernel(c) for c in widths]
+    cnn = build_model("cnn", CnnParams(channels=list(widths)))
+    assert count_parameters(model) - count_parameters(cnn) == sum(eca_kernel(c) for c in widths) == \
+        params.weights() - CnnParams(channels=list(widths)).weights()
+    assert [eca_kernel(c) for c in (32, 64, 128)] == [3, 3, 5]  # the tutorial's widths: 11 weights in all
+
+
+def test_eca_sits_where_se_sits_and_computes_its_formula():
+    """x * sigmoid(conv1d_k(avgpool(x))) across channels, after each block's ReLU, before pooling."""
+    model = build_model("eca", EcaParams()).eval()
+    order, seen = forward_order(model, ("block2.relu", "block2.eca", "block2.eca.gate", "block2.pool"))
+    assert order == ["block2.relu", "block2.eca.gate", "block2.eca", "block2.pool"]
+    (x,), out = seen["block2.eca"]
+    weight = model.block2.eca.conv.weight[0, 0]
+    k = len(weight)
+    pooled = torch.nn.functional.pad(x.mean(dim=(2, 3)), (k // 2, k // 2))
+    across = torch.stack([pooled[:, c:c + k] @ weight for c in range(x.shape[1])], dim=1)
+    torch.testing.assert_close(out, x * torch.sigmoid(across)[:, :, None, None])
+    assert model.block2.eca.conv.bias is None
+
+
+def test_a_kind_declares_its_gates():
+    """Explain finds channel-attention gates (SE's excitation, ECA's weights) by what the kind declares."""
+    assert gates(build_model("cnn", CnnParams())) == []
+    assert gates(build_model("se", SeParams())) == ["block1.se.gate", "block2.se.gate", "block3.se.gate"]
+    assert gates(build_model("eca", EcaParams(channels=[8, 16]))) == ["block1.eca.gate", "block2.eca.gate"]
+
+
+def test_a_model_file_rebuilds_from_its_kind_whatever_its_name():
+    params = EcaParams(channels=[8, 16], hidden=16)
+    model = build_model("eca_wide", params)
+    config = model_config("eca_wide", params)
+    assert config["kind"] == "eca" and config["name"] == "eca_wide"
+    model_from_config(config).load_state_dict(model.state_dict())
 
 
 def textbook_se(se, x: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,9 @@ from seecam.params import (
     IMAGE_SIDE,
     MAX_HIDDEN,
     SEED_MAX,
+    EcaParams,
     Params,
+    SeParams,
     check_tracking_uri,
     explainable_layers,
     load_params,
@@ -31,19 +33,25 @@ from seecam.train import seed_everything
 CPU = torch.device("cpu")
 
 
+def two(**blocks: dict) -> dict:
+    """The card's two models' blocks in params.yaml, with some keys of `blocks` (name -> keys) changed."""
+    return {name: {"kind": name} | blocks.get(name, {}) for name in ("cnn", "se")}
+
+
 def test_repo_params_are_the_tutorial_defaults():
     params = load_params(REPO / "params.yaml")
     assert params == Params()
     assert (params.train.epochs, params.train.batch_size, params.train.lr) == (50, 64, 0.001)
     assert (params.train.lr_patience, params.train.lr_factor) == (3, 0.5)
-    assert params.models.cnn.channels == [32, 64, 128] and params.models.se.reduction == 16
+    assert params.model("cnn").channels == [32, 64, 128] and params.model("se").reduction == 16
+    assert list(params.models) == ["cnn", "se"] and params.candidates == ["se"]
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
         ({"train": {"lrr": 0.1}}, "unknown key 'train.lrr' (allowed: epochs, batch_size, lr,"),
-        ({"models": {"resnet": {}}}, "unknown key 'models.resnet' (allowed: cnn, se)"),
+        ({"models": {"cnn": {"kind": "resnet"}}}, "models.cnn.kind must be one of cnn, se, eca, got 'resnet'"),
         ({"train": {"lr": -0.1}}, "train.lr must be > 0, got -0.1"),
         ({"train": {"epochs": "ten"}}, "train.epochs must be an integer, got 'ten'"),
         ({"train": {"epochs": 2.5}}, "train.epochs must be an integer, got 2.5"),
@@ -53,8 +61,8 @@ def test_repo_params_are_the_tutorial_defaults():
          "data.val_size must be smaller than the 10 train images"),
         ({"data": {"subset": 49500, "val_size": 1000}}, "data.subset must be <= the 49000 train images left"),
         ({"data": {"md5": "xyz"}}, "data.md5 must be 32 hex digits"),
-        ({"models": {"se": {"reduction": 64}}}, "models.se.reduction must be <= the narrowest block (32)"),
-        ({"models": {"cnn": {"channels": [32, "x"]}}}, "models.cnn.channels[1] must be an integer"),
+        ({"models": two(se={"reduction": 64})}, "models.se.reduction must be <= the narrowest block (32)"),
+        ({"models": two(cnn={"channels": [32, "x"]})}, "models.cnn.channels[1] must be an integer"),
         ({"train": {"device": "tpu"}}, "train.device must be one of auto, cpu, cuda, mps"),
         ({"explain": {"images": []}}, "explain.images must be a non-empty list"),
         ({"train": 5}, "train must be a mapping of keys, got int"),
@@ -111,9 +119,9 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
         ({"data": {"url": "https:///c.tar.gz"}}, "data.url must be an http(s)://host/... or file:// URL"),
         ({"train": {"augment": {"crop_padding": 100000}}},
          "train.augment.crop_padding must be <= 32 (the 32x32 image's side"),
-        ({"models": {"cnn": {"hidden": 10**9}}}, "models.cnn.hidden must be <= 16,384"),
-        ({"models": {"se": {"channels": [10**6]}}}, "models.se.channels must be widths <= 4,096"),
-        ({"models": {"cnn": {"channels": [4096], "hidden": 16384}}},
+        ({"models": two(cnn={"hidden": 10**9})}, "models.cnn.hidden must be <= 16,384"),
+        ({"models": two(se={"channels": [10**6]})}, "models.se.channels must be widths <= 4,096"),
+        ({"models": two(cnn={"channels": [4096], "hidden": 16384})},
          "models.cnn must have <= 100,000,000 weights (400 MB of float32"),
         ({"tracking": {"uri": "notascheme"}}, "tracking.uri must be '' (the project's store) or a URI MLflow"),
         ({"tracking": {"uri": "ftp://host/x"}}, "http(s)://, sqlite:///, postgresql[+driver]://"),
@@ -126,15 +134,16 @@ def test_stage_exits_2_with_one_line_before_any_work(tmp_path):
         ({"data": {"split_seed": -1}}, "data.split_seed must be >= 0"),
         ({"data": {"split_seed": 2**32}}, "data.split_seed must be <= 4,294,967,295 (numpy seeds are 0..2**32-1)"),
         ({"explain": {"layer": "head.fc2"}}, "explain.layer 'head.fc2' must be a feature-map (4-D) layer of both"),
-        ({"explain": {"layer": "block3.se"}}, "explain.layer 'block3.se' exists only in the SE model"),
-        ({"explain": {"layer": "block3"}, "models": {"cnn": {"channels": [32, 64]}}},
+        ({"explain": {"layer": "block3.se"}}, "explain.layer 'block3.se' exists only in se; it must be a feature-map "
+                                              "(4-D) layer of both models"),
+        ({"explain": {"layer": "block2.eca"}, "models": two() | {"eca": {"kind": "eca"}}},
+         "explain.layer 'block2.eca' exists only in eca; it must be a feature-map (4-D) layer of all models"),
+        ({"explain": {"layer": "block3"}, "models": two(cnn={"channels": [32, 64]})},
          "layer of both models: block1, block1.conv, block1.bn, block1.relu, block1.pool, block2, "),
         ({"explain": {"images": list(range(65))}}, "explain.images must list <= 64 images"),
         ({"evaluate": {"bootstrap_samples": 10**12}}, "evaluate.bootstrap_samples must be <= 100,000"),
         ({"evaluate": {"timing_rounds": 1}}, "evaluate.timing_rounds must be >= 3 (fewer rounds give no range"),
-        ({"evaluate": {"baseline": "resnet"}}, "evaluate.baseline must be one of cnn, se, got 'resnet'"),
-        ({"evaluate": {"candidate": "cnn"}}, "evaluate.candidate must differ from evaluate.baseline (both are 'cnn')"),
-        ({"models": {"se8": {}}}, "unknown key 'models.se8' (allowed: cnn, se)"),
+        ({"evaluate": {"baseline": "resnet"}}, "evaluate.baseline must be one of models: cnn, se, got 'resnet'"),
         ({"evaluate": {"bootstrap_seed": 2**32}}, "evaluate.bootstrap_seed must be <= 4,294,967,295"),
         ({"explain": {"deletion_steps": 10**6}}, "explain.deletion_steps must be <= 1,024 (one step per pixel"),
         ({"train": {"epochs": 10**12}}, "train.epochs must be <= 10,000"),
@@ -185,10 +194,10 @@ def feature_map_layers(model: torch.nn.Module) -> set[str]:
 @pytest.mark.parametrize(("cnn_channels", "se_channels"), [([32, 64, 128], [32, 64, 128]), ([16, 32], [16, 32, 64]),
                                                            ([16, 16, 16, 16, 16], [32])])
 def test_explainable_layers_are_the_4d_layers_of_both_models(cnn_channels, se_channels):
-    raw = {"models": {"cnn": {"channels": cnn_channels}, "se": {"channels": se_channels, "reduction": 4}}}
+    raw = {"models": two(cnn={"channels": cnn_channels}, se={"channels": se_channels, "reduction": 4})}
     params = parse_params({**raw, "explain": {"layer": "block1"}})
-    both = feature_map_layers(build_model("cnn", params.models.cnn)) & feature_map_layers(
-        build_model("se", params.models.se))
+    both = feature_map_layers(build_model("cnn", params.model("cnn"))) & feature_map_layers(
+        build_model("se", params.model("se")))
     expected = explainable_layers(min(len(cnn_channels), len(se_channels)))
     assert set(expected) == both and len(expected) == len(both)
     for layer in expected:
@@ -253,21 +262,22 @@ def test_a_huge_value_is_echoed_in_a_short_line():
 
 
 def test_values_at_the_upper_bounds_work():
-    top = parse_params({"seed": SEED_MAX, "models": {"cnn": {"hidden": MAX_HIDDEN}},
+    top = parse_params({"seed": SEED_MAX, "models": two(cnn={"hidden": MAX_HIDDEN}),
                         "train": {"augment": {"crop_padding": IMAGE_SIDE}}})
     seed_everything(top.seed)  # numpy and torch both take the largest seed
     assert np.random.default_rng(top.seed).integers(10) >= 0
-    model = build_model("cnn", top.models.cnn)
-    assert model.head.fc1.out_features == MAX_HIDDEN and count_parameters(model) == top.models.cnn.weights()
+    model = build_model("cnn", top.model("cnn"))
+    assert model.head.fc1.out_features == MAX_HIDDEN and count_parameters(model) == top.model("cnn").weights()
     images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
     out = Augmenter(top.train.augment, CPU)(images, torch.Generator().manual_seed(top.seed))
     assert out.shape == (8, 3, 32, 32) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", ["cnn", "se"])
+@pytest.mark.parametrize("name", ["cnn", "se", "eca"])
 def test_weight_count_matches_the_built_model(name):
-    extra = {"reduction": 4} if name == "se" else {}
-    params = parse_params({"models": {name: {"channels": [8, 24, 40, 16], "hidden": 33, **extra}},
+    extra = {"se": {"reduction": 4}, "eca": {"gamma": 1.5, "b": 2}}.get(name, {})
+    block = {"kind": name, "channels": [8, 24, 40, 16], "hidden": 33, **extra}
+    params = parse_params({"models": {"base": {"kind": "cnn"}, name: block}, "evaluate": {"baseline": "base"},
                            "explain": {"layer": "block1"}}).model(name)
     assert params.weights() == count_parameters(build_model(name, params))
 
@@ -305,3 +315,48 @@ def test_unreadable_params_files_are_one_line(tmp_path, monkeypatch, content, me
     with pytest.raises(SeecamError) as info:
         load_params("params.yaml")
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_a_model_variant_is_a_params_block_with_a_kind():
+    """Issue 25: a model is data. A variant of a kind is a `models.<name>` block; no code names it."""
+    params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"},
+                                      "se8": {"kind": "se", "reduction": 8}, "eca": {"kind": "eca"}}})
+    assert list(params.models) == ["cnn", "se", "se8", "eca"]
+    assert params.model("se8") == SeParams(reduction=8) and params.model("eca") == EcaParams()
+    assert params.candidates == ["se", "se8", "eca"]  # every model but evaluate.baseline, in params.yaml's order
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ({"cnn": {"kind": "cnn"}, "se8": {"reduction": 8}}, "models.se8.kind is missing: one of cnn, se, eca"),
+        ({"cnn": {"kind": "cnn"}, "se8": {"kind": "resnet"}}, "models.se8.kind must be one of cnn, se, eca, "
+                                                               "got 'resnet'"),
+        ({"cnn": {"kind": "cnn"}, "se8": {"kind": "cnn", "reduction": 8}},
+         "unknown key 'models.se8.reduction' (allowed: channels, hidden, dropout)"),
+        ({"cnn": {"kind": "cnn"}, "SE 8": {"kind": "se"}}, "models has a model named 'SE 8': a name is lowercase "
+                                                           "letters, digits and _, starting with a letter"),
+        ({"cnn": {"kind": "cnn"}, "x" * 33: {"kind": "se"}}, "at most 32 characters"),
+        ({"cnn": {"kind": "cnn"}, 8: {"kind": "se"}}, "models has a model named 8: a name is lowercase letters"),
+        ({"cnn": {"kind": "cnn"}, "comparison": {"kind": "se"}},
+         "models has a model named 'comparison', a key of the metrics files beside the models"),
+        ({"cnn": {"kind": "cnn"}}, "models must name at least two models (evaluate.baseline and a candidate), "
+                                   "got 1"),
+        ({f"m{i}": {"kind": "cnn"} for i in range(11)}, "models must name <= 10 models"),
+        ({"se": {"kind": "se"}, "se8": {"kind": "se"}}, "evaluate.baseline must be one of models: se, se8, "
+                                                        "got 'cnn'"),
+        ({"cnn": {"kind": "cnn"}, "eca": {"kind": "eca", "gamma": 0}}, "models.eca.gamma must be > 0, got 0"),
+        ({"cnn": {"kind": "cnn"}, "se": "big"}, "models.se must be a mapping of keys, got str"),
+        ({"cnn": {"kind": "cnn"}, "se": {"kind": "se", "channels": [10**6]}}, "models.se.channels must be widths"),
+    ],
+)
+def test_model_names_kinds_and_blocks_are_checked(models, message):
+    with pytest.raises(SeecamError) as info:
+        parse_params({"models": models}, source="params.yaml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("params.yaml: ") and "\n" not in str(info.value)
+
+
+def test_evaluate_candidate_is_gone_with_a_line_that_says_what_replaced_it():
+    with pytest.raises(SeecamError, match=r"unknown key 'evaluate.candidate' \(allowed: batch_size, "):
+        parse_params({"evaluate": {"candidate": "se"}})

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from helpers import REPO
 from seecam.config_loader import flatten
 from seecam.errors import SeecamError
-from seecam.params import Params, load_params, parse_params
+from seecam.params import KINDS, Params, SeParams, load_params, parse_params
 
 BASE = yaml.safe_load((REPO / "params.yaml").read_text())
 # derandomize: CI must give the same verdict on the same code; widen max_examples locally to explore more.
@@ -47,18 +47,25 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "explain.deletion_steps": (1, 1024), "explain.feature_map_channels": (1, 64), "explain.top_channels": (1, 64),
     "explain.mistakes": (1, 64),
 }
-for _model in ("cnn", "se"):
-    BOUNDS |= {f"models.{_model}.hidden": (1, 16_384), f"models.{_model}.dropout": (0, 1 - 1e-16)}
+BOUNDS |= {"models.*.hidden": (1, 16_384), "models.*.dropout": (0, 1 - 1e-16)}  # any model's name for *
 TRACKING_URI = re.compile(r"$|https?://[^/]|sqlite:///.|(postgresql|mysql|mssql)(\+\w+)?://.|file://.|databricks")
 
 
 def all_keys() -> set[str]:
-    """Dotted keys of the valid params, sections included (from flatten, which lists every leaf)."""
-    leaves = set(flatten(Params()))
+    """Dotted keys of the valid params, sections included (from flatten, which lists every leaf; a model's keys
+    as models.*.<key>, since its name is the user's)."""
+    leaves = set(flatten(Params())) - {"models"}
+    leaves |= {"models.*.kind"} | {f"models.*.{key}" for cls in KINDS.values() for key in flatten(cls())}
     return leaves | {".".join(k.split(".")[:i]) for k in leaves for i in range(1, k.count(".") + 1)}
 
 
 KNOWN_KEYS = all_keys()
+
+
+def generic(key: str) -> str:
+    """`models.se8.reduction` -> `models.*.reduction`: the key whatever the model's name."""
+    parts = key.split(".")
+    return ".".join(["models", "*", *parts[2:]]) if parts[0] == "models" and len(parts) > 1 else key
 
 
 def leaf_paths(node: Any, prefix: tuple = ()) -> list[tuple]:
@@ -128,24 +135,27 @@ def assert_one_line_naming_a_key(message: str) -> None:
     if rest.startswith("unknown key "):
         return
     key = re.sub(r"\[\d+\]", "", rest.split(" ")[0])
-    assert key in KNOWN_KEYS, message
+    assert generic(key) in KNOWN_KEYS, message
 
 
 def assert_within_bounds(params: Params) -> None:
-    for key, value in flatten(params).items():
+    leaves = flatten(params) | {key: value for name, block in params.models.items()
+                                for key, value in flatten(block, "models.*.").items()}
+    for key, value in leaves.items():
         if key in BOUNDS:
             low, high = BOUNDS[key]
             assert math.isfinite(value) and low <= value <= high, (key, value)
         if isinstance(value, str):
             assert value.isprintable(), (key, value)
     assert params.data.val_size < params.data.train_size
-    for name in ("cnn", "se"):
-        channels = params.model(name).channels
-        assert 1 <= len(channels) <= 5 and all(1 <= c <= 4096 for c in channels), (name, channels)
-    assert 1 <= params.models.se.reduction <= min(params.models.se.channels)
+    assert 2 <= len(params.models) <= 10 and params.evaluate.baseline in params.models
+    for name, block in params.models.items():
+        assert re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name), name
+        assert 1 <= len(block.channels) <= 5 and all(1 <= c <= 4096 for c in block.channels), (name, block)
+        assert not isinstance(block, SeParams) or 1 <= block.reduction <= min(block.channels)
     assert 1 <= len(params.explain.images) <= 64 and min(params.explain.images) >= 0
     assert re.fullmatch(r"block[1-5](\.(conv|bn|relu|pool))?", params.explain.layer)
-    assert int(params.explain.layer[5]) <= min(len(params.models.cnn.channels), len(params.models.se.channels))
+    assert int(params.explain.layer[5]) <= min(len(block.channels) for block in params.models.values())
     assert TRACKING_URI.match(params.tracking.uri) and " " not in params.tracking.uri
     assert 1 <= len(params.tracking.experiment) <= 500
 

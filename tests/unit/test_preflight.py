@@ -10,8 +10,9 @@ import yaml
 from helpers import REPO, free_port
 from seecam.errors import SeecamError
 from seecam.evaluate import OUTPUTS
+from seecam.explain.run import PER_MODEL
 from seecam.explain.run import outputs as explain_outputs
-from seecam.paths import EVALUATE_DIR, EXPLAIN_DIR
+from seecam.paths import EVALUATE_DIR
 from seecam.preflight import check_tracking, check_writable
 
 
@@ -53,9 +54,10 @@ def test_a_tracking_server_that_is_down_is_named(tmp_path, monkeypatch):
     check_tracking(["cnn", "se"])  # the local SQLite store needs no server
 
 
-@pytest.mark.parametrize("stage,directory,names", [("evaluate", EVALUATE_DIR, OUTPUTS),
-                                                    ("explain", EXPLAIN_DIR, explain_outputs())])
-def test_the_outputs_checked_before_the_work_are_the_ones_dvc_yaml_declares(stage, directory, names):
+@pytest.mark.parametrize("stage,paths", [("evaluate", [EVALUATE_DIR / name for name in OUTPUTS]),
+                                         ("explain", explain_outputs(["cnn", "se"]))])
+def test_the_outputs_checked_before_the_work_are_the_ones_dvc_yaml_declares(stage, paths):
+    """Each file, or the folder of each model's own files (explain's models/)."""
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
     declared = {next(iter(entry)) if isinstance(entry, dict) else entry for entry in spec["outs"] + spec["metrics"]}
-    assert declared == {str(directory / name) for name in names}
+    assert declared == {str(path.parent if path.parent == PER_MODEL else path) for path in paths}

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import free_port
 from seecam.errors import SeecamError
-from seecam.params import Params
+from seecam.params import Params, parse_params
 from seecam.report import (
     build_report,
     faithfulness_table,
@@ -24,8 +24,8 @@ EVALUATION = {
             "latency_ms_q1": 0.85, "latency_ms_q3": 0.95, "train_seconds": 100.0},
     "se": {"test_acc": 0.82, "parameters": 1_150_602, "flops_per_image": 22_756_608, "latency_ms": 1.4,
            "latency_ms_q1": 1.3, "latency_ms_q3": 1.5, "train_seconds": 130.0},
-    "comparison": {"acc_diff": 0.02, "acc_diff_ci_low": 0.01, "acc_diff_ci_high": 0.03,
-                   "acc_diff_significant": True, "mcnemar_p": 0.001},
+    "comparison": {"se": {"acc_diff": 0.02, "acc_diff_ci_low": 0.01, "acc_diff_ci_high": 0.03,
+                          "acc_diff_significant": True, "mcnemar_p": 0.001}},
 }
 
 
@@ -53,16 +53,32 @@ def test_a_latency_difference_inside_the_rounds_spread_is_within_noise():
 def test_the_metrics_table_shows_spreads_and_never_lets_wall_time_decide():
     from seecam.report import metrics_table
 
-    html = metrics_table(EVALUATION, "cnn", "se")
+    html = metrics_table(EVALUATION, ["cnn", "se"], "cnn")
     assert re.search(r"latency, batch 1 \(ms\): median \[IQR\] of timing rounds</td><td[^>]*>0.90 \[0.85, 0.95\]"
                      r"</td><td[^>]*>1.40 \[1.30, 1.50\]</td><td[^>]*>\+0.50</td><td[^>]*>cnn</td>", html)
     assert re.search(r"training wall time on this machine \(s\)</td><td[^>]*>100</td><td[^>]*>130</td>"
                      r"<td[^>]*>\+30</td><td[^>]*>not compared \(wall time\)</td>", html)
 
 
+def test_the_metrics_table_has_a_difference_and_a_better_per_candidate():
+    """Issue 25: the table's one "se − cnn" and "better" ignored a third model."""
+    from seecam.report import metrics_table
+
+    se8 = {"test_acc": 0.79, "parameters": 1_152_000, "flops_per_image": 22_760_000, "latency_ms": 0.92,
+           "latency_ms_q1": 0.80, "latency_ms_q3": 1.2, "train_seconds": 120.0}
+    html = metrics_table(EVALUATION | {"se8": se8}, ["cnn", "se", "se8"], "cnn")
+    header = re.search(r"<tr>(<th>.*?)</tr>", html)[1]
+    assert re.findall(r"<th>(.*?)</th>", header) == ["metric", "cnn", "se", "se8", "se − cnn", "better",
+                                                     "se8 − cnn", "better"]
+    assert re.search(r"accuracy \(95% CI\)</td>(<td[^>]*>[^<]*</td>){3}<td[^>]*>\+0.0200</td><td[^>]*>se</td>"
+                     r"<td[^>]*>-0.0100</td><td[^>]*>cnn</td>", html)
+    assert re.search(r"latency, batch 1 \(ms\).*?<td[^>]*>cnn</td><td[^>]*>\+0.0\d?</td><td[^>]*>within timing "
+                     r"noise</td>", html)
+
+
 def test_single_run_within_test_set_noise():
-    evaluation = {**EVALUATION, "comparison": {**EVALUATION["comparison"], "acc_diff_significant": False,
-                                               "acc_diff_ci_low": -0.01}}
+    evaluation = {**EVALUATION, "comparison": {"se": {**EVALUATION["comparison"]["se"], "acc_diff_significant": False,
+                                                      "acc_diff_ci_low": -0.01}}}
     assert "within test-set noise for these two trained models" in single_run(evaluation, "cnn", "se")
 
 
@@ -74,7 +90,7 @@ def test_table_escapes_and_aligns_numbers():
 def test_faithfulness_table_shows_an_undefined_randomisation_check():
     explain = {"cnn": {"deletion_auc": 0.1, "randomization_spearman": 0.05, "randomization_undefined_pairs": 0},
                "se": {"deletion_auc": 0.2, "randomization_undefined_pairs": 500}}
-    html = faithfulness_table(explain)
+    html = faithfulness_table(explain, ["cnn", "se"])
     assert "randomisation rank correlation</td><td class=\"num\">0.0500</td><td class=\"\">undefined" in html
     assert "constant map (left out)</td><td class=\"num\">0</td><td class=\"num\">500" in html
 
@@ -85,7 +101,7 @@ def stage_outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for stage in ("evaluate", "explain"):
         (tmp_path / "reports" / stage).mkdir(parents=True)
-        (tmp_path / "reports" / stage / "metrics.json").write_text("{}\n")
+        (tmp_path / "reports" / stage / "metrics.json").write_text('{"cnn": {}, "se": {}}\n')
     return tmp_path
 
 
@@ -114,7 +130,7 @@ def test_verdict_across_seeds_section_gives_the_sentence_interval_figure_and_fil
 
 
 def test_provenance_shows_params_yaml_with_tracking_passwords_masked():
-    page = provenance("tracking:\n  uri: http://alice:s3cret@team:5000\n", "cpu")
+    page = provenance("tracking:\n  uri: http://alice:s3cret@team:5000\n", "cpu", ["cnn", "se"])
     assert "http://alice:***@team:5000" in page and "s3cret" not in page
 
 
@@ -176,8 +192,8 @@ def test_a_verdict_for_another_configuration_is_named_with_how_to_show_it(page_i
 
 def test_a_bound_that_rounds_to_zero_is_never_minus_zero():
     """The single-run interval printed as "CI [-0.00, +2.90]": a tiny negative bound rounds to 0.00, unsigned."""
-    evaluation = {**EVALUATION, "comparison": {**EVALUATION["comparison"], "acc_diff_ci_low": -1e-17,
-                                               "acc_diff_ci_high": 0.029}}
+    evaluation = {**EVALUATION, "comparison": {"se": {**EVALUATION["comparison"]["se"], "acc_diff_ci_low": -1e-17,
+                                                      "acc_diff_ci_high": 0.029}}}
     text = single_run(evaluation, "cnn", "se")
     assert "CI [0.00, +2.90]" in text and "-0.00" not in text
 
@@ -195,7 +211,7 @@ def test_provenance_names_the_pages_commit_and_the_commit_that_trained_each_mode
     for name, commit in (("cnn", "1111111"), ("se", "2222222")):
         run = client.create_run(experiment, tags={"git_commit": commit, "model": name})
         RunInfo(run.info.run_id, experiment, "seecam", uri).save(tmp_path / f"reports/train/{name}/run.json")
-    page = provenance("seed: 42\n", "cpu")
+    page = provenance("seed: 42\n", "cpu", ["cnn", "se"])
     assert re.search(r"<td[^>]*>git commit of this page \(report stage\)</td><td[^>]*>unknown</td>", page)
     for name, commit in (("cnn", "1111111"), ("se", "2222222")):
         assert re.search(rf"<td[^>]*>git commit that trained {name} \(tag of its MLflow run\)</td><td[^>]*>{commit}<",
@@ -221,3 +237,37 @@ def test_missing_records_are_one_line_naming_what_writes_them():
     lost = missing_line([("cnn", "training"), ("se", "evaluate")])
     assert "cnn's training run, se's evaluate record" in lost
     assert lost.endswith("`dvc repro -f -s train_cnn && dvc repro -f -s evaluate && dvc repro` writes them")
+
+
+def test_a_third_model_joins_every_table_and_the_verdict_stays_the_pages_answer(page_inputs, tmp_path):
+    """Issue 25: adding se8 orphaned the verdict and left se8 out of the "se − cnn" and "better" columns."""
+    params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"},
+                                      "se8": {"kind": "se", "reduction": 8}}})
+    se8 = {**EVALUATION["se"], "test_acc": 0.79}
+    evaluation = EVALUATION | {"se8": se8, "comparison": EVALUATION["comparison"] | {"se8": {
+        "acc_diff": -0.01, "acc_diff_ci_low": -0.02, "acc_diff_ci_high": 0.0, "acc_diff_significant": False,
+        "mcnemar_p": 0.2}}}
+    (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation))
+    (tmp_path / "reports/explain/metrics.json").write_text(json.dumps(
+        {name: {"deletion_auc": 0.1} for name in params.models} | {"layer": "block3", "samples": 10}))
+    page_inputs(replace(three_seeds("abc"), model_shas={"cnn": "c1", "se": "s1"}))
+    page = build_report("seed: 42\n", params, config_sha="abc", model_shas={"cnn": "c1", "se": "s1", "se8": "s8"})
+    assert re.findall(r"<h2>(.*?)</h2>", page)[:2] == ["Verdict across seeds", "One training run (seed 42)"]
+    assert "<h1>seecam: CNN vs SE vs SE8 on synthetic data</h1>" in page
+    one = section(page, "One training run (seed 42)")
+    assert "SE − CNN = +2.00 points" in one and "SE8 − CNN = -1.00 points" in one
+    assert "<th>se8 − cnn</th><th>better</th>" in section(page, "Metrics")
+    assert "<th>metric</th><th>cnn</th><th>se</th><th>se8</th><th>better when</th>" in page  # faithfulness
+
+
+def test_without_a_verdict_the_page_names_the_verdict_of_each_candidate(page_inputs, tmp_path):
+    """With several candidates a bare `seecam verdict` asks which one: the page's command names each."""
+    params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"}, "eca": {"kind": "eca"}}})
+    evaluation = EVALUATION | {"eca": EVALUATION["se"], "comparison": EVALUATION["comparison"] | {
+        "eca": EVALUATION["comparison"]["se"]}}
+    (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation))
+    one = section(build_report("seed: 42\n", params, config_sha="abc"), "One training run (seed 42): not a verdict")
+    assert ("then <code>seecam verdict --candidate se</code> (and <code>--candidate eca</code>), then "
+            "<code>dvc repro report</code>") in one
+    two = section(build_report("seed: 42\n", Params(), config_sha="abc"), "One training run (seed 42): not a verdict")
+    assert "then <code>seecam verdict</code>, then <code>dvc repro report</code>" in two

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import GIT_IDENTITY, REPO
 from seecam.cli import main
@@ -26,6 +27,7 @@ from seecam.sweep import (
     queue_states,
     sweep,
     swept_config_sha,
+    swept_models,
     threads_per_worker,
     worker_env,
     workers_alive,
@@ -87,6 +89,59 @@ def test_names_tell_configurations_apart_by_their_identity(tmp_path):
     assert is_sweep_experiment(same) and same.startswith("seed-0-") and same == name("train.epochs=3")
     assert same not in {name("train.epochs=4"), name("train.epochs=3", code="code2")}
     assert same == name("train.epochs=3", "evaluate.bootstrap_samples=10")  # changes no trained weight
+
+
+THREE = """models:
+  cnn: {kind: cnn}
+  se: {kind: se}
+  se8: {kind: se, reduction: 8}
+"""
+
+
+def with_train_se8(folder: Path) -> Path:
+    """The repo's dvc.yaml with a train_se8 stage, as README's "Add a model variant" adds it."""
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    stages = list(pipeline["stages"].items())
+    se8 = yaml.safe_load(yaml.safe_dump(pipeline["stages"]["train_se"]).replace("models.se", "models.se8")
+                         .replace("/se/", "/se8/").replace("se.pt", "se8.pt").replace("train.py se", "train.py se8"))
+    pipeline["stages"] = dict([*stages[:3], ("train_se8", se8), *stages[3:]])
+    (folder / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    return folder / "dvc.yaml"
+
+
+def test_a_sweep_of_the_models_named_leaves_the_others_out_of_its_experiments(tmp_path):
+    """Issue 25: `--models cnn,se8` trains those two per seed. Each experiment's params.yaml has only their blocks
+    (`-S ~models.se`, DVC's override that deletes a key), so evaluate, explain and the report cover them alone,
+    and DVC runs every stage but train_se, each only if changed (`--single-item`: no stage upstream of the
+    named ones, train_se among them, is checked)."""
+    (tmp_path / "params.yaml").write_text(THREE)
+    pipeline = with_train_se8(tmp_path)
+    params, args = swept_models(tmp_path / "params.yaml", [], ["cnn", "se8"], pipeline)
+    assert list(params.models) == ["cnn", "se8"]
+    assert args == ["-S", "~models.se", "--single-item", "download", "train_cnn", "train_se8", "evaluate", "explain",
+                    "report"]
+    everything, args = swept_models(tmp_path / "params.yaml", ["train.epochs=3"], None, pipeline)
+    assert list(everything.models) == ["cnn", "se", "se8"] and everything.train.epochs == 3 and args == []
+
+
+@pytest.mark.parametrize(("models", "message"), [
+    (["se", "se8"], "--models must include evaluate.baseline (cnn): every candidate is compared with it"),
+    (["cnn"], "--models must name at least two models (evaluate.baseline and a candidate)"),
+    (["cnn", "se9"], "--models: 'se9' is not a model of params.yaml (cnn, se, se8)"),
+    (["cnn", "se8", "cnn"], "--models names 'cnn' twice"),
+])
+def test_models_a_sweep_cannot_train_are_refused_before_queueing(tmp_path, models, message):
+    (tmp_path / "params.yaml").write_text(THREE)
+    with pytest.raises(SeecamError) as info:
+        swept_models(tmp_path / "params.yaml", [], models, with_train_se8(tmp_path))
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_a_model_without_its_train_stage_is_refused_naming_the_stage_to_add(tmp_path):
+    (tmp_path / "params.yaml").write_text(THREE)
+    with pytest.raises(SeecamError, match=r"^models.se8 has no train_se8 stage in .*dvc.yaml: add one \(README, "
+                                          r"Add a model variant\), then `dvc repro`$"):
+        swept_models(tmp_path / "params.yaml", [], None, REPO / "dvc.yaml")
 
 
 def test_queue_status_is_read_by_experiment_name():

@@ -5,8 +5,9 @@ import json
 import mlflow
 import pytest
 
+from seecam.colours import COLOURS
 from seecam.tracking.store import RunInfo
-from seecam.ui import COLOURS, RUN_COLOUR_TAG, colour_runs, compare_run_ids, compare_url, evaluate_records
+from seecam.ui import RUN_COLOUR_TAG, colour_runs, compare_run_ids, compare_url, evaluate_records
 from seecam.verdict import ModelRun, Pair, summarize
 
 
@@ -37,7 +38,7 @@ def workspace_runs(experiment: str, tmp_path) -> list[str]:
 
 def test_compare_opens_the_workspaces_runs_when_there_is_no_sweep(store, tmp_path):
     ids = workspace_runs(store, tmp_path)
-    assert compare_run_ids(store) == (ids, "this workspace's training runs")
+    assert compare_run_ids(store, ["cnn", "se"]) == (ids, "this workspace's training runs")
 
 
 def test_compare_opens_the_latest_sweeps_runs_though_the_workspaces_are_newer(store, tmp_path):
@@ -48,7 +49,7 @@ def test_compare_opens_the_latest_sweeps_runs_though_the_workspaces_are_newer(st
     swept = [training_run(store, model, seed, sha="new", exp_name=f"seed-{seed}-111111")
              for seed in (1, 0) for model in ("se", "cnn")]
     workspace_runs(store, tmp_path)
-    ids, what = compare_run_ids(store)
+    ids, what = compare_run_ids(store, ["cnn", "se"])
     assert ids == [swept[3], swept[2], swept[1], swept[0]]  # by seed, baseline first
     assert what == "the latest sweep's 4 runs (config_sha new)"
 
@@ -63,7 +64,7 @@ def test_compare_opens_the_latest_verdicts_runs_first(store, tmp_path):
     (tmp_path / "reports/verdict").mkdir(parents=True)
     (tmp_path / "reports/verdict/verdict.json").write_text(json.dumps(verdict.to_json()))
     training_run(store, "cnn", 7, exp_name="seed-7-333333")  # a newer sweep that no verdict pooled yet
-    ids, what = compare_run_ids(store)
+    ids, what = compare_run_ids(store, ["cnn", "se"])
     assert ids == [r.run_id for p in pairs for r in (p.baseline, p.candidate)]
     assert what == "the latest verdict's 6 runs (3 seeds, config_sha ccc)"
 

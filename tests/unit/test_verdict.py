@@ -148,7 +148,7 @@ def test_runs_with_malformed_tags_are_skipped_and_counted_never_a_crash(store, t
                  {"model": "se", "seed": "", "config_sha": SHA},
                  {"model": "cnn", "seed": "3", "config_sha": SHA + "-not-hex"},
                  {"seed": "4", "config_sha": SHA},
-                 {"model": "resnet", "seed": "5", "config_sha": SHA}):
+                 {"model": "Res Net", "seed": "5", "config_sha": SHA}):  # no model name (params.MODEL_NAME)
         with mlflow.start_run(experiment_id=experiment, tags=tags):
             mlflow.log_metric("test_acc", 0.9)
     result = run_verdict(params, sha, "cnn", "se", tmp_path)

@@ -1,6 +1,7 @@
-"""SE excitation analysis (Hu et al., 2018, Fig. 6): how much each SE block rescales each channel, per class.
+"""SE excitation analysis (Hu et al., 2018, Fig. 6): how much each gate rescales each channel, per class.
 
-For SE block b and class k: mean_k[c] = mean over test images of class k of the
+Any kind whose blocks gate the channels with a sigmoid (SE's excitation, ECA's weights: models.gates) is
+analysed alike. For gate b and class k: mean_k[c] = mean over test images of class k of the
 gate's output s_c (in (0, 1)). The paper's finding to compare against: early
 blocks excite channels alike for every class (class-agnostic features), later
 blocks become class-specific. Two summaries per block make that a number:
@@ -14,16 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from seecam.explain.fold import fold_batchnorm
 from seecam.explain.hooks import record
+from seecam.models import Net, gates
 from seecam.normalize import Normalizer
 
 
 @dataclass
 class Excitation:
-    """Per SE block: class-mean and within-class std of the excitation, both (classes, channels)."""
+    """Per gated block: class-mean and within-class std of the excitation, both (classes, channels)."""
 
     mean: dict[str, np.ndarray]
     std: dict[str, np.ndarray]
@@ -36,26 +37,21 @@ class Excitation:
         return out
 
 
-def se_gates(model: nn.Module) -> list[str]:
-    """Names of the SE gates (`blockN.se.gate`), in depth order."""
-    return [name for name, _ in model.named_modules() if name.endswith(".se.gate")]
-
-
 def excitation_by_class(
-    model: nn.Module, images: torch.Tensor, labels: np.ndarray, num_classes: int, batch: int
+    model: Net, images: torch.Tensor, labels: np.ndarray, num_classes: int, batch: int
 ) -> Excitation:
-    """Class means and within-class spread of every SE gate's output over uint8 `images`."""
-    gates = se_gates(model)
+    """Class means and within-class spread of every gate's output over uint8 `images`."""
+    names = gates(model)
     normalize = Normalizer.for_model(model, images.device)
-    model = fold_batchnorm(model)  # hooks sit on the SE gates only
-    collected: dict[str, list[torch.Tensor]] = {gate: [] for gate in gates}
-    with record(model, gates, gradients=False) as recording:
+    model = fold_batchnorm(model)  # hooks sit on the gates only
+    collected: dict[str, list[torch.Tensor]] = {gate: [] for gate in names}
+    with record(model, names, gradients=False) as recording:
         for chunk in images.split(batch):
             model(normalize(chunk))
-            for gate in gates:
+            for gate in names:
                 collected[gate].append(recording.activations[gate].cpu())
     mean, std = {}, {}
-    for gate in gates:
+    for gate in names:
         values = torch.cat(collected[gate]).numpy()
         block = gate.split(".")[0]
         per_class = [values[labels == k] for k in range(num_classes)]

@@ -1,8 +1,10 @@
-"""The explain stage: the same test images through every trained model, explained side by side.
+"""The explain stage: the same test images through every model of params.yaml, explained side by side.
 
-Writes reports/explain/metrics.json (faithfulness of every model, SE excitation
-summaries of the models with SE blocks) and the figures, and logs each model's metrics and the figures it
-appears in to its record: a child of its training run for this explain configuration (tracking/stages.py).
+Writes reports/explain/metrics.json (faithfulness of every model, excitation summaries of the models whose kind
+has gates: SE, ECA) and the figures, and logs each model's metrics and the figures it appears in to its record:
+a child of its training run for this explain configuration (tracking/stages.py). The figures of all models are
+files of their own; each model's own figures (feature maps, top channels) are in reports/explain/models/, one
+DVC output for any number of models.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,17 +23,18 @@ from torch import nn
 
 from seecam import paths
 from seecam.atomic import write_json
+from seecam.code_version import check_train_stages
 from seecam.data.store import Dataset
 from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_images, check_layer, normalise
-from seecam.explain.excitation import excitation_by_class, se_gates
+from seecam.explain.excitation import excitation_by_class
 from seecam.explain.faithfulness import faithfulness
 from seecam.explain.fold import fold_batchnorm
 from seecam.explain.hooks import record
 from seecam.inference import load_model, predict_logits, to_device
-from seecam.models import IMAGE_SIZE
+from seecam.models import IMAGE_SIZE, gates
 from seecam.normalize import Normalizer
-from seecam.params import MODELS, ExplainParams
+from seecam.params import ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
@@ -110,38 +114,45 @@ def confident_mistakes(models: dict[str, nn.Module], images: torch.Tensor, label
     return figures.mistakes(np.concatenate(rgb), np.concatenate(maps), titles, f"{names}: {what}")
 
 
-def outputs() -> list[str]:
-    """Every file the stage writes under reports/explain/ (dvc.yaml's outs and metrics)."""
-    per_model = [f"{kind}_{name}.png" for name in MODELS for kind in ("feature_maps", "top_channels")]
-    return ["metrics.json", "gradcam_side_by_side.png", "cam_methods.png", *per_model, "se_excitation.png",
-            "se_mistakes.png"]
+PER_MODEL = paths.EXPLAIN_DIR / "models"  # each model's own figures: one DVC output (a folder) for any models
 
 
-def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> dict[str, Any]:
-    models = {name: load_model(paths.model_file(name), name, device)[0] for name in MODELS}
-    with_se = {name: model for name, model in models.items() if se_gates(model)}
+def outputs(names: list[str]) -> list[Path]:
+    """Every file the stage writes for models `names` (dvc.yaml's outs and metrics of explain)."""
+    shared = ["metrics.json", "gradcam_side_by_side.png", "cam_methods.png", "se_excitation.png", "se_mistakes.png"]
+    own = [PER_MODEL / f"{kind}_{name}.png" for name in names for kind in ("feature_maps", "top_channels")]
+    return [paths.EXPLAIN_DIR / name for name in shared] + own
+
+
+def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: torch.device) -> dict[str, Any]:
+    """Explain models `names` (params.yaml's), write reports/explain/*, log each model's record."""
+    check_train_stages(names)
+    models = {name: load_model(paths.model_file(name), name, device)[0] for name in names}
+    gated = {name: model for name, model in models.items() if gates(model)}
     test = dataset.test
     check_inputs(ex, models, len(test.labels))
-    check_writable(paths.EXPLAIN_DIR / name for name in outputs())
-    check_tracking(MODELS)
+    check_writable(outputs(names))
+    check_tracking(names)
     classes = list(dataset.classes)
     images = to_device(test.images, device)
     chosen = images[ex.images]
     first = chosen[:1]
 
     timer = PartTimer()
-    # filename -> (figure, the models whose MLflow runs it goes to)
-    out: dict[str, tuple[Figure, list[str]]] = {}
+    # path -> (figure, the models whose MLflow records it goes to)
+    out: dict[Path, tuple[Figure, list[str]]] = {}
+    directory = paths.EXPLAIN_DIR
     with timer.part("gallery"):
         truths = [classes[test.labels[i]] for i in ex.images]
-        out["gradcam_side_by_side.png"] = (gallery(models, chosen, truths, classes, ex), list(models))
+        out[directory / "gradcam_side_by_side.png"] = (gallery(models, chosen, truths, classes, ex), list(models))
     with timer.part("cam_methods"):
         title = f"CAM methods at {ex.layer}, image #{ex.images[0]}"
-        out["cam_methods.png"] = (methods_figure(models, first, ex.layer, title), list(models))
+        out[directory / "cam_methods.png"] = (methods_figure(models, first, ex.layer, title), list(models))
     with timer.part("feature maps"):
         for name, model in models.items():
             grid, attention = feature_figures(name, model, first, ex)
-            out[f"feature_maps_{name}.png"], out[f"top_channels_{name}.png"] = (grid, [name]), (attention, [name])
+            out[PER_MODEL / f"feature_maps_{name}.png"] = (grid, [name])
+            out[PER_MODEL / f"top_channels_{name}.png"] = (attention, [name])
 
     samples = min(ex.faithfulness_samples, len(test.labels))
     boxes = test.boxes[:samples] if test.boxes is not None else None
@@ -150,29 +161,29 @@ def run_explain(ex: ExplainParams, dataset: Dataset, device: torch.device) -> di
                                                      ex.batch_size, boxes) for name, model in models.items()}
     excitation = {}
     with timer.part("excitation", f"{len(test.labels):,} images"):
-        for name, model in with_se.items():
+        for name, model in gated.items():
             excitation[name] = excitation_by_class(model, images, test.labels, len(classes), ex.batch_size)
             report[name] |= excitation[name].summary()
-        out["se_excitation.png"] = (figures.se_excitation({n: (e.mean, e.std) for n, e in excitation.items()},
-                                                          classes), list(with_se))
+        out[directory / "se_excitation.png"] = (figures.se_excitation(
+            {n: (e.mean, e.std, models[n].gate_name) for n, e in excitation.items()}, classes), list(gated))
     report |= {"layer": ex.layer, "samples": samples}
     with timer.part("mistakes"):
-        out["se_mistakes.png"] = (confident_mistakes(with_se, images, test.labels, classes, ex), list(with_se))
+        out[directory / "se_mistakes.png"] = (confident_mistakes(gated, images, test.labels, classes, ex),
+                                              list(gated))
 
-    directory = paths.EXPLAIN_DIR
     with timer.part("writing"):
         write_json(directory / "metrics.json", report)
-        for filename, (figure, _) in out.items():
-            save_figure(figure, directory / filename)
+        for path, (figure, _) in out.items():
+            save_figure(figure, path)
             close(figure)
     with timer.part("mlflow"):
         config = StageConfig.of("explain", ex)
         for name in models:
             with stage_record(name, config, {"device": device.type, "data_sha256": dataset.sha256}) as run_id:
                 log_values(run_id, {f"explain/{k}": v for k, v in report[name].items()})
-                for filename, (_, shown) in out.items():
+                for path, (_, shown) in out.items():
                     if name in shown:
-                        log_artifact(run_id, directory / filename, "figures/explain")
+                        log_artifact(run_id, path, "figures/explain")
     print(f"explain: {timer}", flush=True)
     return report
 

@@ -1,4 +1,4 @@
-"""Explanation figures: Grad-CAM gallery of every model, CAM methods, feature maps, top channels, SE excitation."""
+"""Explanation figures: Grad-CAM gallery of every model, CAM methods, feature maps, top channels, gate excitation."""
 
 from __future__ import annotations
 
@@ -84,23 +84,25 @@ def top_channels(image: np.ndarray, maps: np.ndarray, channels: list[int], title
     return fig
 
 
-def se_excitation(excitations: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]],
+def se_excitation(excitations: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]],
                   classes: list[str]) -> Figure:
-    """Per model with SE blocks (name -> per-block class means and stds), two rows: top, mean excitation per
-    channel, one line per class, per SE block; bottom, spread within vs between classes."""
-    columns = max((len(mean) for mean, _ in excitations.values()), default=1)
-    models = max(len(excitations), 1)  # no SE model still gives the stage's figure, blank
+    """Per model with gates (name -> per-block class means and stds, and its gate's name: se, eca), two rows:
+    top, mean excitation per channel, one line per class, per gated block; bottom, spread within vs between
+    classes."""
+    columns = max((len(mean) for mean, _, _ in excitations.values()), default=1)
+    models = max(len(excitations), 1)  # no gated model still gives the stage's figure, blank
     fig, axes = plt.subplots(2 * models, columns, figsize=(4.6 * columns, 6.2 * models), squeeze=False,
                              constrained_layout=True, gridspec_kw={"height_ratios": [3, 2] * models})
     for ax in axes.flat:
         ax.axis("off")
-    for row, (model, (mean, std)) in enumerate(excitations.items()):
-        _excitation_rows(axes[2 * row: 2 * row + 2], mean, std, classes, f"{model}: " if len(excitations) > 1 else "")
+    for row, (model, (mean, std, gate)) in enumerate(excitations.items()):
+        _excitation_rows(axes[2 * row: 2 * row + 2], mean, std, classes,
+                         f"{model}: " if len(excitations) > 1 else "", gate)
     return fig
 
 
 def _excitation_rows(axes: np.ndarray, mean: dict[str, np.ndarray], std: dict[str, np.ndarray], classes: list[str],
-                     prefix: str) -> None:
+                     prefix: str, gate: str) -> None:
     blocks = list(mean)
     colours = plt.get_cmap("tab10")
     for col, block in enumerate(blocks):
@@ -109,7 +111,7 @@ def _excitation_rows(axes: np.ndarray, mean: dict[str, np.ndarray], std: dict[st
         ax = axes[0, col]
         for k, name in enumerate(classes):
             ax.plot(mean[block][k], lw=0.9, color=colours(k % 10), label=name)
-        ax.set(title=f"{prefix}{block}.se: mean excitation by class", xlabel="channel", ylim=(0, 1))
+        ax.set(title=f"{prefix}{block}.{gate}: mean excitation by class", xlabel="channel", ylim=(0, 1))
         spread = axes[1, col]
         palette = [colours(k % 10) for k in range(len(classes))]
         spread.bar(np.arange(len(classes)), std[block].mean(axis=1), color=palette)
@@ -122,7 +124,7 @@ def _excitation_rows(axes: np.ndarray, mean: dict[str, np.ndarray], std: dict[st
 
 
 def mistakes(images: np.ndarray, cams: np.ndarray, titles: list[str], title: str) -> Figure:
-    """A gallery of images with their CAMs (used for the SE models' most confident mistakes)."""
+    """A gallery of images with their CAMs (used for the gated models' most confident mistakes)."""
     count = max(len(images), 1)
     columns = min(count, 4)
     rows = -(-count // columns)

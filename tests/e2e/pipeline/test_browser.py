@@ -216,9 +216,11 @@ def test_dvc_plots_render_offline_from_the_template_the_set_up_writes(pipeline_r
     sizes = page.evaluate("""Array.from(document.querySelectorAll('svg.marks')).map(svg => {
         const box = svg.getBoundingClientRect(); return box.width * box.height; })""")
     lines = page.evaluate("""Array.from(document.querySelectorAll('svg.marks g.mark-line path'))
-        .filter(path => (path.getAttribute('d') || '').length > 20).length""")
+        .filter(path => (path.getAttribute('d') || '').includes('L')).length""")
     page.screenshot(path=str(ARTIFACTS / "dvc_plots_offline.png"), full_page=True)
     page.close()
     assert len(sizes) == 3 and all(size > 10_000 for size in sizes), sizes  # Loss/Accuracy per epoch, per step
-    assert lines >= 10, lines  # per epoch: train and val of both models, twice; per step: both models
+    # per epoch: train and val of both models, twice; per step: both models. A path with a segment ('L') is a
+    # drawn line: a length cut-off missed a 3-epoch accuracy line at whole pixels ('M0,259L180,154L360,0')
+    assert lines >= 10, lines
     assert errors == [] and all(url.startswith(("file:", "data:", "blob:")) for url in requested), requested

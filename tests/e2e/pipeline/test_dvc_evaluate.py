@@ -1,16 +1,19 @@
 """`dvc repro` through evaluate on tiny synthetic data: metrics, comparison table, figures, MLflow records."""
 
 import json
+import re
 
 import pytest
+import vl_convert
 
 from helpers import mlflow_client, records_of
+from seecam.params import RESERVED_NAMES
 
 
 def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
     root = pipeline_repo.root
     report = json.loads((root / "reports/evaluate/metrics.json").read_text())
-    assert {"cnn", "se", "comparison"} <= set(report)
+    assert set(report) - {"cnn", "se"} <= set(RESERVED_NAMES)  # no model may take the other keys' names
     assert report["cnn"].keys() == report["se"].keys()
     for name in ("cnn", "se"):
         values = report[name]
@@ -21,7 +24,8 @@ def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
             assert 0 < values[f"{timed}_q1"] <= values[timed] <= values[f"{timed}_q3"], timed
     confusion = json.loads((root / "reports/evaluate/confusion.json").read_text())
     assert sum(map(sum, confusion["cnn"])) == 300  # the test split
-    comparison = report["comparison"]
+    comparison = report["comparison"]["se"]  # one comparison per candidate: every model but evaluate.baseline
+    assert list(report["comparison"]) == ["se"]
     assert comparison["acc_diff"] == pytest.approx(report["se"]["test_acc"] - report["cnn"]["test_acc"])
     table = (root / "reports/evaluate/comparison.md").read_text()
     assert "| metric | cnn | se | se − cnn | better |" in table and "the difference is **" in table
@@ -47,6 +51,26 @@ def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
         assert "test_acc" not in client.get_run(training).data.metrics  # the training run keeps training numbers
     assert {k for k in records["cnn"].data.metrics if k.startswith("test_")} == \
         {k for k in records["se"].data.metrics if k.startswith("test_")}
+
+
+def legend(spec: dict) -> list[str]:
+    """The texts of a Vega-Lite chart rendered to SVG (vl-convert, what the offline plots page inlines)."""
+    return re.findall(r"<text[^>]*>([^<]*)</text>", vl_convert.vegalite_to_svg(spec))
+
+
+def test_dvc_plots_draw_every_model_in_its_colour_from_evaluates_long_tables(pipeline_repo):
+    """Issue 25: dvc.yaml's plots named cnn's and se's files; evaluate's long tables hold every model's rows."""
+    root = pipeline_repo.root
+    history = (root / "reports/evaluate/training_history.csv").read_text().splitlines()
+    assert history[0] == "model,epoch,train_loss,train_acc,val_loss,val_acc,lr,epoch_seconds"
+    assert [line.split(",")[:2] for line in history[1:]] == [[m, str(e)] for m in ("cnn", "se") for e in (1, 2, 3)]
+    plots = json.loads(pipeline_repo.dvc("plots", "show", "--json").stdout)["data"]
+    assert sorted(plots) == ["Accuracy per epoch", "Loss per epoch", "Loss per iteration"]
+    for title, (chart, *_) in plots.items():
+        texts = legend(chart["content"])
+        assert {"cnn", "se", "model", title} <= set(texts), (title, texts)
+        colours = chart["content"]["spec"]["encoding"]["color"]
+        assert colours["field"] == "model" and colours["sort"] is None  # params.yaml's order: cnn blue, se orange
 
 
 def test_evaluate_without_models_says_which_stage_to_run(repo_copy):

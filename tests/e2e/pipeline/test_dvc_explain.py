@@ -6,9 +6,10 @@ import re
 import pytest
 
 from helpers import mlflow_client, records_of
+from seecam.params import RESERVED_NAMES
 
-FIGURES = ("gradcam_side_by_side.png", "cam_methods.png", "feature_maps_cnn.png", "feature_maps_se.png",
-           "top_channels_cnn.png", "top_channels_se.png", "se_excitation.png", "se_mistakes.png")
+FIGURES = ("gradcam_side_by_side.png", "cam_methods.png", "models/feature_maps_cnn.png", "models/feature_maps_se.png",
+           "models/top_channels_cnn.png", "models/top_channels_se.png", "se_excitation.png", "se_mistakes.png")
 FAITHFULNESS = {"deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence",
                 "randomization_spearman", "pointing_game", "pointing_game_random"}
 
@@ -17,7 +18,10 @@ def test_explain_writes_every_figure_and_metric(pipeline_repo):
     root = pipeline_repo.root
     for figure in FIGURES:
         assert (root / "reports/explain" / figure).read_bytes()[:4] == b"\x89PNG", figure
+    assert sorted(p.name for p in (root / "reports/explain/models").iterdir()) == sorted(
+        f.removeprefix("models/") for f in FIGURES if f.startswith("models/"))
     report = json.loads((root / "reports/explain/metrics.json").read_text())
+    assert set(report) - {"cnn", "se"} <= set(RESERVED_NAMES)  # no model may take the other keys' names
     assert set(report["cnn"]) >= FAITHFULNESS and set(report["se"]) >= FAITHFULNESS
     assert "se_excitation/block3/between_class_std" in report["se"]
     assert report["layer"] == "block3" and report["samples"] == 300

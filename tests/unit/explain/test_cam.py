@@ -7,13 +7,13 @@ from seecam.errors import SeecamError
 from seecam.explain.cam import METHODS, cam_batch, cam_images, normalise, upsample
 from seecam.models import build_model
 from seecam.normalize import Normalizer
-from seecam.params import CnnParams, SeParams
+from seecam.params import CnnParams, EcaParams, SeParams
 
 
-@pytest.fixture(params=["cnn", "se"])
+@pytest.fixture(params=["cnn", "se", "eca"])
 def model(request):
     torch.manual_seed(1)
-    params = SeParams() if request.param == "se" else CnnParams()
+    params = {"se": SeParams(), "eca": EcaParams()}.get(request.param, CnnParams())
     return build_model(request.param, params).eval()
 
 
@@ -74,8 +74,8 @@ def hand_forward_steps(model):
     for name in model.block_names:
         block = getattr(model, name)
         steps += [(f"{name}.conv", block.conv), (f"{name}.bn", block.bn), (f"{name}.relu", F.relu)]
-        if block.se is not None:
-            steps.append((f"{name}.se", block.se))
+        if block.gate_name is not None:
+            steps.append((f"{name}.{block.gate_name}", getattr(block, block.gate_name)))
         steps += [(f"{name}.pool", block.pool), (name, lambda x: x)]
     head = model.head
     return steps + [("head.fc1", lambda x: head.fc1(x.flatten(1))), ("head.relu", F.relu), ("head.fc2", head.fc2)]
@@ -100,11 +100,11 @@ def hand_grad_cam(model, x, layer):
 
 def spatial_layer_names(name):
     blocks = ["block1", "block2", "block3"]
-    parts = ["", ".conv", ".bn", ".relu", ".pool"] + ([".se"] if name == "se" else [])
+    parts = ["", ".conv", ".bn", ".relu", ".pool"] + ([f".{name}"] if name in ("se", "eca") else [])  # the gate
     return [f"{b}{p}" for b in blocks for p in parts]
 
 
-@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se") for layer in spatial_layer_names(n)])
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se", "eca") for layer in spatial_layer_names(n)])
 def test_every_4d_layer_matches_a_hook_free_reference(small_model, name, layer):
     model = small_model(name)
     x = torch.randn(3, 3, 32, 32)
@@ -123,7 +123,7 @@ def test_a_layer_without_a_spatial_map_is_refused_by_name(small_model, layer):
         cam_batch(model, torch.randn(2, 3, 32, 32), layer)
 
 
-@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se") for layer in spatial_layer_names(n)])
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se", "eca") for layer in spatial_layer_names(n)])
 def test_cam_images_with_batchnorm_folded_matches_the_hook_free_reference(small_model, name, layer):
     """cam_images folds BN into the convolutions (explain/fold.py): the same CAMs up to float rounding."""
     model = small_model(name)

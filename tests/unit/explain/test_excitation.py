@@ -2,15 +2,16 @@
 
 import torch
 
-from seecam.explain.excitation import excitation_by_class, se_gates
+from seecam.explain.excitation import excitation_by_class
 from seecam.inference import to_device
+from seecam.models import gates
 
 CPU = torch.device("cpu")
 
 
 def test_excitation_per_class_and_block(trained):
     model, data = trained
-    assert se_gates(model) == ["block1.se.gate", "block2.se.gate", "block3.se.gate"]
+    assert gates(model) == ["block1.se.gate", "block2.se.gate", "block3.se.gate"]
     excitation = excitation_by_class(model, to_device(data.test.images, CPU), data.test.labels, 10, batch=128)
     assert excitation.mean["block3"].shape == (10, 128) and excitation.std["block1"].shape == (10, 32)
     assert ((excitation.mean["block2"] > 0) & (excitation.mean["block2"] < 1)).all()

@@ -16,3 +16,20 @@ def test_epoch_ticks_are_whole_epochs():
         for ax in figure.axes:
             ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
             assert ticks and all(float(t).is_integer() for t in ticks), (epochs, ticks)
+
+
+def test_every_model_has_its_own_colour_and_the_legend_grows_by_one_entry_per_model():
+    """Issue 25: the curves zipped the models with two colours, so a third model was not drawn."""
+    names = ["cnn", "se", "se8", "eca", "eca5"]
+    figure = training_curves({name: history(3) for name in names})
+    for ax in figure.axes:
+        lines = ax.get_lines()
+        assert len(lines) == 2 * len(names)  # train and val of every model
+        colours = {name: {line.get_color() for line in lines if line.get_gid() == name} for name in names}
+        assert all(len(c) == 1 for c in colours.values()) and len({c.pop() for c in colours.values()}) == len(names)
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == [*names, "train", "validation"]  # a colour per model, a line style per split
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    legend = figure.legends[0].get_window_extent(renderer)
+    assert not any(legend.overlaps(ax.get_window_extent(renderer)) for ax in figure.axes)  # beside the axes

@@ -1,0 +1,185 @@
+"""Issue 25: a model variant is data. The README's "Add a model variant" steps, taken literally (its two YAML
+blocks pasted into params.yaml and dvc.yaml), in a repo that already has a verdict across two seeds: `dvc repro`
+trains the new model alone, every table and figure takes it, the verdict stays the page's answer, nothing
+undeclared is left for git, and a 2-seed sweep gives the new model its own verdict. First `se8` (a variant of a
+kind in the pipeline), then `eca` (a kind shipped but not in the default pipeline) beside it: one set-up, one
+sweep, and each addition checked as it lands (the eca one also proves se8 does not retrain).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, RepoCopy, copy_repo, mlflow_client, records_of
+
+EVALUATE_FIGURES = {"confusion.png", "reliability.png", "per_class_accuracy.png"}
+SHARED_EXPLAIN_FIGURES = {"gradcam_side_by_side.png", "cam_methods.png", "se_excitation.png", "se_mistakes.png"}
+
+
+def readme_blocks() -> tuple[str, str]:
+    """The two YAML blocks of the README's "Add a model variant": the params block and the stage, for se8."""
+    section = (REPO / "README.md").read_text().split("## Add a model variant\n", 1)[1].split("\n## ", 1)[0]
+    params_block, stage = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    return params_block, stage
+
+
+def add_model(root: Path, name: str, kind_lines: str | None = None) -> None:
+    """The README's two edits for model `name`: its block at the end of `models:` in params.yaml (the README's se8
+    block, or `kind_lines` in place of its fields) and its stage after train_se in dvc.yaml."""
+    params_block, stage = readme_blocks()
+    if kind_lines is not None:
+        params_block = "  se8:\n" + kind_lines
+    params = root / "params.yaml"
+    lines = params.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if re.match(r"models:(\s|$)", line))
+    end = next(i for i in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[i]))  # after the last block
+    params.write_text("".join([*lines[:end], params_block.replace("se8", name), *lines[end:]]))
+    pipeline = root / "dvc.yaml"
+    text = pipeline.read_text()
+    after_train_se = text.index("\n\n", text.index("\n  train_se:\n")) + 1
+    pipeline.write_text(text[:after_train_se] + "\n" + stage.replace("se8", name) + text[after_train_se:])
+
+
+def seecam(repo: RepoCopy, *args: str) -> str:
+    return repo.run(sys.executable, "-m", "seecam.cli", *args, PYTHONPATH=str(repo.root / "src"), timeout=1200).stdout
+
+
+def commit(repo: RepoCopy, message: str) -> None:
+    repo.run("git", "add", "-A")
+    repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
+
+
+def trainings(root: Path, model: str) -> list:
+    """The training runs (not evaluate/explain/report records, which are their children) of `model`."""
+    client = mlflow_client(root)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], f"tags.model = '{model}'")
+    return [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+
+
+def run_ids(root: Path, names: tuple[str, ...]) -> dict[str, dict]:
+    return {name: json.loads((root / f"reports/train/{name}/run.json").read_text()) for name in names}
+
+
+@dataclass
+class Added:
+    """What the workspace showed right after `dvc repro` with model `name` added, and its verdict after the sweep."""
+
+    name: str
+    before: tuple[str, ...]  # the models already there
+    status: str  # `dvc status` of their train stages, before the repro
+    log: str  # `dvc repro`'s output
+    trained: dict[str, dict]  # their run.json, before the repro
+    after: dict[str, dict]  # and after it
+    comparison: str
+    evaluation: dict
+    explain: dict
+    page: str
+    plotted: list[set[str]]  # the models in each of `dvc plots show`'s charts
+    untracked: list[str]  # `git status` lines of files git does not know
+    verdict: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def added(tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
+    """The default pipeline (cnn, se) with a verdict across seeds 1 and 0, committed; then se8, then
+    eca, each added by the README's two edits and `dvc repro`, committed; then a 2-seed sweep and each one's
+    verdict against cnn."""
+    tmp = tmp_path_factory.mktemp("variants")
+    (tmp / "repo").mkdir()
+    repo = copy_repo(tmp / "repo")
+    root = repo.root
+    repo.use_tiny_synthetic_data(epochs=1, train_size=200, test_size=60)
+    repo.set_params(evaluate__bootstrap_samples=50, evaluate__latency_repeats=1, evaluate__throughput_batch=20,
+                    explain__faithfulness_samples=8, explain__deletion_steps=4, explain__images=[1],
+                    explain__feature_map_channels=4, explain__top_channels=1, explain__mistakes=2)
+    repo.dvc("cache", "dir", "--local", str(tmp / "cache"))  # DVC's queue needs an ASCII cache path (sweep.py)
+    repo.set_params(seed=1)
+    repo.dvc("repro", "evaluate")  # seed 1's records for the verdict, and its trainings in DVC's run cache
+    repo.set_params(seed=0)
+    repo.dvc("repro")
+    assert "2 seeds" in seecam(repo, "verdict")  # the page shows it from the next `dvc repro` on
+    commit(repo, "cnn and se, a verdict across two seeds")
+
+    found = {}
+    for name, block, before in (("se8", None, ("cnn", "se")), ("eca", "    kind: eca\n", ("cnn", "se", "se8"))):
+        trained = run_ids(root, before)
+        status = repo.dvc("status", *(f"train_{model}" for model in before)).stdout
+        add_model(root, name, block)
+        log = repo.dvc("repro").stdout
+        plots = json.loads(repo.dvc("plots", "show", "--json").stdout)["data"]
+        found[name] = Added(
+            name, before, status, log, trained, run_ids(root, before),
+            (root / "reports/evaluate/comparison.md").read_text(),
+            json.loads((root / "reports/evaluate/metrics.json").read_text()),
+            json.loads((root / "reports/explain/metrics.json").read_text()),
+            (root / "reports/index.html").read_text(),
+            [{row["model"] for row in chart["content"]["data"]["values"]} for chart, *_ in plots.values()],
+            [line for line in repo.run("git", "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
+             if line.startswith("??")])
+        commit(repo, f"add {name}")
+    seecam(repo, "sweep", "--seeds", "0-1", "--run", "-j", "2")
+    for name in found:
+        seecam(repo, "verdict", "--candidate", name)
+        found[name].verdict = json.loads((root / "reports/verdict/verdict.json").read_text())
+    return repo, found
+
+
+def check_added(repo: RepoCopy, added: Added) -> None:
+    """`dvc repro` after the README's two edits: the new model trains alone, every output takes it, the verdict
+    stays, nothing is left undeclared; the sweep trains it alone and its verdict pools two seeds."""
+    name, before, root = added.name, added.before, repo.root
+    assert "up to date" in added.status, added.status
+    ran = re.findall(r"^Running stage '(\w+)'", added.log, re.MULTILINE)
+    assert sorted(ran) == sorted([f"train_{name}", "evaluate", "explain", "report"]), added.log
+    assert added.after == added.trained  # the same runs, identities and files: nothing else retrained
+
+    # every table: evaluate's, the report's metrics and faithfulness tables
+    names = (*before, name)
+    deltas = "".join(f" {model} − cnn | better |" for model in names[1:])
+    assert f"| metric | {' | '.join(names)} |{deltas}" in added.comparison, added.comparison
+    assert set(added.evaluation["comparison"]) == set(names[1:])
+    assert added.evaluation["comparison"][name]["acc_diff"] == pytest.approx(
+        added.evaluation[name]["test_acc"] - added.evaluation["cnn"]["test_acc"])
+    assert added.page.count(f"<th>{name} − cnn</th>") == 1 and added.page.count(f"<th>{name}</th>") >= 2
+    # the verdict (cnn vs se, seeds 0 and 1) is still this page's answer
+    assert "Verdict across seeds" in added.page and "not this page's answer" not in added.page
+    # every figure: evaluate's and explain's shared figures go to the MLflow record of each model they show
+    client = mlflow_client(root)
+    run_id = json.loads((root / f"reports/train/{name}/run.json").read_text())["run_id"]
+    assert run_id in added.page
+    (evaluated, *_), (explained, *_) = (records_of(client, run_id, stage) for stage in ("evaluate", "explain"))
+    assert {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(evaluated.info.run_id, "figures/evaluate")} \
+        == EVALUATE_FIGURES
+    explained_figures = {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(explained.info.run_id,
+                                                                                  "figures/explain")}
+    # both kinds have gates: the excitation figures show them
+    assert explained_figures == SHARED_EXPLAIN_FIGURES | {f"feature_maps_{name}.png", f"top_channels_{name}.png"}
+    assert any(key.startswith("se_excitation/") for key in added.explain[name])
+    # dvc.yaml's plots draw it from evaluate's long table
+    assert added.plotted == [set(names)] * 3
+    # no undeclared output: the one new file is DVC's own .gitignore for the new model's folder
+    assert added.untracked == [f"?? reports/train/{name}/.gitignore"], added.untracked
+
+    # the sweep: the models there before came from DVC's run cache (seed 1 by `dvc repro evaluate`, seed 0 by
+    # `dvc repro`); the new one trained for seed 0 in the workspace, for seed 1 in the sweep
+    assert [len(trainings(root, model)) for model in (*before, name)] == [2] * len(names)
+    verdict = added.verdict
+    assert (verdict["baseline"], verdict["candidate"], verdict["seeds"]) == ("cnn", name, 2), verdict
+    assert sorted(verdict["per_seed"]) == ["0", "1"]
+
+
+def test_a_variant_se8_is_two_edits_and_trains_alone(added):
+    repo, found = added
+    check_added(repo, found["se8"])
+
+
+def test_the_eca_kind_is_a_block_and_a_stage_and_trains_alone_beside_se8(added):
+    repo, found = added
+    assert "kind: eca" in (repo.root / "params.yaml").read_text()
+    check_added(repo, found["eca"])
