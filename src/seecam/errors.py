@@ -70,8 +70,26 @@ def run(main: Callable[[], object]) -> None:
     except SeecamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        stop = interruption(exc)
+        if stop is None:
+            raise
+        _stopped(stop)
     except KeyboardInterrupt as exc:
-        stopped = isinstance(exc, Stopped)
-        print(f"{'stopped by SIGTERM' if stopped else 'interrupted'}; outputs were left as they were",
-              file=sys.stderr)
-        sys.exit(128 + (signal.SIGTERM if stopped else signal.SIGINT))
+        _stopped(exc)
+
+
+def interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind `exc`, if one caused it: a stop that lands in a C extension's import (matplotlib's
+    Agg backend, loaded by the first figure) comes back as `ImportError: initialization failed`, caused by it."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _stopped(exc: KeyboardInterrupt) -> None:
+    stopped = isinstance(exc, Stopped)
+    print(f"{'stopped by SIGTERM' if stopped else 'interrupted'}; outputs were left as they were", file=sys.stderr)
+    sys.exit(128 + (signal.SIGTERM if stopped else signal.SIGINT))

@@ -21,6 +21,7 @@ from seecam.atomic import write_csv, write_json, write_text
 from seecam.code_version import check_train_stages
 from seecam.cost import measure_costs
 from seecam.data.store import Dataset
+from seecam.errors import SeecamError
 from seecam.history import long_table, read_history
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.params import EvaluateParams
@@ -139,11 +140,20 @@ def training_seconds(name: str) -> float | None:
     return sum(row["epoch_seconds"] for row in history) if history else None
 
 
+def check_training_tables(names: list[str]) -> None:
+    """Every model's training tables (evaluate gathers them for dvc.yaml's plots), before the long work."""
+    for name in names:
+        for source in TRAINING_TABLES.values():
+            if not (paths.train_dir(name) / source).is_file():
+                raise SeecamError(f"{paths.train_dir(name) / source} is missing; run `dvc repro train_{name}` first")
+
+
 def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device: torch.device) -> dict:
     """Evaluate models `names` (params.yaml's), write reports/evaluate/*, log each model's record (a child of its
     training run for this evaluate configuration: tracking/stages.py)."""
     check_train_stages(names)
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in names}
+    check_training_tables(names)
     check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
     check_tracking(names)
     classes = list(dataset.classes)

@@ -110,6 +110,9 @@ def logging_repo(tmp_path_factory):
                 "tracking_uri": server.url, "model_uri": ""}
         (repo.root / f"reports/train/{name}").mkdir(parents=True)
         (repo.root / f"reports/train/{name}/run.json").write_text(json.dumps(info))
+        (repo.root / f"reports/train/{name}/history.csv").write_text(  # what train writes beside it
+            "epoch,train_loss,train_acc,val_loss,val_acc,lr,epoch_seconds\n1,2.3,0.1,2.3,0.1,0.001,1.0\n")
+        (repo.root / f"reports/train/{name}/iterations.csv").write_text("step,epoch,loss\n1,1,2.3\n")
     seeds = []
     evaluate = StageConfig.of("evaluate", load_params(repo.root / "params.yaml").evaluate, repo.root / "dvc.yaml")
     for seed, name in itertools.product((0, 1), ("cnn", "se")):

@@ -109,7 +109,7 @@ def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_secti
     assert named and "1 paired seed(s)" in refused, refused
     overrides = [value for flag, value in zip(*[iter(shlex.split(named[1]))] * 2, strict=True) if flag == "-S"]
     params = check_overrides(repo.root / "params.yaml", parse_overrides(overrides))
-    assert names[0].endswith(sweep_digest(params, training_code_digest(repo.root / PIPELINE))), overrides
+    assert names[0].endswith(sweep_digest(params, training_code_digest(params.models, repo.root / PIPELINE))), overrides
 
     repo.dvc("exp", "apply", names[2])  # the sweep's configuration into the workspace, as the next steps say
     again = repo.run(sys.executable, "-m", "seecam.cli", "verdict", PYTHONPATH=src).stdout  # apply restored reports/

@@ -35,3 +35,29 @@ def test_a_stop_waits_for_the_database_call_it_interrupted():
     assert result.stdout == "committed\n"
     assert result.stderr == "stopped by SIGTERM; outputs were left as they were\n"
     assert result.returncode == 128 + signal.SIGTERM
+
+
+# A stand-in for a C extension's module init (matplotlib's Agg backend, imported by the first figure of a stage)
+# that a SIGTERM interrupts: CPython reports it as an ImportError caused by the stop.
+STOPPED_IN_AN_IMPORT = """
+import os, signal, time
+from seecam.errors import run
+
+def main():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    except BaseException as stop:
+        raise ImportError("initialization failed") from stop
+
+run(main)
+"""
+
+
+def test_a_stop_inside_an_import_is_the_stops_one_line():
+    """test_resume's SIGTERM after the last epoch landed while train imported matplotlib's backend: a 40-line
+    traceback ending `ImportError: initialization failed`, exit 1, instead of the stop's line and 143."""
+    result = subprocess.run([sys.executable, "-c", STOPPED_IN_AN_IMPORT], capture_output=True, text=True, timeout=60,
+                            env={"PYTHONPATH": str(REPO / "src")})
+    assert result.stderr == "stopped by SIGTERM; outputs were left as they were\n"
+    assert result.returncode == 128 + signal.SIGTERM

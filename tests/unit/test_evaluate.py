@@ -4,7 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from seecam.evaluate import compare, comparison_markdown, evaluate_model
+from seecam.errors import SeecamError
+from seecam.evaluate import TRAINING_TABLES, check_training_tables, compare, comparison_markdown, evaluate_model
 from seecam.params import EvaluateParams
 from seecam.report import single_run
 
@@ -120,3 +121,18 @@ def test_comparison_md_gives_timings_with_their_range_and_no_winner_inside_it():
            "| +0.10 | within timing noise |" in text
     assert "| training wall time on this machine (s) | 100 | 90 | -10 | not compared (wall time) |" in text
     assert "| parameters | 10 | 10 | +0 | tie |" in text  # counts exact
+
+
+def test_a_model_without_its_training_tables_is_one_line_before_the_long_work(tmp_path, monkeypatch):
+    """evaluate gathers every model's history.csv and iterations.csv for dvc.yaml's plots: a missing one was a
+    FileNotFoundError traceback after every metric, figure and record had been written."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("cnn", "se"):
+        (tmp_path / f"reports/train/{name}").mkdir(parents=True)
+        for source in TRAINING_TABLES.values():
+            (tmp_path / f"reports/train/{name}/{source}").write_text("epoch\n1\n")
+    check_training_tables(["cnn", "se"])
+    (tmp_path / "reports/train/se/iterations.csv").unlink()
+    with pytest.raises(SeecamError, match=r"^reports/train/se/iterations.csv is missing; run `dvc repro train_se` "
+                                          r"first$"):
+        check_training_tables(["cnn", "se"])
