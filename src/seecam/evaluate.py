@@ -153,9 +153,9 @@ def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device:
     training run for this evaluate configuration: tracking/stages.py)."""
     check_train_stages(names)
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in names}
-    check_training_tables(names)
     check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
     check_tracking(names)
+    check_training_tables(names)
     classes = list(dataset.classes)
     labels = dataset.test.labels
     images = to_device(dataset.test.images, device)
