@@ -182,11 +182,8 @@ class DataParams:
             yield "deadline_seconds", (f"must be <= {MAX_DEADLINE_SECONDS:,} (a day: on a slower link download the "
                                        "archive yourself and set data.url to the file), "
                                        f"got {shown(self.deadline_seconds)}")
-        if self.min_bytes_per_second < 0:
-            yield "min_bytes_per_second", f"must be >= 0 (0 = no minimum), got {shown(self.min_bytes_per_second)}"
-        elif self.min_bytes_per_second > MAX_BYTES_PER_SECOND:
-            yield "min_bytes_per_second", (f"must be <= {MAX_BYTES_PER_SECOND:,} (1 GB/s: more would call every "
-                                           f"link stalled), got {shown(self.min_bytes_per_second)}")
+        yield from _in_range(self, "min_bytes_per_second", 0, MAX_BYTES_PER_SECOND,
+                             "1 GB/s: more would call every link stalled", " (0 = no minimum)")
         if self.stall_seconds <= 0:
             yield "stall_seconds", f"must be > 0, got {shown(self.stall_seconds)}"
         elif self.stall_seconds > self.deadline_seconds:
