@@ -192,8 +192,9 @@ def connect(uri: str) -> None:
     for key, value in CLIENT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(mlflow_uri(uri))
-    with _store_lock(uri):  # MLflow makes a new SQLite store's tables on first use, in migrations that race
-        mlflow.MlflowClient().search_experiments(max_results=1)  # (a sweep's progress lines and its workers)
+    if uri.startswith("sqlite:///"):  # MLflow makes a new SQLite store's tables on first use, in migrations
+        with _store_lock(uri):  # that race (a sweep's progress lines and its workers); a server makes its own
+            mlflow.MlflowClient().search_experiments(max_results=1)
 
 
 @contextmanager
