@@ -251,3 +251,39 @@ def gone(process: Any, timeout: float) -> bool:
 def hook_count(model: torch.nn.Module) -> int:
     """Forward and backward hooks currently registered on the model's modules (for leak checks)."""
     return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+OPEN_EXPERIMENT = """
+import sys
+from seecam.params import TrackingParams
+from seecam.tracking.store import find_experiment, open_experiment
+uri, experiment, role = sys.argv[1:4]
+print((find_experiment if role == "find" else open_experiment)(TrackingParams(uri=uri, experiment=experiment)))
+"""
+
+LOG_DATASETS = """
+import sys, time
+import mlflow
+from seecam.data.store import attach_meta
+from seecam.data.synthetic import make_synthetic
+from seecam.params import TrackingParams
+from seecam.tracking.store import open_experiment
+from seecam.tracking.training import _log_dataset
+uri, experiment, count, start = sys.argv[1:5]
+data = make_synthetic(20, 10, 0)
+with mlflow.start_run(experiment_id=open_experiment(TrackingParams(uri=uri, experiment=experiment))):
+    time.sleep(max(0.0, float(start) - time.time()))  # every process at the same instant, imports done
+    for n in range(int(count)):  # a new data set each time: each a chance to race the other processes
+        _log_dataset(attach_meta(data, {"kind": f"synthetic{n}", "seed": 0}))
+"""
+
+
+def at_once(script: str, argvs: list[list[str]]) -> list[str]:
+    """Run `python -c script` once per argv, all at once (the store's races); every one must succeed. Their
+    stdouts, stripped."""
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    processes = [subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for argv in argvs]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [p.returncode for p in processes] == [0] * len(argvs), [err[-400:] for _, err in outputs]
+    return [out.strip() for out, _ in outputs]

@@ -1,6 +1,7 @@
 """Both training runs logged to a real `mlflow server` on 127.0.0.1; the logged model loads back and predicts."""
 
 import json
+import time
 from pathlib import Path
 
 import mlflow
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 from mlflow import MlflowClient
 
+from helpers import LOG_DATASETS, OPEN_EXPERIMENT, at_once
 from seecam.inference import load_model, predict_logits, to_device
 from seecam.normalize import Normalizer
 
@@ -45,3 +47,15 @@ def test_runs_and_model_on_a_real_server(repo_copy, mlflow_server, tmp_path):
         assert sorted(requirements.read_text().split()) == sorted(
             [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
              *mlflow.pytorch.get_default_pip_requirements()])
+
+
+def test_workers_that_open_one_new_experiment_and_log_one_data_set_at_once_on_a_server_all_succeed(mlflow_server):
+    """A sweep's queue workers on a tracking server (no file lock reaches it): one creates the experiment, the others
+    find it; each records the data set, which the server's store holds once."""
+    ids = at_once(OPEN_EXPERIMENT, [[mlflow_server.url, "race", "open"]] * 4)
+    assert len(set(ids)) == 1
+    at_once(LOG_DATASETS, [[mlflow_server.url, "race", "10", str(time.time() + 8)]] * 4)
+    client = MlflowClient(mlflow_server.url)
+    runs = client.search_runs([ids[0]])
+    assert len(runs) == 4 and all(len(run.inputs.dataset_inputs) == 10 for run in runs)
+    assert len({d.dataset.digest + d.dataset.name for run in runs for d in run.inputs.dataset_inputs}) == 10

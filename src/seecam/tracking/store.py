@@ -227,6 +227,7 @@ def find_experiment(tracking: TrackingParams) -> str | None:
 def open_experiment(tracking: TrackingParams) -> str:
     """find_experiment, creating the experiment if needed (artifacts in default_artifacts_dir for SQLite)."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     found = find_experiment(tracking)
     if found is not None:
@@ -237,7 +238,12 @@ def open_experiment(tracking: TrackingParams) -> str:
         if experiment is not None:
             return experiment.experiment_id
         artifacts = default_artifacts_dir().as_uri() if uri.startswith("sqlite:///") else None
-        return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts)
+        try:
+            return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts)
+        except MlflowException as exc:  # a server: another worker created it since the look-up (no lock there)
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return mlflow.get_experiment_by_name(tracking.experiment).experiment_id
 
 
 @dataclass(frozen=True)

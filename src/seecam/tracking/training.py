@@ -191,7 +191,22 @@ def _log_dataset(dataset: Dataset) -> None:
         {k: str(v) for k, v in source.items()})
     logged = mlflow.data.from_numpy(features=dataset.train.images, targets=dataset.train.labels, source=origin,
                                     name=f"{source['kind']}-train", digest=dataset.sha256[:32])
-    mlflow.log_input(logged, context="training")
+    for attempt in range(3):
+        try:
+            mlflow.log_input(logged, context="training")
+            return
+        except MlflowException as exc:
+            if attempt == 2 or not lost_insert_race(exc, "datasets"):
+                raise
+
+
+def lost_insert_race(exc: MlflowException, table: str) -> bool:
+    """MLflow's store looks a row up, then inserts it: two runs that log the same new row at once (a sweep's
+    trainings, one data set) both insert, and the second fails on the table's unique key. Tried again, it finds
+    the first one's row. SQLite and PostgreSQL say so in their own words, directly or through a server."""
+    text = str(exc)
+    return table in text and any(word in text for word in ("UNIQUE constraint failed", "UniqueViolation",
+                                                          "duplicate key value"))
 
 
 def _log_torch_model(model: Any, example: Any) -> str:

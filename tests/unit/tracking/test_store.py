@@ -3,13 +3,11 @@
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
 
-from helpers import free_port
+from helpers import LOG_DATASETS, OPEN_EXPERIMENT, at_once, free_port
 from seecam.errors import SeecamError
 from seecam.params import TrackingParams
 from seecam.tracking.store import (
@@ -179,25 +177,23 @@ def test_a_sound_empty_missing_or_busy_store_passes_the_check(tmp_path, store_by
         writer.close()
 
 
-RACE = """
-import sys
-from seecam.params import TrackingParams
-from seecam.tracking.store import find_experiment, open_experiment
-tracking = TrackingParams(uri=sys.argv[1], experiment="seecam")
-print((find_experiment if sys.argv[2] == "find" else open_experiment)(tracking))
-"""
-
-
 @pytest.mark.parametrize("attempt", range(3))
 def test_processes_that_first_touch_a_new_sqlite_store_at_once_all_get_it(tmp_path, attempt):
     """A sweep's progress lines (find_experiment) and its queue workers (open_experiment) first touched the same new
     store together: MLflow's schema migrations raced and a worker died ("Online migration expected to match one
     row"), failing its seed after 0 s. Whoever touches the store first now creates it alone."""
+    outputs = at_once(OPEN_EXPERIMENT, [[f"sqlite:///{tmp_path / 'mlflow.db'}", "seecam", role]
+                                        for role in ("find", "open", "open")])
+    assert set(outputs[1:]) == {"1"}
+
+
+def test_runs_that_log_the_same_new_dataset_at_once_all_record_it(tmp_path):
+    """Two trainings of a sweep (two seeds, or cnn and se of one) that log the same data set together raced in
+    MLflow's store: both found no `datasets` row, both inserted one, and the second died on its UNIQUE constraint
+    (a traceback, exit 1, its seed lost). Every run now records every data set, and the store holds each once."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    roles = ("find", "open", "open")
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    processes = [subprocess.Popen([sys.executable, "-c", RACE, uri, role], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env) for role in roles]
-    outputs = [process.communicate(timeout=120) for process in processes]
-    assert [p.returncode for p in processes] == [0, 0, 0], [err[-400:] for _, err in outputs]
-    assert {out.strip() for role, (out, _) in zip(roles, outputs, strict=True) if role == "open"} == {"1"}
+    at_once(OPEN_EXPERIMENT, [[uri, "seecam", "open"]])
+    at_once(LOG_DATASETS, [[uri, "seecam", "20", str(time.time() + 8)]] * 4)
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert db.execute("SELECT count(*) FROM datasets").fetchone() == (20,)
+        assert db.execute("SELECT count(*) FROM inputs WHERE source_type = 'DATASET'").fetchone() == (80,)
