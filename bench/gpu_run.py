@@ -134,6 +134,11 @@ class Run:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def last_line(self) -> str:
+        """Its log's last line: a failed stage's one `error:` line, or a traceback's last."""
+        lines = self.text().strip().splitlines()
+        return lines[-1][:300] if lines else "(empty log)"
+
     def wait(self, timeout: float) -> bool:
         """Run to the end within `timeout` seconds; False (and stopped) if it did not."""
         self.start()
@@ -358,7 +363,8 @@ class Sweep:
             self.runner.bundle.say(f"sweep: seed {seed} {model} stopped on `{LOCKED}`: rerun (it resumes)")
             self.queue.appendleft((seed, model, run))
         elif run.returncode != 0:
-            self.runner.bundle.say(f"sweep: seed {seed} {model} failed (exit {run.returncode}; {run.log.name})")
+            self.runner.bundle.say(f"sweep: seed {seed} {model} failed (exit {run.returncode}; {run.log.name}: "
+                                   f"{run.last_line()})")
         elif model == "evaluate":
             evaluated.append(seed)
             self.runner.bundle.say(f"sweep: seed {seed} evaluated ({len(evaluated)}/{len(self.copies)})")

@@ -137,3 +137,18 @@ def test_the_plan_fits_the_budget_and_names_the_flag_for_the_sweep(tmp_path, mon
     said = capsys.readouterr().out
     assert ("does not fit" in said and "--sweep-only" in said) == (planned == ["checks", "benchmark", "stage"])
     assert sum(step.estimate for step in runner.plan()) <= budget
+
+
+def test_a_failed_sweep_stage_is_named_with_its_logs_last_line(tmp_path, capsys, gpu_run_module):
+    """The bundle's summary says why a stage failed (the log's `error:` line), not only which log to open."""
+    args = Namespace(dry_run=True, sweep_only=False, budget=540, seeds=[0, 1], jobs=2, device="cpu")
+    (tmp_path / "out").mkdir()
+    runner = gpu_run_module.Runner(args, tmp_path / "out", tmp_path / "scratch")
+    runner.logs.mkdir(parents=True, exist_ok=True)
+    sweep = gpu_run_module.Sweep(runner, {0: tmp_path, 1: tmp_path}, deadline=0)
+    run = sweep.job(0, "train", ["stages/train.py", "se"])
+    run.log.write_text("Traceback (most recent call last):\n  ...\nerror: se: loss became nan at epoch 1\n")
+    run.returncode = 1
+    sweep.finished(0, "se", run, [])
+    assert "sweep: seed 0 se failed (exit 1; sweep-seed-0-train-se.log: error: se: loss became nan at epoch 1)" \
+        in capsys.readouterr().out
