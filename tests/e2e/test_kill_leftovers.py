@@ -144,9 +144,11 @@ def test_kill_between_the_swaps_two_renames_is_undone(repo_copy, archive_server,
 
 
 def test_kill_during_explain_figures_then_repro_completes_clean(repo_copy):
-    repo_copy.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=200)
+    repo_copy.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=100)
+    repo_copy.set_params(evaluate__bootstrap_samples=50, evaluate__latency_repeats=1, explain__faithfulness_samples=10,
+                         explain__images=[1, 2])
     repo_copy.dvc("repro")
-    repo_copy.set_params(explain__faithfulness_samples=100)  # explain is stale, as after an edit
+    repo_copy.set_params(explain__faithfulness_samples=12)  # explain is stale, as after an edit
     figures = repo_copy.root / "reports/explain"
     kill_when(repo_copy, [str(VENV_BIN / "python"), "stages/explain.py"], lambda: any(figures.glob(".*.png.*.tmp")))
     assert list(figures.glob(".*.png.*.tmp"))  # the kill hit a figure write: its temp file is left

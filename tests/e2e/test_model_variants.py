@@ -88,8 +88,8 @@ class Added:
 @pytest.fixture(scope="module")
 def added(tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
     """The default pipeline (cnn, se) with a verdict across seeds 1 and 0, committed; then se8, then
-    eca, each added by the README's two edits and `dvc repro`, committed; then a 2-seed sweep and each one's
-    verdict against cnn."""
+    eca, each added by the README's two edits and `dvc repro`, committed; then a 2-seed sweep up to evaluate (what
+    the verdict pools) and each one's verdict against cnn."""
     tmp = tmp_path_factory.mktemp("variants")
     (tmp / "repo").mkdir()
     repo = copy_repo(tmp / "repo")
@@ -123,7 +123,7 @@ def added(tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
             [line for line in repo.run("git", "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
              if line.startswith("??")])
         commit(repo, f"add {name}")
-    seecam(repo, "sweep", "--seeds", "0-1", "--run", "-j", "2")
+    seecam(repo, "sweep", "--seeds", "0-1", "evaluate", "--run", "-j", "2")  # the verdict reads evaluate's records
     for name in found:
         seecam(repo, "verdict", "--candidate", name)
         found[name].verdict = json.loads((root / "reports/verdict/verdict.json").read_text())
