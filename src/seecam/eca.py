@@ -1,7 +1,8 @@
 """ECA, Efficient Channel Attention (Wang et al., CVPR 2020): SE's channel gate with a 1-D convolution instead of
 SE's two fully connected layers.
 
-    w = sigmoid(conv1d_k(avgpool(x)))  across the channels, no bias;  out = x * w
+    w = sigmoid(conv1d_k(avgpool(x)))  across the channels, no bias;  out = x * w (the block rescales after
+    pooling, as for SE: models.GatedMaxPool)
 
 Each channel's weight sees its k neighbours in the channel order, with no dimensionality reduction; k grows with
 the block's width C (params.EcaParams.kernel_size, the paper's Eq. 12), so a block adds k weights, not SE's
@@ -15,7 +16,8 @@ from torch import nn
 
 
 class EfficientChannelAttention(nn.Module):
-    """x * sigmoid(conv1d_k(mean over h, w of x)), the convolution across channels with zero padding k // 2.
+    """The channel weights sigmoid(conv1d_k(mean over h, w of x)), the convolution across channels with zero
+    padding k // 2.
 
     The sigmoid is a module (`gate`), as in SE, so a forward hook on `blockN.eca.gate` captures the per-channel
     weights (B x C) for the explain stage.
@@ -28,5 +30,4 @@ class EfficientChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         squeezed = x.mean(dim=(2, 3))[:, None, :]  # B x 1 x C: the channels are the sequence
-        weights = self.gate(self.conv(squeezed)[:, 0])
-        return x * weights[:, :, None, None]
+        return self.gate(self.conv(squeezed)[:, 0])

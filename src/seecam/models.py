@@ -2,8 +2,14 @@
 
     cnn: [conv3x3 -> BatchNorm -> ReLU -> MaxPool2] x 3 (32, 64, 128 channels)
          -> flatten -> FC 2048->512 -> ReLU -> Dropout 0.5 -> FC 512->10
-    se:  the same, with SE after each block's ReLU, before pooling.
+    se:  the same, with SE after each block's ReLU, before pooling: MaxPool2(x * s).
     eca: the same, with ECA (eca.py) where SE sits.
+
+A gate's channel weights s are positive (a sigmoid), and max-pooling commutes with a positive per-channel scale
+exactly (rounding is monotone): MaxPool2(x * s) = MaxPool2(x) * s. So a block computes s from x and rescales
+the pooled quarter of the values, not all of them (what that saves: docs/performance.md). The gate module
+(`blockN.se`, `blockN.eca`) outputs s (B x C); `blockN.pool` outputs the rescaled, pooled activations, the same
+values as pooling x * s.
 
 Module names are stable (`block1.conv`, `block3.se`, `block3.eca`, `head.fc1`, ...) so hooks,
 params and MLflow keys can name layers. A block's gate is named by its kind (params' `gate`).
@@ -71,13 +77,14 @@ class _Excite(torch.autograd.Function):
 
 
 class SqueezeExcitation(nn.Module):
-    """SE block (Hu et al., 2018): x * sigmoid(W2 relu(W1 avgpool(x))), no biases.
+    """SE block (Hu et al., 2018): the excitation sigmoid(W2 relu(W1 avgpool(x))), no biases, which rescales x
+    (after pooling: GatedMaxPool).
 
     The sigmoid is a module (`gate`) so a forward hook on `blockN.se.gate`
     captures the per-channel excitation (B x C) for the explain stage.
-    The squeeze and the rescaling are autograd Functions of their own (`_Squeeze`, `_Excite`): the same
-    values as `x.mean` and `x * e`, with a backward that keeps the activations' layout and writes two
-    activation-sized tensors instead of four (the SE step was 40 % slower than the CNN's, for +0.02 % FLOPs).
+    The squeeze is an autograd Function of its own (`_Squeeze`): the same values as `x.mean`, with a backward
+    that keeps the activations' layout and writes no activation-sized tensor (the SE step was 40 % slower than
+    the CNN's, for +0.02 % FLOPs).
     """
 
     def __init__(self, channels: int, reduction: int) -> None:
@@ -89,13 +96,20 @@ class SqueezeExcitation(nn.Module):
         self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        squeezed = _Squeeze.apply(x)
-        excitation = self.gate(self.fc2(self.relu(self.fc1(squeezed))))
-        return _Excite.apply(x, excitation)
+        return self.gate(self.fc2(self.relu(self.fc1(_Squeeze.apply(x)))))
+
+
+class GatedMaxPool(nn.MaxPool2d):
+    """MaxPool2, then the gate's positive channel weights, if any: the values of pooling x * weights."""
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        pooled = super().forward(x)
+        return pooled if weights is None else _Excite.apply(pooled, weights)
 
 
 class ConvBlock(nn.Module):
-    """conv3x3 -> BatchNorm -> ReLU [-> gate] -> MaxPool2; the gate, if any, is the submodule `gate_name`."""
+    """conv3x3 -> BatchNorm -> ReLU [-> gate] -> MaxPool2; the gate, if any, is the submodule `gate_name`, and
+    its channel weights rescale the pooled output."""
 
     def __init__(self, in_channels: int, out_channels: int, gate_name: str | None = None,
                  gate: nn.Module | None = None) -> None:
@@ -106,13 +120,13 @@ class ConvBlock(nn.Module):
         self.gate_name = gate_name
         if gate_name is not None:
             self.add_module(gate_name, gate)
-        self.pool = nn.MaxPool2d(2)
+        self.pool = GatedMaxPool(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn(self.conv(x)))
-        if self.gate_name is not None:
-            x = getattr(self, self.gate_name)(x)
-        return self.pool(x)
+        if self.gate_name is None:
+            return self.pool(x)
+        return self.pool(x, getattr(self, self.gate_name)(x))
 
 
 class Head(nn.Module):

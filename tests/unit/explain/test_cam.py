@@ -74,9 +74,12 @@ def hand_forward_steps(model):
     for name in model.block_names:
         block = getattr(model, name)
         steps += [(f"{name}.conv", block.conv), (f"{name}.bn", block.bn), (f"{name}.relu", F.relu)]
-        if block.gate_name is not None:
-            steps.append((f"{name}.{block.gate_name}", getattr(block, block.gate_name)))
-        steps += [(f"{name}.pool", block.pool), (name, lambda x: x)]
+        if block.gate_name is None:
+            steps.append((f"{name}.pool", lambda x: F.max_pool2d(x, 2)))
+        else:  # the gate's channel weights rescale the pooled values
+            gate = getattr(block, block.gate_name)
+            steps.append((f"{name}.pool", lambda x, gate=gate: F.max_pool2d(x, 2) * gate(x)[:, :, None, None]))
+        steps.append((name, lambda x: x))
     head = model.head
     return steps + [("head.fc1", lambda x: head.fc1(x.flatten(1))), ("head.relu", F.relu), ("head.fc2", head.fc2)]
 
@@ -98,13 +101,12 @@ def hand_grad_cam(model, x, layer):
     return torch.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1)).detach(), targets
 
 
-def spatial_layer_names(name):
+def spatial_layer_names():
     blocks = ["block1", "block2", "block3"]
-    parts = ["", ".conv", ".bn", ".relu", ".pool"] + ([f".{name}"] if name in ("se", "eca") else [])  # the gate
-    return [f"{b}{p}" for b in blocks for p in parts]
+    return [f"{b}{p}" for b in blocks for p in ("", ".conv", ".bn", ".relu", ".pool")]
 
 
-@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se", "eca") for layer in spatial_layer_names(n)])
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se", "eca") for layer in spatial_layer_names()])
 def test_every_4d_layer_matches_a_hook_free_reference(small_model, name, layer):
     model = small_model(name)
     x = torch.randn(3, 3, 32, 32)
@@ -123,7 +125,7 @@ def test_a_layer_without_a_spatial_map_is_refused_by_name(small_model, layer):
         cam_batch(model, torch.randn(2, 3, 32, 32), layer)
 
 
-@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se", "eca") for layer in spatial_layer_names(n)])
+@pytest.mark.parametrize("name,layer", [(n, layer) for n in ("cnn", "se", "eca") for layer in spatial_layer_names()])
 def test_cam_images_with_batchnorm_folded_matches_the_hook_free_reference(small_model, name, layer):
     """cam_images folds BN into the convolutions (explain/fold.py): the same CAMs up to float rounding."""
     model = small_model(name)
