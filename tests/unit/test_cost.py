@@ -2,9 +2,9 @@
 
 import torch
 
-from seecam.cost import measure_costs, timed_rounds, timing_spread
+from seecam.cost import flops_per_image, measure_costs, timed_rounds, timing_spread
 from seecam.models import build_model, count_parameters
-from seecam.params import CnnParams, SeParams
+from seecam.params import CnnParams, Params, SeParams
 
 
 def test_rounds_interleave_the_models_so_a_change_of_load_hits_both():
@@ -33,3 +33,19 @@ def test_one_stalled_round_does_not_set_the_spread():
     range made the table print "0 [0, 420]". The interquartile range of the rounds leaves such a round out."""
     assert timing_spread("latency_ms", [0.80, 0.84, 0.82, 416.0, 0.79]) == {
         "latency_ms": 0.82, "latency_ms_q1": 0.80, "latency_ms_q3": 0.84}
+
+
+def conv_flops(c_in: int, c_out: int, side: int) -> int:
+    return 2 * c_in * c_out * 3 * 3 * side * side  # a multiply and an add per weight per output pixel
+
+
+# The card's layers, by hand: three 3x3 convs at 32, 16 and 8 pixels, fc1 2048->512, fc2 512->10; SE adds two
+# small FC layers per block (C -> C/16 -> C). Pooling, BN and activations are not multiply-adds.
+CNN_FLOPS = conv_flops(3, 32, 32) + conv_flops(32, 64, 16) + conv_flops(64, 128, 8) + 2 * 2048 * 512 + 2 * 512 * 10
+SE_EXTRA = sum(2 * 2 * channels * (channels // 16) for channels in (32, 64, 128))
+
+
+def test_the_cards_models_cost_the_flops_their_layers_add_up_to():
+    params = Params()
+    cnn, se = (flops_per_image(build_model(name, params.models[name]), torch.device("cpu")) for name in ("cnn", "se"))
+    assert (cnn, se) == (CNN_FLOPS, CNN_FLOPS + SE_EXTRA) == (22_751_232, 22_756_608)

@@ -18,10 +18,12 @@ def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
     for name in ("cnn", "se"):
         values = report[name]
         assert values["test_acc_ci_low"] <= values["test_acc"] <= values["test_acc_ci_high"]
-        assert values["parameters"] > 1_000_000 and values["flops_per_image"] > 20_000_000
+        assert values["parameters"] > 1_000_000
         assert values["latency_ms"] > 0 and values["throughput_images_per_s"] > 0 and values["train_seconds"] > 0
         for timed in ("latency_ms", "throughput_images_per_s"):  # median of the timing rounds, inside their IQR
             assert 0 < values[f"{timed}_q1"] <= values[timed] <= values[f"{timed}_q3"], timed
+    # the exact counts of the card's layers (tests/unit/test_cost.py adds them up by hand)
+    assert (report["cnn"]["flops_per_image"], report["se"]["flops_per_image"]) == (22_751_232, 22_756_608)
     confusion = json.loads((root / "reports/evaluate/confusion.json").read_text())
     assert sum(map(sum, confusion["cnn"])) == 300  # the test split
     comparison = report["comparison"]["se"]  # one comparison per candidate: every model but evaluate.baseline
