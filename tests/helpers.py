@@ -281,9 +281,8 @@ with mlflow.start_run(experiment_id=open_experiment(TrackingParams(uri=uri, expe
 def at_once(script: str, argvs: list[list[str]]) -> list[str]:
     """Run `python -c script` once per argv, all at once (the store's races); every one must succeed. Their
     stdouts, stripped."""
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     processes = [subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env) for argv in argvs]
+                                  stderr=subprocess.PIPE, text=True, env=tool_env()) for argv in argvs]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [p.returncode for p in processes] == [0] * len(argvs), [err[-400:] for _, err in outputs]
     return [out.strip() for out, _ in outputs]
