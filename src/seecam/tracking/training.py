@@ -196,17 +196,17 @@ def _log_dataset(dataset: Dataset) -> None:
             mlflow.log_input(logged, context="training")
             return
         except MlflowException as exc:
-            if attempt == 2 or not lost_insert_race(exc, "datasets"):
+            if attempt == 2 or not _lost_dataset_race(exc):
                 raise
 
 
-def lost_insert_race(exc: MlflowException, table: str) -> bool:
-    """MLflow's store looks a row up, then inserts it: two runs that log the same new row at once (a sweep's
-    trainings, one data set) both insert, and the second fails on the table's unique key. Tried again, it finds
-    the first one's row. SQLite and PostgreSQL say so in their own words, directly or through a server."""
+def _lost_dataset_race(exc: MlflowException) -> bool:
+    """MLflow's store looks a data set up, then inserts it: two runs that log the same new one at once (a sweep's
+    trainings) both insert, and the second fails on the `datasets` unique key. Tried again, it finds the first
+    one's row. SQLite and PostgreSQL say so in their own words, directly or through a server."""
     text = str(exc)
-    return table in text and any(word in text for word in ("UNIQUE constraint failed", "UniqueViolation",
-                                                          "duplicate key value"))
+    return "datasets" in text and any(word in text for word in ("UNIQUE constraint failed", "UniqueViolation",
+                                                                "duplicate key value"))
 
 
 def _log_torch_model(model: Any, example: Any) -> str:
