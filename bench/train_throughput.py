@@ -4,10 +4,11 @@ each beside the fraction of the machine's matmul peak it reaches.
 The headline times exactly what `python stages/train.py` runs for an epoch: `seecam.train.fit` over
 `training_splits` of a CIFAR-sized data set (45,000 train images after the default 5,000 held out, 703
 batches of 64 and one of 8), the validation pass included, after a first epoch that warms up (and compiles).
-Beside it, in the same run, the tutorial's loop over the same 45,000 images:
+Beside it, in the same run, the tutorial's epoch over the same 45,000 images:
   tutorial  torchvision PIL transforms (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize)
-            in a DataLoader, Adam, NCHW (bench/tutorial.py): the training pass only, with no loader
-            workers as the tutorial writes it, with 2 workers, and with no workers but the allocator
+            in a DataLoader, Adam, NCHW (bench/tutorial.py): the training pass, then the test pass (10,000
+            images) that its ReduceLROnPlateau steps on, as seecam's epoch ends with the validation pass its
+            scheduler steps on; with no loader workers as the tutorial writes it, with 2 workers, and with no workers but the allocator
             setting fit makes (seecam/allocator.py), so the share of the ratio that setting alone buys shows;
   seecam    `default` compiles or not as `train.compile: auto` decides for the full default run
             (45,000 images x 50 epochs); the other setting is timed too, so auto can be checked.
@@ -109,9 +110,11 @@ def run_tutorial(variant: Variant, dataset: Dataset, rounds: int, done: Round) -
     held_out = validation_size(len(dataset.train.labels))
     images, labels = dataset.train.images[held_out:], dataset.train.labels[held_out:]  # as many as seecam trains on
     loader = tutorial.train_loader(images, labels, Params().train.normalize, variant.workers)
+    test = tutorial.test_loader(dataset.test.images, dataset.test.labels, Params().train.normalize)
     for _ in range(rounds):
         began = time.perf_counter()
         tutorial.train_epoch(model, loader, optimizer, device)
+        tutorial.test_epoch(model, test, device)  # its scheduler steps on the test loss, so every epoch scores it
         if device.type == "cuda":
             torch.cuda.synchronize()
         done(time.perf_counter() - began)
@@ -244,7 +247,7 @@ def throughput(args: argparse.Namespace) -> tuple[dict[str, dict[str, Rate]], st
         measured[name] = rates(variants, seconds, args.images, {"peak": 1, "tutorial": 1, "seecam": 1})
     path = "the stage's path" if args.images == FULL_TRAIN else f"{args.images} images, NOT the stage's path"
     header = (f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads, {path}: an epoch of {args.images} "
-              f"images (seecam's includes validating {args.images * FULL_VAL // FULL_TRAIN}), batch 64, median of "
+              f"images ({scoring(args.images)}), batch 64, median of "
               f"{args.rounds} alternating rounds after 1 warm-up round [spread min-max]\n{why}")
     return measured, header
 
@@ -270,8 +273,8 @@ def per_epoch(args: argparse.Namespace) -> tuple[dict[str, dict[str, Rate]], str
             seconds = alternate([variant], dataset, epochs)
             measured[name] |= rates([variant], seconds, args.images, {"peak": 0, "tutorial": 0, "seecam": 1})
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    header = (f"torch {torch.__version__}, {where}: an epoch of {args.images} images (seecam's includes validating "
-              f"{args.images * FULL_VAL // FULL_TRAIN}), batch 64; seecam {args.epochs} epochs, the first dropped; "
+    header = (f"torch {torch.__version__}, {where}: an epoch of {args.images} images ({scoring(args.images)}), "
+              f"batch 64; seecam {args.epochs} epochs, the first dropped; "
               f"the tutorial's loop {args.tutorial_epochs} epoch(s); medians [spread min-max]\n{why}")
     return measured, header
 
@@ -305,6 +308,12 @@ def report(measured: dict[str, dict[str, Rate]], header: str, images: int, devic
             print(f"{name:6s} {label:26s} {row['img_per_s']:7,.0f} {'[' + value.spread() + ']':>15s} "
                   f"{row['ratio']:5.2f}x {row['seconds_per_epoch']:8.1f} {row['peak_fraction']:5.0%}")
     return figures
+
+
+def scoring(images: int) -> str:
+    """What each epoch scores after training, for the header: the pass each loop's LR scheduler steps on."""
+    return (f"seecam's includes validating {images * FULL_VAL // FULL_TRAIN}, the tutorial's scoring "
+            f"{images * FULL_TEST // FULL_TRAIN} test images")
 
 
 def validation_size(train_and_validation: int) -> int:

@@ -83,11 +83,13 @@ def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.opt
 
 
 @torch.no_grad()
-def test_epoch(model: torch.nn.Module, loader: DataLoader) -> tuple[float, float]:
-    """Mean loss and accuracy on the test loader, in eval mode."""
+def test_epoch(model: torch.nn.Module, loader: DataLoader, device: torch.device | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy on the test loader, in eval mode (each batch copied to `device`, as in training)."""
     model.eval()
     loss, correct, seen = 0.0, 0, 0
     for x, y in loader:
+        if device is not None:
+            x, y = x.to(device), y.to(device)
         outputs = model(x)
         loss += F.cross_entropy(outputs, y, reduction="sum").item()
         correct += outputs.argmax(1).eq(y).sum().item()
