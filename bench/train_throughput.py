@@ -8,8 +8,9 @@ Beside it, in the same run, the tutorial's epoch over the same 45,000 images:
   tutorial  torchvision PIL transforms (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize)
             in a DataLoader, Adam, NCHW (bench/tutorial.py): the training pass, then the test pass (10,000
             images) that its ReduceLROnPlateau steps on, as seecam's epoch ends with the validation pass its
-            scheduler steps on; with no loader workers as the tutorial writes it, with 2 workers, and with no workers but the allocator
-            setting fit makes (seecam/allocator.py), so the share of the ratio that setting alone buys shows;
+            scheduler steps on; with no loader workers as the tutorial writes it, with 2 workers, and with no
+            workers but the allocator setting fit makes (seecam/allocator.py), so the share of the ratio that
+            setting alone buys shows;
   seecam    `default` compiles or not as `train.compile: auto` decides for the full default run
             (45,000 images x 50 epochs); the other setting is timed too, so auto can be checked.
 Roofline: `matmul peak` is a variant too: a 2048 x 2048 matmul into a kept output, in the precision of the
