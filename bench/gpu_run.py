@@ -13,7 +13,7 @@ command of at most 10), printing progress as they go:
   stage      `stages/train.py cnn` for 3 epochs of real data: the stage's timing line (startup / compile /
              epochs / outputs), unless the sweep runs too: then its first training's log gives it;
   sweep      5 seeds x params.yaml's models x its params (50 epochs) on real data, all trainings at once, then
-             `seecam verdict`. There is no dvc there, so it takes the README's path for a machine without DVC:
+             `seecam verdict`. There is no dvc there, so it takes docs/results.md's path for a machine without DVC:
              the stage scripts, each seed in its own scratch copy (one data folder and one SQLite MLflow store
              shared by all), `stages/evaluate.py` once a seed's trainings are done (a stage that stops on
              SQLite's `database is locked` is rerun: it resumes from its checkpoint).
