@@ -81,7 +81,7 @@ def test_each_identity_leaves_out_only_what_identity_py_names(change, expected):
     # train.compile: auto resolves by the number of epochs (out of the key): the resolved decision is in it
     (ENV, True, {"checkpoint_key cnn"}),
 ])
-def test_what_the_machine_resolves_counts_where_identity_py_says(env, compiled, expected):
+def test_data_code_device_torch_and_compile_decision(env, compiled, expected):
     assert changed(identities(Params()), identities(Params(), env, compiled)) == expected
 
 
