@@ -40,8 +40,26 @@ def test_auto_compiles_only_when_the_saving_pays_for_the_compile(setting, device
 def test_the_default_full_run_says_why_it_compiles_or_not():
     assert compiling.decide("auto", "cpu", FULL_RUN, 64, 50, None).reason == (
         "auto: a compiled step is no faster on cpu (measured)")
+    # By the module docstring's formula, by hand: 45,000 / 64 = 703.1, so 704 batches an epoch, 35,200 in 50
+    # epochs; at 4 ms a step that is 140.8 s eager (~2 min), and a 3x faster compiled step saves two thirds of
+    # it, 93.9 s (~94 s), more than 1.5 x the 40 s compile: it pays.
     assert compiling.decide("auto", "cuda", FULL_RUN, 64, 50, None).reason == (
         "auto: 35,200 steps, ~2 min eager; compile ~40 s pays for itself (saves ~94 s)")
+
+
+# Where auto starts to compile on CUDA, by hand: the saving, steps x 4 ms x (1 - 1/3), reaches 1.5 x 40 s = 60 s
+# at 22,500 steps of batch 64 (float rounding decides that very step, so the cases are one step either side).
+# A batch of 128 costs twice a batch of 64, so it pays at half the steps.
+@pytest.mark.parametrize(("images", "batch", "compiled"), [
+    (22_501 * 64, 64, True),
+    (22_499 * 64, 64, False),
+    (11_251 * 128, 128, True),
+    (11_249 * 128, 128, False),
+    (22_500 * 64 + 1, 64, True),  # a partial last batch is a step too: 22,501 steps
+])
+def test_auto_compiles_on_cuda_from_the_step_count_where_the_saving_is_one_and_a_half_compiles(images, batch,
+                                                                                                compiled):
+    assert compiling.decide("auto", "cuda", images, batch, 1, None).compiled is compiled
 
 
 def test_cpu_toolchain_is_found_here_and_mps_never_compiles():

@@ -1,7 +1,5 @@
 """DDP plumbing: shards, batch-size rules, launch checks, and a real process group of one equalling no group."""
 
-from dataclasses import replace
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -11,9 +9,8 @@ from seecam.data.store import attach_meta
 from seecam.data.synthetic import make_synthetic
 from seecam.distributed import SINGLE, World
 from seecam.errors import SeecamError
-from seecam.identity import Environment, checkpoint_key
 from seecam.models import build_model
-from seecam.params import Params, TrainParams, parse_params
+from seecam.params import TrainParams, parse_params
 from seecam.train import fit, seed_everything, training_splits
 
 CPU = torch.device("cpu")
@@ -38,10 +35,16 @@ def test_step_i_of_all_ranks_together_is_the_one_process_run_s_step_i_of_the_glo
         assert set(together.tolist()) == set(order[i * size * per_rank:(i + 1) * size * per_rank].tolist())
 
 
-def test_the_global_batch_is_split_over_ranks_unless_scale_batch():
-    assert distributed.rank_batch_size(TrainParams(batch_size=64), World(0, 4, 0, True)) == 16
-    assert distributed.rank_batch_size(TrainParams(batch_size=64, scale_batch=True), World(0, 4, 0, True)) == 64
-    assert distributed.rank_batch_size(TrainParams(batch_size=64), SINGLE) == 64
+@pytest.mark.parametrize(("scale_batch", "world", "per_rank"), [
+    (False, World(0, 4, 0, True), 16),
+    (True, World(0, 4, 0, True), 64),
+    (False, SINGLE, 64),
+])
+def test_the_global_batch_is_split_over_ranks_unless_scale_batch(scale_batch, world, per_rank):
+    assert distributed.rank_batch_size(TrainParams(batch_size=64, scale_batch=scale_batch), world) == per_rank
+
+
+def test_a_global_batch_that_does_not_split_is_refused():
     with pytest.raises(SeecamError, match="batch_size 64 does not split over 3 processes"):
         distributed.rank_batch_size(TrainParams(batch_size=64), World(0, 3, 0, True))
 
@@ -63,23 +66,19 @@ def test_scale_batch_lifts_the_divisibility_rule():
     assert parse_params({"train": {"processes": 3, "scale_batch": True}}).train.processes == 3
 
 
-def test_launch_checks_refuse_what_the_device_cannot_run(monkeypatch):
+def test_two_cpu_processes_may_launch():
     distributed.check_processes(TrainParams(processes=2), CPU)
-    with pytest.raises(SeecamError, match="no MPS backend"):
-        distributed.check_processes(TrainParams(processes=2), torch.device("mps"))
-    with pytest.raises(SeecamError, match="sync_batchnorm needs CUDA"):
-        distributed.check_processes(TrainParams(processes=2, sync_batchnorm=True), CPU)
+
+
+@pytest.mark.parametrize(("train", "device", "message"), [
+    (TrainParams(processes=2), "mps", "no MPS backend"),
+    (TrainParams(processes=2, sync_batchnorm=True), "cpu", "sync_batchnorm needs CUDA"),
+    (TrainParams(processes=2), "cuda", "train.processes is 2 but only 1 CUDA GPU"),
+])
+def test_launch_checks_refuse_what_the_device_cannot_run(monkeypatch, train, device, message):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(SeecamError, match="train.processes is 2 but only 1 CUDA GPU"):
-        distributed.check_processes(TrainParams(processes=2), torch.device("cuda"))
-
-
-@pytest.mark.parametrize("change", [{"processes": 2}, {"scale_batch": True}, {"sync_batchnorm": True}])
-def test_the_checkpoint_key_covers_the_distributed_params(change):
-    before = Params()
-    after = replace(before, train=replace(before.train, **change))
-    env = Environment("code", "data", "cpu", "2.14.1")
-    assert checkpoint_key("cnn", before, env, False) != checkpoint_key("cnn", after, env, False)
+    with pytest.raises(SeecamError, match=message):
+        distributed.check_processes(train, torch.device(device))
 
 
 def test_a_ddp_process_group_of_one_trains_exactly_like_no_group(tmp_path):

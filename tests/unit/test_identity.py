@@ -47,6 +47,8 @@ SHARED = {"config_sha", "checkpoint_key cnn", "sweep_digest"}
     ({"train": {"epochs": 3}}, {"config_sha", "sweep_digest"}),
     ({"train": {"lr": 0.01}}, SHARED),
     ({"train": {"processes": 2}}, SHARED),
+    ({"train": {"scale_batch": True}}, SHARED),
+    ({"train": {"sync_batchnorm": True}}, SHARED),
     ({"data": {"subset": 100}}, SHARED),
     ({"data": {"split_seed": 1}}, SHARED),
     ({"data": {"source": "synthetic"}}, SHARED),
@@ -70,25 +72,24 @@ def test_each_identity_leaves_out_only_what_identity_py_names(change, expected):
     assert changed(identities(parse_params({})), identities(parse_params(change))) == expected
 
 
-def test_data_code_device_torch_and_compile_decision():
-    base = identities(Params())
-    assert changed(base, identities(Params(), replace(ENV, data_sha256="data2"))) == {"config_sha",
-                                                                                      "checkpoint_key cnn"}
-    assert changed(base, identities(Params(), replace(ENV, code_sha256="code2"))) == SHARED
+@pytest.mark.parametrize(("env", "compiled", "expected"), [
+    (replace(ENV, data_sha256="data2"), False, {"config_sha", "checkpoint_key cnn"}),
+    (replace(ENV, code_sha256="code2"), False, SHARED),
     # a CUDA run (bf16 by `auto`) and a CPU run never pool, nor do two torch builds
-    assert changed(base, identities(Params(), replace(ENV, device="cuda"))) == {"config_sha", "checkpoint_key cnn"}
-    assert changed(base, identities(Params(), replace(ENV, torch_version="2.15.0"))) == {"config_sha",
-                                                                                         "checkpoint_key cnn"}
+    (replace(ENV, device="cuda"), False, {"config_sha", "checkpoint_key cnn"}),
+    (replace(ENV, torch_version="2.15.0"), False, {"config_sha", "checkpoint_key cnn"}),
     # train.compile: auto resolves by the number of epochs (out of the key): the resolved decision is in it
-    assert changed(base, identities(Params(), compiled=True)) == {"checkpoint_key cnn"}
-    assert checkpoint_key("cnn", Params(), ENV, False) != checkpoint_key("se", Params(), ENV, False)
+    (ENV, True, {"checkpoint_key cnn"}),
+])
+def test_data_code_device_torch_and_compile_decision(env, compiled, expected):
+    assert changed(identities(Params()), identities(Params(), env, compiled)) == expected
 
 
 def test_cuda_with_precision_fp32_and_with_auto_are_two_configurations():
+    """On a CPU both are fp32 (the table above); on CUDA `auto` is bf16."""
     auto, fp32 = parse_params({}), parse_params({"train": {"precision": "fp32"}})
     cuda = replace(ENV, device="cuda")
-    assert config_sha(auto, cuda) != config_sha(fp32, cuda)  # auto is bf16 on CUDA
-    assert config_sha(auto, ENV) == config_sha(fp32, ENV)  # and fp32 on a CPU, like fp32 itself
+    assert config_sha(auto, cuda) != config_sha(fp32, cuda)
 
 
 def models_with(**blocks: CnnParams) -> Params:
@@ -106,6 +107,10 @@ def test_adding_a_model_changes_no_other_models_identity():
 def test_model_sha_is_the_models_kind_and_block_not_its_name():
     assert model_sha("se8", models_with(se8=SeParams())) == model_sha("se", Params())
     assert model_sha("cnn", models_with(cnn=EcaParams(gamma=2, b=1))) != model_sha("cnn", Params())
+
+
+def test_each_model_resumes_only_its_own_checkpoint():
+    assert checkpoint_key("cnn", Params(), ENV, False) != checkpoint_key("se", Params(), ENV, False)
 
 
 def test_the_cards_models_keep_the_model_sha_they_had_before_models_were_data():

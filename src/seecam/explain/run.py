@@ -9,9 +9,6 @@ DVC output for any number of models.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,7 @@ from seecam.params import ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
+from seecam.stage_clock import StageClock
 from seecam.tracking.stages import StageConfig, log_artifact, log_values, stage_record
 
 
@@ -138,7 +136,7 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
     chosen = images[ex.images]
     first = chosen[:1]
 
-    timer = PartTimer()
+    timer = StageClock()
     # path -> (figure, the models whose MLflow records it goes to)
     out: dict[Path, tuple[Figure, list[str]]] = {}
     directory = paths.EXPLAIN_DIR
@@ -184,24 +182,8 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
                 for path, (_, shown) in out.items():
                     if name in shown:
                         log_artifact(run_id, path, "figures/explain")
-    print(f"explain: {timer}", flush=True)
+    print(timer.line("explain"), flush=True)
     return report
-
-
-class PartTimer:
-    """Wall-clock seconds of each part of the stage, for one line of the stage log: where the time goes."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    @contextmanager
-    def part(self, name: str, size: str = "") -> Iterator[None]:
-        began = time.perf_counter()
-        yield
-        self.parts.append(f"{name} {time.perf_counter() - began:.1f} s" + (f" ({size})" if size else ""))
-
-    def __str__(self) -> str:
-        return ", ".join(self.parts)
 
 
 def _rgb(images: torch.Tensor) -> np.ndarray:

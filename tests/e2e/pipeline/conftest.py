@@ -6,6 +6,9 @@ runs once, not once per worker.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from helpers import UNUSUAL_DIR, RepoCopy, copy_repo
@@ -23,3 +26,25 @@ def pipeline_repo(tmp_path_factory) -> RepoCopy:
     repo.use_tiny_synthetic_data(epochs=3, train_size=1500, test_size=300)
     repo.repro_log = repo.dvc("repro").stdout
     return repo
+
+
+def pipeline_definition(root: Path) -> dict[str, bytes]:
+    """The shared pipeline's code, params and lock file, byte for byte: what tells DVC what is up to date."""
+    files = [root / name for name in ("dvc.yaml", "dvc.lock", "params.yaml")]
+    files += sorted(path for folder in ("src", "stages") for path in (root / folder).rglob("*.py"))
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in files}
+
+
+@pytest.fixture(autouse=True)
+def pipeline_left_as_built(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves the shared pipeline's code, params or lock changed fails: later tests read it as built.
+    (A test that changes them works on a copy: test_comment_edit.py, test_dvc_evaluate.py.)"""
+    if "pipeline_repo" not in request.fixturenames:
+        yield
+        return
+    root = request.getfixturevalue("pipeline_repo").root
+    before = pipeline_definition(root)
+    yield
+    after = pipeline_definition(root)
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert changed == [], f"the test changed the shared pipeline ({', '.join(changed)}): change a copy instead"

@@ -2,11 +2,12 @@
 
 import json
 import re
+import shutil
 
 import pytest
 import vl_convert
 
-from helpers import mlflow_client, records_of
+from helpers import RepoCopy, mlflow_client, records_of
 from seecam.params import RESERVED_NAMES
 
 
@@ -84,16 +85,20 @@ def test_evaluate_without_models_says_which_stage_to_run(repo_copy):
     assert not (repo_copy.root / "reports/evaluate").exists()
 
 
-def test_an_edit_to_a_later_stage_tracking_helper_reruns_evaluate_and_never_training(pipeline_repo):
-    """tracking/stages.py is evaluate's, explain's and report's, not training's: no retrain, no lost checkpoint."""
-    helper = pipeline_repo.root / "src/seecam/tracking/stages.py"
-    original = helper.read_text()
-    helper.write_text(original + "\n# an evaluate-only edit\n")
-    try:
-        trained = pipeline_repo.dvc("status", "train_cnn", "train_se").stdout
-        evaluated = pipeline_repo.dvc("status", "evaluate").stdout
-    finally:
-        helper.write_text(original)
+def test_an_edit_to_a_later_stage_tracking_helper_reruns_evaluate_and_never_training(pipeline_repo, tmp_path):
+    """tracking/stages.py is evaluate's, explain's and report's, not training's: no retrain, no lost checkpoint.
+
+    The edit goes to a copy of the trained pipeline (`dvc status` reads no MLflow store, so that stays out):
+    the shared one stays as the other tests read it.
+    """
+    root = tmp_path / "repo"
+    shutil.copytree(pipeline_repo.root, root, symlinks=True,
+                    ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts", "mlruns", "checkpoints"))
+    copy = RepoCopy(root)
+    assert "up to date" in copy.dvc("status").stdout  # the copy is the trained pipeline
+    helper = root / "src/seecam/tracking/stages.py"
+    helper.write_text(helper.read_text() + "\n# an evaluate-only edit\n")
+    trained = copy.dvc("status", "train_cnn", "train_se").stdout
+    evaluated = copy.dvc("status", "evaluate").stdout
     assert "up to date" in trained, trained
     assert "src/seecam/tracking/stages.py" in evaluated and "modified" in evaluated, evaluated
-    assert "up to date" in pipeline_repo.dvc("status").stdout

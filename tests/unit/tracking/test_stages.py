@@ -1,7 +1,7 @@
 """Later stages keep a record per identity: a child run of the training run, found again by its identity, never
 overwritten by another configuration's numbers; a training run that is gone gets a record of its own."""
 
-import time
+import itertools
 from dataclasses import replace
 
 import mlflow
@@ -65,14 +65,20 @@ def test_a_change_and_its_revert_leave_each_configurations_record_with_its_own_n
     assert stage_records(experiment_id, [parent], replace(explain("block3"), code_sha256="code2")) == {}
 
 
-def test_the_device_and_the_training_run_are_part_of_a_records_identity_not_of_its_configuration(trained):
+def test_the_device_and_the_training_run_are_part_of_a_records_identity_not_of_its_configuration(trained,
+                                                                                                  monkeypatch):
     parent, experiment_id = trained
+    # MLflow stamps a run's start in whole milliseconds: a clock one second on at every reading orders the two
+    # records without waiting (a real clock may give both the same millisecond)
+    ticks = itertools.count(2_000_000_000_000, 1000)
+    monkeypatch.setattr("mlflow.tracking._tracking_service.client.get_current_time_millis", lambda: next(ticks))
     with stage_record("se", explain("block3"), RESOLVED) as on_cpu:
         log_values(on_cpu, {"explain/deletion_auc": 0.16})
-    time.sleep(0.01)
     with stage_record("se", explain("block3"), RESOLVED | {"device": "cuda"}) as on_cuda:
         log_values(on_cuda, {"explain/deletion_auc": 0.16})
     assert on_cpu != on_cuda
+    started = [mlflow.get_run(run).info.start_time for run in (on_cpu, on_cuda)]
+    assert 2_000_000_000_000 <= started[0] < started[1]  # the fake clock stamped them
     assert stage_records(experiment_id, [parent], explain("block3"))[parent].info.run_id == on_cuda  # the latest
 
 
