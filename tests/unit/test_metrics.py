@@ -47,28 +47,6 @@ def test_ece_of_a_perfectly_calibrated_predictor_is_zero_and_of_an_overconfident
     assert metrics.reliability(overconfident, labels, 15).ece == pytest.approx(0.99 - (labels == 0).mean())
 
 
-def test_bootstrap_interval_contains_the_estimate_and_narrows_with_n():
-    rng = np.random.default_rng(0)
-    small = (rng.random(200) < 0.7).astype(float)
-    large = (rng.random(20000) < 0.7).astype(float)
-    low, high = metrics.bootstrap_interval(small, 1000, seed=0)
-    assert low < small.mean() < high
-    low_l, high_l = metrics.bootstrap_interval(large, 300, seed=0)
-    assert low_l < large.mean() < high_l and (high_l - low_l) < (high - low) / 5
-    assert metrics.bootstrap_interval(small, 1000, seed=0) == (low, high)  # seeded
-
-
-def test_bootstrap_interval_draws_are_pinned():
-    """evaluate's metrics.json must not change by a bit when the bootstrap's code moves: these are the intervals
-    it computed (evaluate's defaults, 1,000 resamples with seed 0, and a count that is no multiple of the chunk)."""
-    rng = np.random.default_rng(29)
-    correct = (rng.random(10_000) < 0.75).astype(float)
-    other = (rng.random(10_000) < 0.77).astype(float)
-    assert metrics.bootstrap_interval(correct, 1000, 0) == (0.7499975, 0.7667025000000001)
-    assert metrics.bootstrap_interval(other - correct, 1000, 0) == (0.0034975000000000023, 0.027)
-    assert metrics.bootstrap_interval(correct[:300], 250, 7) == (0.7466666666666667, 0.8418333333333334)
-
-
 def test_mcnemar_exact_p_values():
     a = np.array([True] * 10 + [False] * 5)
     b = np.array([False] * 10 + [False] * 5)

@@ -89,6 +89,28 @@ def test_large_seed_counts_use_the_normal_formula():
     assert stats.seeds_for_power(0.01) is None  # more than MAX_SEEDS
 
 
+def test_percentile_bootstrap_contains_the_estimate_and_narrows_with_n():
+    rng = np.random.default_rng(0)
+    small = (rng.random(200) < 0.7).astype(float)
+    large = (rng.random(20000) < 0.7).astype(float)
+    low, high = stats.percentile_bootstrap(small, 1000, seed=0)
+    assert low < small.mean() < high
+    low_l, high_l = stats.percentile_bootstrap(large, 300, seed=0)
+    assert low_l < large.mean() < high_l and (high_l - low_l) < (high - low) / 5
+    assert stats.percentile_bootstrap(small, 1000, seed=0) == (low, high)  # seeded
+
+
+def test_percentile_bootstrap_draws_what_evaluate_always_drew():
+    """evaluate's metrics.json must not change by a bit now that its bootstrap is the verdict's too: these are the
+    intervals it computed before (its defaults, 1,000 resamples with seed 0, and a count no multiple of the chunk)."""
+    rng = np.random.default_rng(29)
+    correct = (rng.random(10_000) < 0.75).astype(float)
+    other = (rng.random(10_000) < 0.77).astype(float)
+    assert stats.percentile_bootstrap(correct, 1000, 0) == (0.7499975, 0.7667025000000001)
+    assert stats.percentile_bootstrap(other - correct, 1000, 0) == (0.0034975000000000023, 0.027)
+    assert stats.percentile_bootstrap(correct[:300], 250, 7) == (0.7466666666666667, 0.8418333333333334)
+
+
 def test_bootstrap_over_seeds_stays_inside_the_range_of_values():
     interval = stats.bootstrap_mean_interval(ISSUE_DIFFS)
     assert min(ISSUE_DIFFS) <= interval.low < 0.948 < interval.high <= max(ISSUE_DIFFS)
