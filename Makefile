@@ -56,9 +56,14 @@ demo: $(VENV)/.deps .dvc/plots_offline.html
 	dvc exp run $(DEMO) 2> >(grep --line-buffered -v "No file hash info found" >&2)
 	@echo "Open reports/index.html. params.yaml holds the demo's values (git diff params.yaml); git checkout params.yaml returns to the tutorial's."
 
-bench: $(VENV)/.deps
+bench: $(VENV)/.bench-deps
 	python bench/train_throughput.py
 	python bench/gradcam_throughput.py
+
+# The benchmarks' baseline is the tutorial's own loop (bench/tutorial.py), which needs torchvision; seecam does not.
+$(VENV)/.bench-deps: $(VENV)/.deps
+	$(PIP) install -c constraints.txt -e '.[bench]'
+	touch $@
 
 # Refresh constraints.txt from the current venv after changing a pin in pyproject.toml.
 lock: $(VENV)/.test-deps

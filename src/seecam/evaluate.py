@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seecam import metrics, paths
+from seecam import metrics, paths, stats
 from seecam.atomic import write_csv, write_json, write_text
 from seecam.code_version import check_train_stages
 from seecam.cost import measure_costs
@@ -66,7 +66,7 @@ def evaluate_model(
     predictions = probabilities.argmax(axis=1)
     confusion = metrics.confusion_matrix(labels, predictions, len(classes))
     correct = (predictions == labels).astype(float)
-    low, high = metrics.bootstrap_interval(correct, ev.bootstrap_samples, ev.bootstrap_seed)
+    low, high = stats.percentile_bootstrap(correct, ev.bootstrap_samples, ev.bootstrap_seed)
     precision, recall, f1 = metrics.macro_precision_recall_f1(confusion)
     reliability = metrics.reliability(probabilities, labels, ev.ece_bins)
     values = {
@@ -84,7 +84,7 @@ def evaluate_model(
 def compare(baseline: ModelEvaluation, candidate: ModelEvaluation, ev: EvaluateParams) -> dict[str, Any]:
     """candidate - baseline on every shared metric, plus the paired significance of the accuracy difference."""
     difference = candidate.correct.astype(float) - baseline.correct.astype(float)
-    low, high = metrics.bootstrap_interval(difference, ev.bootstrap_samples, ev.bootstrap_seed)
+    low, high = stats.percentile_bootstrap(difference, ev.bootstrap_samples, ev.bootstrap_seed)
     out: dict[str, Any] = {
         "acc_diff": float(difference.mean()), "acc_diff_ci_low": low, "acc_diff_ci_high": high,
         "acc_diff_significant": bool(low > 0 or high < 0),

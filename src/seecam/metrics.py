@@ -70,21 +70,6 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -
     return Reliability(edges, mean_conf, mean_acc, counts, float((counts / len(labels) * gaps).sum()))
 
 
-def bootstrap_interval(
-    values: np.ndarray, samples: int, seed: int, level: float = 0.95, chunk: int = 100
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of mean(values); pass a paired difference to compare models on the same images."""
-    rng = np.random.default_rng(seed)
-    n = len(values)
-    means = np.concatenate([
-        values[rng.integers(0, n, (min(chunk, samples - start), n))].mean(axis=1)
-        for start in range(0, samples, chunk)
-    ])
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def mcnemar_p_value(a_correct: np.ndarray, b_correct: np.ndarray) -> float:
     """Exact two-sided McNemar test on the discordant pairs (binomial, p = 1/2)."""
     only_a = int((a_correct & ~b_correct).sum())

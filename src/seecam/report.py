@@ -262,7 +262,7 @@ def training_commit(info: RunInfo | None) -> str:
 def provenance(params_text: str, device: str, names: list[str]) -> str:
     runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in names}
     meta = _read_json(paths.DATA_DIR / "meta.json")
-    versions = {package: metadata.version(package) for package in ("torch", "torchvision", "mlflow", "dvc", "numpy")}
+    versions = {package: metadata.version(package) for package in ("torch", "mlflow", "dvc", "numpy")}
     rows = [
         ["git commit of this page (report stage)", git_commit()],
         *[[f"git commit that trained {name} (tag of its MLflow run)", training_commit(info)]

@@ -47,17 +47,6 @@ def test_ece_of_a_perfectly_calibrated_predictor_is_zero_and_of_an_overconfident
     assert metrics.reliability(overconfident, labels, 15).ece == pytest.approx(0.99 - (labels == 0).mean())
 
 
-def test_bootstrap_interval_contains_the_estimate_and_narrows_with_n():
-    rng = np.random.default_rng(0)
-    small = (rng.random(200) < 0.7).astype(float)
-    large = (rng.random(20000) < 0.7).astype(float)
-    low, high = metrics.bootstrap_interval(small, 1000, seed=0)
-    assert low < small.mean() < high
-    low_l, high_l = metrics.bootstrap_interval(large, 300, seed=0)
-    assert low_l < large.mean() < high_l and (high_l - low_l) < (high - low) / 5
-    assert metrics.bootstrap_interval(small, 1000, seed=0) == (low, high)  # seeded
-
-
 def test_mcnemar_exact_p_values():
     a = np.array([True] * 10 + [False] * 5)
     b = np.array([False] * 10 + [False] * 5)

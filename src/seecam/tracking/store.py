@@ -12,7 +12,6 @@ of retries or its 88-line traceback after the outputs were rewritten.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -25,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from filelock import FileLock
 
 from seecam.atomic import write_json
 from seecam.credentials import masked, mlflow_uri, resolve, without_credentials
@@ -200,18 +201,12 @@ def connect(uri: str) -> None:
 @contextmanager
 def _store_lock(uri: str) -> Iterator[None]:
     """Serialise SQLite store and experiment creation: processes that first touch a store together (a sweep's
-    progress lines, its queue workers) otherwise race on its schema migrations."""
+    progress lines, its queue workers) otherwise race on its schema migrations. `<store>.lock` beside the file."""
     if not uri.startswith("sqlite:///"):
         yield
         return
-    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
+        yield
 
 
 def find_experiment(tracking: TrackingParams) -> str | None:

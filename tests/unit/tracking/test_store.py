@@ -4,8 +4,10 @@ import json
 import os
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from filelock import FileLock, Timeout
 
 from helpers import LOG_DATASETS, OPEN_EXPERIMENT, at_once, free_port
 from seecam.errors import SeecamError
@@ -13,6 +15,7 @@ from seecam.params import TrackingParams
 from seecam.tracking.store import (
     SQLITE_BUSY_SECONDS,
     RunInfo,
+    _store_lock,
     check_reachable,
     check_store,
     stored_tracking,
@@ -175,6 +178,32 @@ def test_a_sound_empty_missing_or_busy_store_passes_the_check(tmp_path, store_by
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_the_store_lock_keeps_every_other_holder_out_until_it_is_released(tmp_path):
+    """Whoever holds `<store>.lock` (another process's _store_lock, probed here from another thread, as flock
+    locks are per open file) cannot take it while this one holds it, and can at once after; its folder is made."""
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+
+    def taken_elsewhere() -> bool:
+        probe = FileLock(tmp_path / "new" / "mlflow.db.lock")
+        try:
+            probe.acquire(timeout=0)
+        except Timeout:
+            return False
+        probe.release()
+        return True
+
+    with ThreadPoolExecutor(1) as elsewhere:
+        with _store_lock(uri):
+            assert not elsewhere.submit(taken_elsewhere).result()
+        assert elsewhere.submit(taken_elsewhere).result()
+
+
+def test_a_server_store_takes_no_local_lock(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with _store_lock("http://127.0.0.1:5000"):
+        assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("attempt", range(3))
