@@ -41,7 +41,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
 def verdict(sha: str | None, baseline: str | None, candidate: str | None) -> None:
     """Pool the seeds of one configuration from MLflow and print the verdict (seecam.verdict)."""
-    from seecam.verdict import run_verdict  # imports matplotlib and mlflow: only this command pays for them
+    from seecam.verdict.run import run_verdict  # imports matplotlib and mlflow: only this command pays for them
 
     params = load_params()
     verdict = run_verdict(params, sha, baseline or params.evaluate.baseline, candidate or only_candidate(params))

@@ -50,7 +50,7 @@ from seecam.tables import (
 )
 from seecam.tracking.stages import StageConfig, log_artifact, missing_records, stage_record
 from seecam.tracking.store import RunInfo
-from seecam.verdict import Verdict
+from seecam.verdict.record import Verdict
 
 FAITHFULNESS_ROWS = {
     "deletion_auc": ("deletion AUC", "lower"), "insertion_auc": ("insertion AUC", "higher"),

@@ -49,7 +49,7 @@ def compare_run_ids(experiment_id: str, names: list[str]) -> tuple[list[str], st
     `names` (their run.json)."""
     import mlflow
 
-    from seecam.verdict import Verdict
+    from seecam.verdict.record import Verdict
 
     verdict = Verdict.load(VERDICT_DIR / "verdict.json")
     if verdict is not None:

@@ -18,7 +18,7 @@ from seecam.identity import sweep_digest
 from seecam.params import load_params
 from seecam.sweep import check_overrides, parse_overrides
 from seecam.tracking.stages import StageConfig
-from seecam.verdict import trainings
+from seecam.verdict.pooling import trainings
 
 NAMES = ("cnn", "se")
 

@@ -84,7 +84,7 @@ def test_the_training_digest_follows_training_code_and_not_the_later_stages_trac
     """Editing a helper only evaluate, explain, report or the verdict use keeps checkpoints and seed pooling."""
     pipeline = copy_code(tmp_path)
     before = training_code_digest(["cnn", "se"], pipeline)
-    for later in ("tracking/stages.py", "verdict.py", "evaluate.py"):
+    for later in ("tracking/stages.py", "verdict/pooling.py", "evaluate.py"):
         path = tmp_path / "src/seecam" / later
         path.write_text(path.read_text() + "\n# an evaluate-only edit\n")
     assert training_code_digest(["cnn", "se"], pipeline) == before

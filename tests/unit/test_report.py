@@ -17,7 +17,8 @@ from seecam.report import (
     single_run,
     table,
 )
-from seecam.verdict import ModelRun, Pair, Verdict, summarize
+from seecam.verdict.record import ModelRun, Pair, Verdict
+from seecam.verdict.summary import summarize
 
 EVALUATION = {
     "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,

@@ -8,7 +8,8 @@ import pytest
 from seecam.colours import COLOURS
 from seecam.tracking.store import RunInfo
 from seecam.ui import RUN_COLOUR_TAG, colour_runs, compare_run_ids, compare_url, evaluate_records
-from seecam.verdict import ModelRun, Pair, summarize
+from seecam.verdict.record import ModelRun, Pair
+from seecam.verdict.summary import summarize
 
 
 @pytest.fixture

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from seecam.plots import plt
 from seecam.tables import title
-
-if TYPE_CHECKING:  # verdict.py draws this figure: importing it at run time would be a cycle
-    from seecam.verdict import Verdict
+from seecam.verdict.record import Verdict
 
 LABEL_GAP = 0.06  # axes fraction between two seed labels: more than a 7-pt line on the 4-inch figure
 MAX_LABELS = 16  # more seeds than this: the legend's counts say it, labels would not fit

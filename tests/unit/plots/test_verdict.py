@@ -3,7 +3,7 @@
 from matplotlib.text import Text
 
 from seecam.plots.verdict import seeds_figure
-from seecam.verdict import Pooled, SeedResult, Verdict
+from seecam.verdict.record import Pooled, SeedResult, Verdict
 
 
 def verdict_of(per_seed_accuracies: dict[int, tuple[float, float]]) -> Verdict:
