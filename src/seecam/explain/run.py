@@ -32,9 +32,9 @@ from seecam.explain.faithfulness import faithfulness
 from seecam.explain.fold import fold_batchnorm
 from seecam.explain.hooks import record
 from seecam.inference import load_model, predict_logits, to_device
-from seecam.models import IMAGE_SIZE, gates
+from seecam.models import gates
 from seecam.normalize import Normalizer
-from seecam.params import ExplainParams
+from seecam.params import IMAGE_SIDE, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
@@ -48,7 +48,7 @@ def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int
         raise SeecamError(f"explain.images has index {too_big[0]}, but the test set has {test_size} images "
                           f"(0..{test_size - 1})")
     for model in models.values():
-        probe = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE, device=next(model.parameters()).device)
+        probe = torch.zeros(1, 3, IMAGE_SIDE, IMAGE_SIDE, device=next(model.parameters()).device)
         try:
             check_layer(model, ex.layer, probe)
         except SeecamError as exc:
@@ -110,7 +110,7 @@ def confident_mistakes(models: dict[str, nn.Module], images: torch.Tensor, label
     names = ", ".join(name.upper() for name in models)
     what = "most confident mistakes" if titles else "no mistakes on the test set"
     if not titles:
-        rgb, maps = [np.empty((0, IMAGE_SIZE, IMAGE_SIZE, 3))], [np.empty((0, IMAGE_SIZE, IMAGE_SIZE))]
+        rgb, maps = [np.empty((0, IMAGE_SIDE, IMAGE_SIDE, 3))], [np.empty((0, IMAGE_SIDE, IMAGE_SIDE))]
     return figures.mistakes(np.concatenate(rgb), np.concatenate(maps), titles, f"{names}: {what}")
 
 
