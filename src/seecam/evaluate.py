@@ -145,7 +145,8 @@ def check_training_tables(names: list[str]) -> None:
     for name in names:
         for source in TRAINING_TABLES.values():
             if not (paths.train_dir(name) / source).is_file():
-                raise SeecamError(f"{paths.train_dir(name) / source} is missing; run `dvc repro train_{name}` first")
+                raise SeecamError(f"{paths.train_dir(name) / source} is missing; run "
+                                  f"`dvc repro {paths.train_stage(name)}` first")
 
 
 def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device: torch.device) -> dict:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from seecam.config_loader import TAGGED, load_config, parse_config, shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
+from seecam.paths import train_stage
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -494,7 +495,7 @@ class Params:
         """The block of model `name` (params.yaml's models.<name>)."""
         if name not in self.models:
             raise SeecamError(f"unknown model {shown(name)}: params.yaml's models are {', '.join(self.models)}; "
-                              f"a new one is a models.{name} block there and a train_{name} stage in dvc.yaml")
+                              f"a new one is a models.{name} block there and a {train_stage(name)} stage in dvc.yaml")
         return self.models[name]
 
 

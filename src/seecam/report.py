@@ -225,7 +225,7 @@ def faithfulness_table(explain: dict[str, Any], names: list[str]) -> str:
 def curves_image(names: list[str]) -> str:
     histories = {name: read_history(name) for name in names}
     if not all(histories.values()):
-        stages = " ".join(f"train_{name}" for name, history in histories.items() if not history)
+        stages = " ".join(paths.train_stage(name) for name, history in histories.items() if not history)
         return f"<p><em>training history missing; run <code>dvc repro {stages}</code>.</em></p>"
     figure = training_curves(histories)
     buffer = io.BytesIO()
@@ -369,8 +369,8 @@ def missing_line(missing: list[tuple[str, str]]) -> str:
     """One line: which records of the workspace's configuration MLflow lacks, why that happens, what writes them."""
     what = ", ".join(f"{name}'s {'training run' if stage == 'training' else stage + ' record'}"
                      for name, stage in missing)
-    stages = sorted({f"train_{name}" if stage == "training" else stage for name, stage in missing},
-                    key=lambda stage: (not stage.startswith("train_"), stage))  # a new training run first
+    trainings = sorted({paths.train_stage(name) for name, stage in missing if stage == "training"})
+    stages = trainings + sorted({stage for _, stage in missing if stage != "training"})  # a new training run first
     again = " && ".join(f"dvc repro -f -s {stage}" for stage in stages)
     again += " && dvc repro" if any(stage == "training" for _, stage in missing) else ""
     return (f"warning: MLflow has no record of this workspace's configuration for {what} (DVC's run cache restored "
