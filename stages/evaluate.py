@@ -9,9 +9,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import exact_fp32, resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
-from seecam.evaluate import run_evaluate, title  # noqa: E402
+from seecam.evaluate import run_evaluate  # noqa: E402
 from seecam.params import load_params  # noqa: E402
 from seecam.tables import points  # noqa: E402
+from seecam.titles import title  # noqa: E402
 
 
 def main() -> None:

@@ -38,8 +38,8 @@ from seecam.tables import (
     difference,
     points,
     single_run_noise,
-    title,
 )
+from seecam.titles import title
 from seecam.tracking.stages import CORRECT_ARTIFACT, StageConfig, log_artifact, log_text, log_values, stage_record
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")

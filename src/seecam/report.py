@@ -46,8 +46,8 @@ from seecam.tables import (
     format_number,
     points,
     single_run_noise,
-    title,
 )
+from seecam.titles import title
 from seecam.tracking.stages import StageConfig, log_artifact, missing_records, stage_record
 from seecam.tracking.store import RunInfo
 from seecam.verdict import Verdict

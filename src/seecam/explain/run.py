@@ -38,6 +38,7 @@ from seecam.params import IMAGE_SIDE, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
+from seecam.titles import title
 from seecam.tracking.stages import StageConfig, log_artifact, log_values, stage_record
 
 
@@ -107,7 +108,7 @@ def confident_mistakes(models: dict[str, nn.Module], images: torch.Tensor, label
         who = f"{name} " if len(models) > 1 else ""
         titles += [f"{who}#{i} true {classes[labels[i]]}\nsaid {classes[predicted[i]]} ({confidence[i]:.0%})"
                    for i in worst]
-    names = ", ".join(name.upper() for name in models)
+    names = ", ".join(map(title, models))
     what = "most confident mistakes" if titles else "no mistakes on the test set"
     if not titles:
         rgb, maps = [np.empty((0, IMAGE_SIDE, IMAGE_SIDE, 3))], [np.empty((0, IMAGE_SIDE, IMAGE_SIDE))]
