@@ -21,10 +21,10 @@ def main() -> None:
     exact_fp32(device)
     ev = params.evaluate
     report = run_evaluate(ev, list(params.models), load_dataset(), device)
-    accuracies = ", ".join(f"{name} {report[name]['test_acc']:.4f}" for name in params.models)
-    versus = "; ".join(f"{title(name)} - {title(ev.baseline)} {points(c['acc_diff'])} points "
-                       f"[{points(c['acc_diff_ci_low'])}, {points(c['acc_diff_ci_high'])}]"
-                       for name, c in report["comparison"].items())
+    accuracies = ", ".join(f"{name} {report.models[name]['test_acc']:.4f}" for name in params.models)
+    versus = "; ".join(f"{title(name)} - {title(ev.baseline)} {points(c.acc_diff)} points "
+                       f"[{points(c.acc_diff_ci_low)}, {points(c.acc_diff_ci_high)}]"
+                       for name, c in report.comparison.items())
     print(f"test_acc {accuracies}; {versus} (see reports/evaluate/comparison.md)")
 
 

@@ -25,11 +25,11 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_TRAIN_SIZE = 50_000
 CIFAR10_TEST_SIZE = 10_000
-
 # A CIFAR-10 image is IMAGE_SIDE x IMAGE_SIDE RGB pixels of one of NUM_CLASSES classes: the data (archive, synthetic,
 # checks), the networks, their cost and the bounds below all read the size here.
 IMAGE_SIDE = 32
 NUM_CLASSES = 10
+
 # Upper bounds, each with the reason a user reads when they hit it.
 SEED_MAX = 2**32 - 1
 SEED_WHY = "numpy seeds are 0..2**32-1"

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +37,7 @@ from seecam.params import IMAGE_SIDE, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
+from seecam.stage_metrics import ExplainMetrics
 from seecam.titles import title
 from seecam.tracking.stages import StageConfig, log_artifact, log_values, stage_record
 
@@ -125,7 +125,7 @@ def outputs(names: list[str]) -> list[Path]:
     return [paths.EXPLAIN_DIR / name for name in shared] + own
 
 
-def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: torch.device) -> dict[str, Any]:
+def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: torch.device) -> ExplainMetrics:
     """Explain models `names` (params.yaml's), write reports/explain/*, log each model's record."""
     check_train_stages(names)
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in names}
@@ -158,22 +158,22 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
     samples = min(ex.faithfulness_samples, len(test.labels))
     boxes = test.boxes[:samples] if test.boxes is not None else None
     with timer.part("faithfulness", f"{samples:,} images"):
-        report: dict[str, Any] = {name: faithfulness(model, images[:samples], ex.layer, ex.deletion_steps,
-                                                     ex.batch_size, boxes) for name, model in models.items()}
+        scores = {name: faithfulness(model, images[:samples], ex.layer, ex.deletion_steps, ex.batch_size, boxes)
+                  for name, model in models.items()}
     excitation = {}
     with timer.part("excitation", f"{len(test.labels):,} images"):
         for name, model in gated.items():
             excitation[name] = excitation_by_class(model, images, test.labels, len(classes), ex.batch_size)
-            report[name] |= excitation[name].summary()
+            scores[name] |= excitation[name].summary()
         out[directory / "se_excitation.png"] = (figures.se_excitation(
             {n: (e.mean, e.std, models[n].gate_name) for n, e in excitation.items()}, classes), list(gated))
-    report |= {"layer": ex.layer, "samples": samples}
+    report = ExplainMetrics(scores, ex.layer, samples)
     with timer.part("mistakes"):
         out[directory / "se_mistakes.png"] = (confident_mistakes(gated, images, test.labels, classes, ex),
                                               list(gated))
 
     with timer.part("writing"):
-        write_json(directory / "metrics.json", report)
+        write_json(ExplainMetrics.FILE, report.to_json())
         for path, (figure, _) in out.items():
             save_figure(figure, path)
             close(figure)
@@ -181,7 +181,7 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
         config = StageConfig.of("explain", ex)
         for name in models:
             with stage_record(name, config, {"device": device.type, "data_sha256": dataset.sha256}) as run_id:
-                log_values(run_id, {f"explain/{k}": v for k, v in report[name].items()})
+                log_values(run_id, {f"explain/{k}": v for k, v in report.models[name].items()})
                 for path, (_, shown) in out.items():
                     if name in shown:
                         log_artifact(run_id, path, "figures/explain")
