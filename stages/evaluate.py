@@ -9,9 +9,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from seecam.data.store import load_dataset  # noqa: E402
 from seecam.device import exact_fp32, resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
-from seecam.evaluate import run_evaluate, title  # noqa: E402
+from seecam.evaluate import run_evaluate  # noqa: E402
 from seecam.params import load_params  # noqa: E402
 from seecam.tables import points  # noqa: E402
+from seecam.titles import title  # noqa: E402
 
 
 def main() -> None:
@@ -20,10 +21,10 @@ def main() -> None:
     exact_fp32(device)
     ev = params.evaluate
     report = run_evaluate(ev, list(params.models), load_dataset(), device)
-    accuracies = ", ".join(f"{name} {report[name]['test_acc']:.4f}" for name in params.models)
-    versus = "; ".join(f"{title(name)} - {title(ev.baseline)} {points(c['acc_diff'])} points "
-                       f"[{points(c['acc_diff_ci_low'])}, {points(c['acc_diff_ci_high'])}]"
-                       for name, c in report["comparison"].items())
+    accuracies = ", ".join(f"{name} {report.models[name]['test_acc']:.4f}" for name in params.models)
+    versus = "; ".join(f"{title(name)} - {title(ev.baseline)} {points(c.acc_diff)} points "
+                       f"[{points(c.acc_diff_ci_low)}, {points(c.acc_diff_ci_high)}]"
+                       for name, c in report.comparison.items())
     print(f"test_acc {accuracies}; {versus} (see reports/evaluate/comparison.md)")
 
 

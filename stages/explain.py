@@ -19,7 +19,7 @@ def main() -> None:
     exact_fp32(device)
     report = run_explain(params.explain, list(params.models), load_dataset(), device)
     for name in params.models:
-        values = report[name]
+        values = report.models[name]
         rho = values.get("randomization_spearman")
         print(f"{name}: deletion AUC {values['deletion_auc']:.3f}, insertion AUC {values['insertion_auc']:.3f}, "
               f"average drop {values['average_drop']:.1f}%, randomisation rho "

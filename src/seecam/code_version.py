@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from seecam.errors import SeecamError
+from seecam.paths import train_stage
 
 PIPELINE = Path("dvc.yaml")
 
@@ -35,9 +36,9 @@ def check_train_stages(names: Iterable[str], pipeline: Path = PIPELINE) -> None:
     """Every model of params.yaml (`names`) has its train_<name> stage: without one, its block trains nowhere and
     the stages after training would wait for a model file nothing writes."""
     stages = stage_names(pipeline)
-    missing = [name for name in names if f"train_{name}" not in stages]
+    missing = [name for name in names if train_stage(name) not in stages]
     if missing:
-        raise SeecamError(f"models.{missing[0]} has no train_{missing[0]} stage in {pipeline}: add one (README, "
+        raise SeecamError(f"models.{missing[0]} has no {train_stage(missing[0])} stage in {pipeline}: add one (README, "
                           "Add a model variant), then `dvc repro`")
 
 
@@ -89,7 +90,7 @@ def training_code_digest(names: Iterable[str], pipeline: Path = PIPELINE) -> str
     relative to dvc.yaml's folder, so a clone elsewhere (or `seecam sweep` given the repo's path) gets the same
     digest for the same code.
     """
-    files = [path for name in names for path in code_files(f"train_{name}", pipeline)]
+    files = [path for name in names for path in code_files(train_stage(name), pipeline)]
     return code_digest(files, pipeline.parent)
 
 

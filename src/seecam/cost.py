@@ -25,11 +25,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from seecam.models import count_parameters
+from seecam.params import IMAGE_SIDE
 
 
 def flops_per_image(model: torch.nn.Module, device: torch.device) -> int:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, 32, 32, device=device))
+        model(torch.zeros(1, 3, IMAGE_SIDE, IMAGE_SIDE, device=device))
     return int(counter.get_total_flops())
 
 
@@ -79,8 +80,8 @@ def measure_costs(models: dict[str, torch.nn.Module], device: torch.device, repe
     """Per model: parameters, FLOPs/image, batch-1 latency (ms) and `batch`-image throughput (images/s) as median,
     _q1 and _q3 over `rounds` interleaved rounds (`repeats` latency passes and a tenth as many large batches each),
     CUDA peak memory (MB) of one large batch."""
-    one = torch.randn(1, 3, 32, 32, device=device)
-    many = torch.randn(batch, 3, 32, 32, device=device)
+    one = torch.randn(1, 3, IMAGE_SIDE, IMAGE_SIDE, device=device)
+    many = torch.randn(batch, 3, IMAGE_SIDE, IMAGE_SIDE, device=device)
     costs: dict[str, dict[str, float]] = {}
     for name, model in models.items():
         model.to(device).eval()

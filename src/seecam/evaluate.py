@@ -11,7 +11,6 @@ The stage also writes every model's training history as one long table, which dv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +27,7 @@ from seecam.params import EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
 from seecam.preflight import check_tracking, check_writable
+from seecam.stage_metrics import Comparison, EvaluateMetrics
 from seecam.tables import (
     NOISE_MEASURED,
     NOISE_NOT_MEASURED,
@@ -38,8 +38,8 @@ from seecam.tables import (
     difference,
     points,
     single_run_noise,
-    title,
 )
+from seecam.titles import title
 from seecam.tracking.stages import CORRECT_ARTIFACT, StageConfig, log_artifact, log_text, log_values, stage_record
 
 FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
@@ -81,23 +81,18 @@ def evaluate_model(
     return ModelEvaluation(probabilities, predictions == labels, confusion, reliability, values)
 
 
-def compare(baseline: ModelEvaluation, candidate: ModelEvaluation, ev: EvaluateParams) -> dict[str, Any]:
+def compare(baseline: ModelEvaluation, candidate: ModelEvaluation, ev: EvaluateParams) -> Comparison:
     """candidate - baseline on every shared metric, plus the paired significance of the accuracy difference."""
     difference = candidate.correct.astype(float) - baseline.correct.astype(float)
     low, high = stats.percentile_bootstrap(difference, ev.bootstrap_samples, ev.bootstrap_seed)
-    out: dict[str, Any] = {
-        "acc_diff": float(difference.mean()), "acc_diff_ci_low": low, "acc_diff_ci_high": high,
-        "acc_diff_significant": bool(low > 0 or high < 0),
-        "mcnemar_p": metrics.mcnemar_p_value(candidate.correct, baseline.correct),
-        "noise_measured": NOISE_MEASURED, "noise_not_measured": NOISE_NOT_MEASURED,
-    }
-    for key in TABLE_ROWS:
-        if key in baseline.values and key in candidate.values:
-            out[f"diff/{key}"] = candidate.values[key] - baseline.values[key]
-    return out
+    diffs = {key: candidate.values[key] - baseline.values[key] for key in TABLE_ROWS
+             if key in baseline.values and key in candidate.values}
+    return Comparison(float(difference.mean()), low, high, bool(low > 0 or high < 0),
+                      metrics.mcnemar_p_value(candidate.correct, baseline.correct), NOISE_MEASURED,
+                      NOISE_NOT_MEASURED, diffs)
 
 
-def comparison_markdown(results: dict[str, ModelEvaluation], comparisons: dict[str, dict[str, Any]],
+def comparison_markdown(results: dict[str, ModelEvaluation], comparisons: dict[str, Comparison],
                         classes: list[str], baseline: str) -> str:
     """The table a person reads: metric, each model, then per candidate (`comparisons`' keys) candidate - baseline
     and which of the two is better."""
@@ -106,13 +101,13 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparisons: dict[s
     columns = " | ".join(results)
     lines = [f"# {' vs '.join(map(title, results))} on the test set ({n} images)", ""]
     for candidate, comparison in comparisons.items():
-        claim, caveat = single_run_noise(comparison["acc_diff_significant"])
+        claim, caveat = single_run_noise(comparison.acc_diff_significant)
         lines += [
             f"**Accuracy, {title(candidate)} vs {title(baseline)}:** "
-            f"{accuracy_headline(comparison['acc_diff'], baseline, candidate)} "
-            f"({title(candidate)} − {title(baseline)} = {points(comparison['acc_diff'])}, "
-            f"95% paired bootstrap CI [{points(comparison['acc_diff_ci_low'])}, "
-            f"{points(comparison['acc_diff_ci_high'])}], McNemar p = {comparison['mcnemar_p']:.3g}): "
+            f"{accuracy_headline(comparison.acc_diff, baseline, candidate)} "
+            f"({title(candidate)} − {title(baseline)} = {points(comparison.acc_diff)}, "
+            f"95% paired bootstrap CI [{points(comparison.acc_diff_ci_low)}, "
+            f"{points(comparison.acc_diff_ci_high)}], McNemar p = {comparison.mcnemar_p:.3g}): "
             f"the difference is **{claim}**; {caveat}.", ""]
     deltas = "".join(f" {candidate} − {baseline} | better |" for candidate in comparisons)
     lines += [f"| metric | {columns} |{deltas}", f"|---|{'---:|' * len(results)}{'---:|---|' * len(comparisons)}"]
@@ -145,10 +140,11 @@ def check_training_tables(names: list[str]) -> None:
     for name in names:
         for source in TRAINING_TABLES.values():
             if not (paths.train_dir(name) / source).is_file():
-                raise SeecamError(f"{paths.train_dir(name) / source} is missing; run `dvc repro train_{name}` first")
+                raise SeecamError(f"{paths.train_dir(name) / source} is missing; run "
+                                  f"`dvc repro {paths.train_stage(name)}` first")
 
 
-def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device: torch.device) -> dict:
+def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device: torch.device) -> EvaluateMetrics:
     """Evaluate models `names` (params.yaml's), write reports/evaluate/*, log each model's record (a child of its
     training run for this evaluate configuration: tracking/stages.py)."""
     check_train_stages(names)
@@ -170,10 +166,10 @@ def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device:
         if seconds is not None:
             results[name].values["train_seconds"] = seconds
     comparisons = {name: compare(results[ev.baseline], results[name], ev) for name in names if name != ev.baseline}
-    report = {name: r.values for name, r in results.items()} | {"comparison": comparisons, "device": device.type}
+    report = EvaluateMetrics({name: r.values for name, r in results.items()}, comparisons, device.type)
 
     out = paths.EVALUATE_DIR
-    write_json(out / "metrics.json", report)
+    write_json(EvaluateMetrics.FILE, report.to_json())
     write_json(out / "confusion.json", {"classes": classes} | {n: r.confusion.tolist() for n, r in results.items()})
     write_text(out / "comparison.md", comparison_markdown(results, comparisons, classes, ev.baseline))
     for table, source in TRAINING_TABLES.items():

@@ -13,6 +13,7 @@ from seecam.config_loader import shown
 from seecam.errors import SeecamError
 from seecam.models import Net, model_from_config
 from seecam.normalize import Normalizer
+from seecam.paths import train_stage
 from seecam.safe_load import Refused, load_tensors
 
 
@@ -72,7 +73,7 @@ def _read_payload(path: Path, stage: str) -> dict[str, Any]:
 
 def load_model(path: Path, expected_name: str, device: torch.device | None = None) -> tuple[Net, dict]:
     """Rebuild model `expected_name` from its file; a missing or damaged file names the stage to (re)run."""
-    stage = f"train_{expected_name}"
+    stage = train_stage(expected_name)
     if not path.is_file():
         raise SeecamError(f"{path}: model file missing; run `dvc repro {stage}`")
     payload = _read_payload(path, stage)

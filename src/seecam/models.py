@@ -28,10 +28,7 @@ from seecam.config_loader import shown
 from seecam.eca import EfficientChannelAttention
 from seecam.errors import SeecamError
 from seecam.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS
-from seecam.params import KINDS, CnnParams, EcaParams, SeParams, kind_of
-
-NUM_CLASSES = 10
-IMAGE_SIZE = 32
+from seecam.params import IMAGE_SIDE, KINDS, NUM_CLASSES, CnnParams, EcaParams, SeParams, kind_of
 
 
 class _Squeeze(torch.autograd.Function):
@@ -160,7 +157,7 @@ class Net(nn.Module):
         for name, c_in, c_out in zip(self.block_names, widths, widths[1:], strict=False):
             gate = NETWORKS[type(params)](params, c_out) if params.gate else None
             self.add_module(name, ConvBlock(c_in, c_out, params.gate, gate))
-        side = IMAGE_SIZE // 2 ** len(params.channels)
+        side = IMAGE_SIDE // 2 ** len(params.channels)
         self.head = Head(params.channels[-1] * side * side, params.hidden, params.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,11 +19,16 @@ from typing import Any, ClassVar, Literal
 from seecam.config_loader import TAGGED, load_config, parse_config, shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
+from seecam.paths import train_stage
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_TRAIN_SIZE = 50_000
 CIFAR10_TEST_SIZE = 10_000
+# A CIFAR-10 image is IMAGE_SIDE x IMAGE_SIDE RGB pixels of one of NUM_CLASSES classes: the data (archive, synthetic,
+# checks), the networks, their cost and the bounds below all read the size here.
+IMAGE_SIDE = 32
+NUM_CLASSES = 10
 
 # Upper bounds, each with the reason a user reads when they hit it.
 SEED_MAX = 2**32 - 1
@@ -38,7 +43,6 @@ MAX_EPOCHS = 10_000
 MAX_PROCESSES = 64
 MAX_PANELS = 64
 PANELS_WHY = "one figure panel each; more is unreadable and slow to draw"
-IMAGE_SIDE = 32
 MAX_TIMEOUT_SECONDS = 3600.0
 MAX_DEADLINE_SECONDS = 86_400.0
 MAX_BYTES_PER_SECOND = 1_000_000_000
@@ -207,7 +211,7 @@ class AugmentParams:
 
     def problems(self) -> Iterator[tuple[str, str]]:
         yield from _in_range(self, "crop_padding", 0, IMAGE_SIDE,
-                             "the 32x32 image's side; a larger offset crops only padding")
+                             f"the {IMAGE_SIDE}x{IMAGE_SIDE} image's side; a larger offset crops only padding")
         for name in ("brightness", "contrast", "saturation"):
             if not 0 <= getattr(self, name) < 1:
                 yield name, f"must be in [0, 1), got {shown(getattr(self, name))}"
@@ -284,11 +288,12 @@ class CnnParams:
         widths = [3, *self.channels]
         convs = sum(9 * c_in * c_out + 3 * c_out for c_in, c_out in zip(widths, widths[1:], strict=False))
         side = IMAGE_SIDE // 2 ** len(self.channels)
-        return convs + (self.channels[-1] * side * side + 1) * self.hidden + (self.hidden + 1) * 10
+        return convs + (self.channels[-1] * side * side + 1) * self.hidden + (self.hidden + 1) * NUM_CLASSES
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not 1 <= len(self.channels) <= 5 or min(self.channels) < 1:
-            yield "channels", f"must be 1 to 5 positive widths (each block halves 32x32), got {shown(self.channels)}"
+            yield "channels", (f"must be 1 to 5 positive widths (each block halves {IMAGE_SIDE}x{IMAGE_SIDE}), "
+                               f"got {shown(self.channels)}")
         elif max(self.channels) > MAX_WIDTH:
             yield "channels", (f"must be widths <= {MAX_WIDTH:,} (32x the tutorial's widest block), "
                                f"got {shown(self.channels)}")
@@ -414,7 +419,8 @@ class ExplainParams:
         yield from _in_range(self, "faithfulness_samples", 1, MAX_BATCH,
                              "the CIFAR-10 test set; each sample costs deletion_steps forward passes")
         yield from _in_range(self, "deletion_steps", 1, IMAGE_SIDE**2,
-                             "one step per pixel of the 32x32 = 1024 pixels of an image")
+                             f"one step per pixel of the {IMAGE_SIDE}x{IMAGE_SIDE} = {IMAGE_SIDE**2} pixels of an "
+                             "image")
         for name in ("feature_map_channels", "top_channels", "mistakes"):
             yield from _in_range(self, name, 1, MAX_PANELS, PANELS_WHY)
 
@@ -489,7 +495,7 @@ class Params:
         """The block of model `name` (params.yaml's models.<name>)."""
         if name not in self.models:
             raise SeecamError(f"unknown model {shown(name)}: params.yaml's models are {', '.join(self.models)}; "
-                              f"a new one is a models.{name} block there and a train_{name} stage in dvc.yaml")
+                              f"a new one is a models.{name} block there and a {train_stage(name)} stage in dvc.yaml")
         return self.models[name]
 
 

@@ -1,4 +1,5 @@
-"""Every output path of the pipeline, relative to the repo root where DVC runs stages.
+"""Every output path of the pipeline, relative to the repo root where DVC runs stages, and the stage that trains
+each model.
 
 These names are the contract listed in README.md ("What the pipeline does" and "What it produces"):
 dvc.yaml, docs and checks rely on them.
@@ -19,6 +20,11 @@ REPORT_HTML = Path("reports/index.html")
 VERDICT_DIR = Path("reports/verdict")  # written by `seecam verdict`, not a stage; the report reads verdict.json
 
 
+def train_stage(name: str) -> str:
+    """train_<name>: the dvc.yaml stage that trains model `name` and writes its model_file and train_dir."""
+    return f"train_{name}"
+
+
 def model_file(name: str) -> Path:
     """models/<name>.pt: state dict plus the config that rebuilds it."""
     return MODELS_DIR / f"{name}.pt"
@@ -30,7 +36,7 @@ def train_dir(name: str) -> Path:
 
 
 def train_outputs(name: str) -> list[Path]:
-    """Everything train_<name> writes (its outs in dvc.yaml): checked writable before the first epoch."""
+    """Everything train_stage(name) writes (its outs in dvc.yaml): checked writable before the first epoch."""
     return [model_file(name), *(train_dir(name) / f for f in ("history.csv", "iterations.csv", "run.json"))]
 
 

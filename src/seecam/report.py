@@ -35,6 +35,7 @@ from seecam.plots import DPI, close
 from seecam.plots.training import training_curves
 from seecam.plots.verdict import seeds_figure
 from seecam.preflight import check_tracking, check_writable
+from seecam.stage_metrics import EvaluateMetrics, ExplainMetrics
 from seecam.tables import (
     TABLE_ROWS,
     WALL_TIME,
@@ -46,8 +47,8 @@ from seecam.tables import (
     format_number,
     points,
     single_run_noise,
-    title,
 )
+from seecam.titles import title
 from seecam.tracking.stages import StageConfig, log_artifact, missing_records, stage_record
 from seecam.tracking.store import RunInfo
 from seecam.verdict.record import Verdict
@@ -122,11 +123,12 @@ def get_a_verdict(candidates: list[str]) -> str:
             "then <code>dvc repro report</code>.")
 
 
-def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str:
+def single_run(evaluation: EvaluateMetrics, baseline: str, candidate: str) -> str:
     """One paragraph in plain weight: who of baseline and candidate was more accurate in this run, whether beyond
     test-set noise (seed noise unmeasured), the cost. Never bold or boxed: one run per model is no verdict."""
-    base, cand, comparison = evaluation[baseline], evaluation[candidate], evaluation["comparison"][candidate]
-    claim, caveat = single_run_noise(comparison["acc_diff_significant"])
+    base, cand = evaluation.models[baseline], evaluation.models[candidate]
+    comparison = evaluation.comparison[candidate]
+    claim, caveat = single_run_noise(comparison.acc_diff_significant)
     caveat = _code(caveat)
     faster = better("latency_ms", {baseline: base, candidate: cand})
     faster = faster if faster == WITHIN_NOISE else f"{title(faster)} faster"
@@ -136,11 +138,11 @@ def single_run(evaluation: dict[str, Any], baseline: str, candidate: str) -> str
              f"timing rounds: {faster})"]
     if WALL_TIME in base and WALL_TIME in cand:
         costs.append(f"training wall time on this machine {cell(WALL_TIME, base)} → {cell(WALL_TIME, cand)} s")
-    return (f"<p>{accuracy_headline(comparison['acc_diff'], baseline, candidate)} in this run: test accuracy "
+    return (f"<p>{accuracy_headline(comparison.acc_diff, baseline, candidate)} in this run: test accuracy "
             f"{title(baseline)} {base['test_acc']:.2%}, {title(candidate)} {cand['test_acc']:.2%}; "
-            f"{title(candidate)} − {title(baseline)} = {points(comparison['acc_diff'])} points, 95% paired bootstrap "
-            f"CI [{points(comparison['acc_diff_ci_low'])}, {points(comparison['acc_diff_ci_high'])}], "
-            f"McNemar p = {comparison['mcnemar_p']:.3g}: {claim}; {caveat}. "
+            f"{title(candidate)} − {title(baseline)} = {points(comparison.acc_diff)} points, 95% paired bootstrap "
+            f"CI [{points(comparison.acc_diff_ci_low)}, {points(comparison.acc_diff_ci_high)}], "
+            f"McNemar p = {comparison.mcnemar_p:.3g}: {claim}; {caveat}. "
             f"{title(candidate)} costs {', '.join(costs)}.</p>")
 
 
@@ -201,23 +203,24 @@ def other_verdict(verdict: Verdict | None, why: str | None) -> str:
             f"not this page's answer. To show it here: {how}.</p>")
 
 
-def metrics_table(evaluation: dict[str, Any], names: list[str], baseline: str) -> str:
+def metrics_table(evaluation: EvaluateMetrics, names: list[str], baseline: str) -> str:
     """Every model's metrics, then per candidate (every other model) candidate - baseline and which of the two is
     better."""
     rows = []
-    base = evaluation[baseline]
+    models = evaluation.models
+    base = models[baseline]
     candidates = [name for name in names if name != baseline]
     for key, label in TABLE_ROWS.items():
-        if all(key in evaluation[name] for name in names):
+        if all(key in models[name] for name in names):
             versus = [column for c in candidates for column in (
-                Shown(difference(key, base, evaluation[c])), better(key, {baseline: base, c: evaluation[c]}))]
-            rows.append([label, *(Shown(cell(key, evaluation[name])) for name in names), *versus])
+                Shown(difference(key, base, models[c])), better(key, {baseline: base, c: models[c]}))]
+            rows.append([label, *(Shown(cell(key, models[name])) for name in names), *versus])
     return table(["metric", *names, *(h for c in candidates for h in (f"{c} − {baseline}", "better"))], rows)
 
 
-def faithfulness_table(explain: dict[str, Any], names: list[str]) -> str:
-    present = {key for name in names for key in explain.get(name, {})}
-    rows = [[label, *(explain.get(name, {}).get(key, "undefined") for name in names), direction]
+def faithfulness_table(explain: ExplainMetrics, names: list[str]) -> str:
+    present = {key for name in names for key in explain.models.get(name, {})}
+    rows = [[label, *(explain.models.get(name, {}).get(key, "undefined") for name in names), direction]
             for key, (label, direction) in FAITHFULNESS_ROWS.items() if key in present]
     return table(["metric", *names, "better when"], rows)
 
@@ -225,7 +228,7 @@ def faithfulness_table(explain: dict[str, Any], names: list[str]) -> str:
 def curves_image(names: list[str]) -> str:
     histories = {name: read_history(name) for name in names}
     if not all(histories.values()):
-        stages = " ".join(f"train_{name}" for name, history in histories.items() if not history)
+        stages = " ".join(paths.train_stage(name) for name, history in histories.items() if not history)
         return f"<p><em>training history missing; run <code>dvc repro {stages}</code>.</em></p>"
     figure = training_curves(histories)
     buffer = io.BytesIO()
@@ -290,8 +293,8 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
     """
     ev = params.evaluate
     across = Verdict.load(paths.VERDICT_DIR / "verdict.json")
-    evaluation = _read_json(paths.EVALUATE_DIR / "metrics.json")
-    explain = _read_json(paths.EXPLAIN_DIR / "metrics.json")
+    evaluation = EvaluateMetrics.load()
+    explain = ExplainMetrics.load()
     checks = _read_json(paths.DATA_CHECKS)
     kind = _read_json(paths.DATA_DIR / "meta.json").get("source", {}).get("kind")
     models = list(params.models)
@@ -315,10 +318,10 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
          + file_image(paths.EXPLAIN_DIR / "cam_methods.png", "CAM methods")),
         ("SE excitation", file_image(paths.EXPLAIN_DIR / "se_excitation.png", "SE excitation by class")
          + file_image(paths.EXPLAIN_DIR / "se_mistakes.png", "the most confident mistakes of the models with gates")),
-        (f"Faithfulness of Grad-CAM at {html.escape(str(explain.get('layer', '?')))} "
-         f"({explain.get('samples', '?')} test images)", faithfulness_table(explain, models)),
+        (f"Faithfulness of Grad-CAM at {html.escape(explain.layer)} ({explain.samples} test images)",
+         faithfulness_table(explain, models)),
         ("Data checks", data_summary(checks)),
-        ("Provenance", provenance(params_text, str(evaluation.get("device", "?")), models)),
+        ("Provenance", provenance(params_text, evaluation.device, models)),
     ]
     body = "".join(f'<section id="{_anchor(title)}"><h2>{title}</h2>{content}</section>' for title, content in sections)
     heading = f"seecam: {names} on {DATA_NAMES.get(kind, 'CIFAR-10-format data')}"
@@ -337,13 +340,11 @@ def run_report(params: Params, params_path: Path = paths.PARAMS) -> Path:
     sha256: every input of the page is in it (params, metrics, verdict, provenance), so no configuration's page
     ever replaces another's, and a rerun that writes the same page finds its record again.
     """
-    for stage, needed in (("evaluate", paths.EVALUATE_DIR), ("explain", paths.EXPLAIN_DIR)):
-        if not (needed / "metrics.json").is_file():
-            raise SeecamError(f"{needed / 'metrics.json'} is missing; run `dvc repro {stage}` first")
-        absent = [name for name in params.models if name not in _read_json(needed / "metrics.json")]
+    for metrics in (EvaluateMetrics, ExplainMetrics):
+        absent = [name for name in params.models if name not in metrics.load().models]
         if absent:
-            raise SeecamError(f"{needed / 'metrics.json'} has no {absent[0]}, a model of params.yaml; run "
-                              f"`dvc repro {stage}` first")
+            raise SeecamError(f"{metrics.FILE} has no {absent[0]}, a model of params.yaml; run "
+                              f"`dvc repro {metrics.STAGE}` first")
     check_writable([paths.REPORT_HTML])
     names = list(params.models)
     check_tracking(names)
@@ -369,8 +370,8 @@ def missing_line(missing: list[tuple[str, str]]) -> str:
     """One line: which records of the workspace's configuration MLflow lacks, why that happens, what writes them."""
     what = ", ".join(f"{name}'s {'training run' if stage == 'training' else stage + ' record'}"
                      for name, stage in missing)
-    stages = sorted({f"train_{name}" if stage == "training" else stage for name, stage in missing},
-                    key=lambda stage: (not stage.startswith("train_"), stage))  # a new training run first
+    trainings = sorted({paths.train_stage(name) for name, stage in missing if stage == "training"})
+    stages = trainings + sorted({stage for _, stage in missing if stage != "training"})  # a new training run first
     again = " && ".join(f"dvc repro -f -s {stage}" for stage in stages)
     again += " && dvc repro" if any(stage == "training" for _, stage in missing) else ""
     return (f"warning: MLflow has no record of this workspace's configuration for {what} (DVC's run cache restored "

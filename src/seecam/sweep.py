@@ -32,6 +32,7 @@ from seecam.config_loader import read_yaml, shown
 from seecam.errors import SeecamError
 from seecam.identity import sweep_digest
 from seecam.params import SEED_MAX, Params, parse_params
+from seecam.paths import train_stage
 from seecam.sweep_progress import DONE, SweepProgress
 from seecam.tracking.store import find_experiment
 
@@ -116,7 +117,7 @@ def swept_models(params_path: Path, overrides: list[str], models: list[str] | No
                               "with it")
         left_out = [name for name in params.models if name not in models]
         params = replace(params, models={name: block for name, block in params.models.items() if name in models})
-        stages = [stage for stage in stage_names(pipeline) if stage not in {f"train_{name}" for name in left_out}]
+        stages = [stage for stage in stage_names(pipeline) if stage not in {train_stage(name) for name in left_out}]
         args = [arg for name in left_out for arg in ("-S", f"~models.{name}")] + ["--single-item", *stages]
     check_train_stages(params.models, pipeline)
     return params, args

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from seecam.titles import title
+
 HIGHER_IS_BETTER = {
     "test_acc", "test_top2_acc", "test_macro_precision", "test_macro_recall", "test_macro_f1",
     "throughput_images_per_s",
@@ -84,11 +86,6 @@ def _rounded(value: float, decimals: int | None, signed: bool = False) -> str:
         return format_number(value, signed)
     sign = "+" if signed else ""
     return f"{round(value, decimals):{sign},.{max(decimals, 0)}f}"
-
-
-def title(name: str) -> str:
-    """How prose names a model: CNN, SE."""
-    return name.upper()
 
 
 def accuracy_headline(acc_diff: float, baseline: str, candidate: str) -> str:

@@ -5,9 +5,17 @@ import numpy as np
 import pytest
 
 from seecam.errors import SeecamError
-from seecam.evaluate import TRAINING_TABLES, check_training_tables, compare, comparison_markdown, evaluate_model
+from seecam.evaluate import (
+    TRAINING_TABLES,
+    ModelEvaluation,
+    check_training_tables,
+    compare,
+    comparison_markdown,
+    evaluate_model,
+)
 from seecam.params import EvaluateParams
 from seecam.report import single_run
+from seecam.stage_metrics import Comparison, EvaluateMetrics
 
 CLASSES = [f"c{i}" for i in range(10)]
 COST = {"parameters": 10, "flops_per_image": 20, "latency_ms": 1.0}
@@ -22,6 +30,11 @@ def toy(accuracy: float, seed: int, n: int = 2000):
     return probabilities, labels
 
 
+def metrics_file(cnn: ModelEvaluation, se: ModelEvaluation, comparison: Comparison) -> EvaluateMetrics:
+    """What evaluate writes for these two models (with made-up costs), as the report reads it."""
+    return EvaluateMetrics({"cnn": cnn.values | COST, "se": se.values | COST}, {"se": comparison}, "cpu")
+
+
 def test_evaluation_and_paired_comparison():
     ev = EvaluateParams(bootstrap_samples=500)
     cnn = evaluate_model(*toy(0.70, 0), CLASSES, ev)
@@ -31,9 +44,9 @@ def test_evaluation_and_paired_comparison():
     per_class = [cnn.values[f"test_acc/{c}"] for c in CLASSES]
     assert np.mean(per_class) == pytest.approx(cnn.values["test_acc"])
     comparison = compare(cnn, se, ev)
-    assert comparison["acc_diff"] == pytest.approx(se.values["test_acc"] - cnn.values["test_acc"])
-    assert comparison["acc_diff_ci_low"] < comparison["acc_diff"] < comparison["acc_diff_ci_high"]
-    assert comparison["acc_diff_significant"] and comparison["mcnemar_p"] < 1e-6
+    assert comparison.acc_diff == pytest.approx(se.values["test_acc"] - cnn.values["test_acc"])
+    assert comparison.acc_diff_ci_low < comparison.acc_diff < comparison.acc_diff_ci_high
+    assert comparison.acc_diff_significant and comparison.mcnemar_p < 1e-6
     text = comparison_markdown({"cnn": cnn, "se": se}, {"se": comparison}, CLASSES, "cnn")
     assert "the difference is **beyond test-set noise for these two trained models**" in text
     assert "training-seed variation not measured (see `seecam sweep`)" in text
@@ -48,7 +61,7 @@ def test_every_model_but_the_baseline_is_a_candidate_with_its_own_columns():
     results = {name: evaluate_model(*toy(accuracy, seed), CLASSES, ev)
                for name, accuracy, seed in (("cnn", 0.7, 0), ("se", 0.8, 1), ("se8", 0.6, 2))}
     comparisons = {name: compare(results["cnn"], results[name], ev) for name in ("se", "se8")}
-    assert comparisons["se8"]["acc_diff"] == pytest.approx(
+    assert comparisons["se8"].acc_diff == pytest.approx(
         results["se8"].values["test_acc"] - results["cnn"].values["test_acc"])
     text = comparison_markdown(results, comparisons, CLASSES, "cnn")
     assert text.startswith("# CNN vs SE vs SE8 on the test set (2000 images)")
@@ -65,7 +78,7 @@ def test_same_predictions_are_within_test_set_noise():
     ev = EvaluateParams(bootstrap_samples=300)
     a = evaluate_model(*toy(0.7, 0), CLASSES, ev)
     comparison = compare(a, a, ev)
-    assert comparison["acc_diff"] == 0 and not comparison["acc_diff_significant"]
+    assert comparison.acc_diff == 0 and not comparison.acc_diff_significant
 
 
 @pytest.mark.parametrize(("cnn_accuracy", "se_accuracy", "side"), [(0.7, 0.8, "beyond"), (0.7, 0.7, "within")])
@@ -75,14 +88,13 @@ def test_no_output_claims_noise_without_naming_which(cnn_accuracy, se_accuracy, 
     cnn = evaluate_model(*toy(cnn_accuracy, 0), CLASSES, ev)
     se = evaluate_model(*toy(se_accuracy, 0 if side == "within" else 1), CLASSES, ev)
     comparison = compare(cnn, se, ev)
-    assert comparison["acc_diff_significant"] == (side == "beyond")
-    assert comparison["noise_measured"] == "test-set sampling (one training run per model)"
-    assert comparison["noise_not_measured"] == "training-seed variation (see `seecam sweep`)"
+    assert comparison.acc_diff_significant == (side == "beyond")
+    assert comparison.noise_measured == "test-set sampling (one training run per model)"
+    assert comparison.noise_not_measured == "training-seed variation (see `seecam sweep`)"
     outputs = {
         "comparison.md": comparison_markdown({"cnn": cnn, "se": se}, {"se": comparison}, CLASSES, "cnn"),
-        "metrics.json": json.dumps(comparison),
-        "report": single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": {"se": comparison}},
-                             "cnn", "se"),
+        "metrics.json": json.dumps(comparison.to_json()),
+        "report": single_run(metrics_file(cnn, se, comparison), "cnn", "se"),
     }
     for name, text in outputs.items():
         assert not re.search(r"(beyond|within) noise", text), name
@@ -103,9 +115,9 @@ def test_an_exact_tie_reads_the_same_in_evaluate_and_in_the_report():
     cnn = evaluate_model(cnn_probabilities, labels, CLASSES, ev)
     se = evaluate_model(se_probabilities, labels, CLASSES, ev)
     comparison = compare(cnn, se, ev)
-    assert comparison["acc_diff"] == 0
+    assert comparison.acc_diff == 0
     markdown = comparison_markdown({"cnn": cnn, "se": se}, {"se": comparison}, CLASSES, "cnn")
-    page = single_run({"cnn": cnn.values | COST, "se": se.values | COST, "comparison": {"se": comparison}}, "cnn", "se")
+    page = single_run(metrics_file(cnn, se, comparison), "cnn", "se")
     assert "Neither model is more accurate" in markdown and "Neither model is more accurate" in page
     assert "ahead" not in markdown and "CNN is" not in markdown and "CNN is" not in page
 

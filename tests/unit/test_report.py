@@ -17,17 +17,32 @@ from seecam.report import (
     single_run,
     table,
 )
+from seecam.stage_metrics import Comparison, EvaluateMetrics, ExplainMetrics
+from seecam.tables import NOISE_MEASURED, NOISE_NOT_MEASURED
 from seecam.verdict.record import ModelRun, Pair, Verdict
 from seecam.verdict.summary import summarize
 
-EVALUATION = {
-    "cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
-            "latency_ms_q1": 0.85, "latency_ms_q3": 0.95, "train_seconds": 100.0},
-    "se": {"test_acc": 0.82, "parameters": 1_150_602, "flops_per_image": 22_756_608, "latency_ms": 1.4,
-           "latency_ms_q1": 1.3, "latency_ms_q3": 1.5, "train_seconds": 130.0},
-    "comparison": {"se": {"acc_diff": 0.02, "acc_diff_ci_low": 0.01, "acc_diff_ci_high": 0.03,
-                          "acc_diff_significant": True, "mcnemar_p": 0.001}},
-}
+
+def comparison(acc_diff: float, low: float, high: float, mcnemar_p: float) -> Comparison:
+    return Comparison(acc_diff, low, high, low > 0 or high < 0, mcnemar_p, NOISE_MEASURED, NOISE_NOT_MEASURED, {})
+
+
+EVALUATION = EvaluateMetrics(
+    {"cnn": {"test_acc": 0.80, "parameters": 1_147_914, "flops_per_image": 22_751_232, "latency_ms": 0.9,
+             "latency_ms_q1": 0.85, "latency_ms_q3": 0.95, "train_seconds": 100.0},
+     "se": {"test_acc": 0.82, "parameters": 1_150_602, "flops_per_image": 22_756_608, "latency_ms": 1.4,
+            "latency_ms_q1": 1.3, "latency_ms_q3": 1.5, "train_seconds": 130.0}},
+    {"se": comparison(0.02, 0.01, 0.03, 0.001)}, "cpu")
+EXPLANATION = ExplainMetrics({"cnn": {"deletion_auc": 0.1}, "se": {"deletion_auc": 0.2}}, "block3.conv", 10)
+
+
+def with_models(evaluation: EvaluateMetrics, **models: dict[str, float]) -> EvaluateMetrics:
+    return replace(evaluation, models=evaluation.models | models)
+
+
+def with_comparison(evaluation: EvaluateMetrics, candidate: str = "se", **changes: object) -> EvaluateMetrics:
+    return replace(evaluation, comparison=evaluation.comparison | {
+        candidate: replace(evaluation.comparison.get(candidate, evaluation.comparison["se"]), **changes)})
 
 
 def test_single_run_names_the_winner_the_interval_and_the_cost():
@@ -44,8 +59,8 @@ def test_single_run_names_the_winner_the_interval_and_the_cost():
 
 def test_a_latency_difference_inside_the_rounds_spread_is_within_noise():
     """Issue 26: the page said "latency 140.02 → 0.81 ms", four digits for a number that moved by a third."""
-    evaluation = {**EVALUATION, "se": {**EVALUATION["se"], "latency_ms": 0.93, "latency_ms_q1": 0.8,
-                                       "latency_ms_q3": 1.2}}
+    evaluation = with_models(EVALUATION, se=EVALUATION.models["se"] | {"latency_ms": 0.93, "latency_ms_q1": 0.8,
+                                                                        "latency_ms_q3": 1.2})
     text = single_run(evaluation, "cnn", "se")
     assert "latency 0.90 [0.85, 0.95] → 0.93 [0.80, 1.20] ms per image (median [IQR] of timing rounds: " \
            "within timing noise)" in text
@@ -67,7 +82,7 @@ def test_the_metrics_table_has_a_difference_and_a_better_per_candidate():
 
     se8 = {"test_acc": 0.79, "parameters": 1_152_000, "flops_per_image": 22_760_000, "latency_ms": 0.92,
            "latency_ms_q1": 0.80, "latency_ms_q3": 1.2, "train_seconds": 120.0}
-    html = metrics_table(EVALUATION | {"se8": se8}, ["cnn", "se", "se8"], "cnn")
+    html = metrics_table(with_models(EVALUATION, se8=se8), ["cnn", "se", "se8"], "cnn")
     header = re.search(r"<tr>(<th>.*?)</tr>", html)[1]
     assert re.findall(r"<th>(.*?)</th>", header) == ["metric", "cnn", "se", "se8", "se − cnn", "better",
                                                      "se8 − cnn", "better"]
@@ -78,8 +93,7 @@ def test_the_metrics_table_has_a_difference_and_a_better_per_candidate():
 
 
 def test_single_run_within_test_set_noise():
-    evaluation = {**EVALUATION, "comparison": {"se": {**EVALUATION["comparison"]["se"], "acc_diff_significant": False,
-                                                      "acc_diff_ci_low": -0.01}}}
+    evaluation = with_comparison(EVALUATION, acc_diff_significant=False, acc_diff_ci_low=-0.01)
     assert "within test-set noise for these two trained models" in single_run(evaluation, "cnn", "se")
 
 
@@ -89,8 +103,9 @@ def test_table_escapes_and_aligns_numbers():
 
 
 def test_faithfulness_table_shows_an_undefined_randomisation_check():
-    explain = {"cnn": {"deletion_auc": 0.1, "randomization_spearman": 0.05, "randomization_undefined_pairs": 0},
-               "se": {"deletion_auc": 0.2, "randomization_undefined_pairs": 500}}
+    explain = replace(EXPLANATION, models={
+        "cnn": {"deletion_auc": 0.1, "randomization_spearman": 0.05, "randomization_undefined_pairs": 0},
+        "se": {"deletion_auc": 0.2, "randomization_undefined_pairs": 500}})
     html = faithfulness_table(explain, ["cnn", "se"])
     assert "randomisation rank correlation</td><td class=\"num\">0.0500</td><td class=\"\">undefined" in html
     assert "constant map (left out)</td><td class=\"num\">0</td><td class=\"num\">500" in html
@@ -100,9 +115,9 @@ def test_faithfulness_table_shows_an_undefined_randomisation_check():
 def stage_outputs(tmp_path, monkeypatch):
     """A working directory where evaluate and explain have run (their metrics files exist)."""
     monkeypatch.chdir(tmp_path)
-    for stage in ("evaluate", "explain"):
-        (tmp_path / "reports" / stage).mkdir(parents=True)
-        (tmp_path / "reports" / stage / "metrics.json").write_text('{"cnn": {}, "se": {}}\n')
+    for metrics in (EVALUATION, EXPLANATION):
+        metrics.FILE.parent.mkdir(parents=True)
+        metrics.FILE.write_text(json.dumps(metrics.to_json()))
     return tmp_path
 
 
@@ -148,7 +163,8 @@ def three_seeds(config_sha: str) -> Verdict:
 def page_inputs(tmp_path, monkeypatch):
     """The files the report stage reads, for a synthetic-data run of seed 42; returns how to write verdict.json."""
     monkeypatch.chdir(tmp_path)
-    for path, content in {"reports/evaluate/metrics.json": EVALUATION, "reports/explain/metrics.json": {},
+    for path, content in {"reports/evaluate/metrics.json": EVALUATION.to_json(),
+                          "reports/explain/metrics.json": EXPLANATION.to_json(),
                           "data/cifar10/meta.json": {"source": {"kind": "synthetic"}, "sha256": {"all": "d"}},
                           "reports/verdict/verdict.json": {"config_sha": None, "seeds": 0}}.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -193,8 +209,7 @@ def test_a_verdict_for_another_configuration_is_named_with_how_to_show_it(page_i
 
 def test_a_bound_that_rounds_to_zero_is_never_minus_zero():
     """The single-run interval printed as "CI [-0.00, +2.90]": a tiny negative bound rounds to 0.00, unsigned."""
-    evaluation = {**EVALUATION, "comparison": {"se": {**EVALUATION["comparison"]["se"], "acc_diff_ci_low": -1e-17,
-                                                      "acc_diff_ci_high": 0.029}}}
+    evaluation = with_comparison(EVALUATION, acc_diff_ci_low=-1e-17, acc_diff_ci_high=0.029)
     text = single_run(evaluation, "cnn", "se")
     assert "CI [0.00, +2.90]" in text and "-0.00" not in text
 
@@ -244,11 +259,9 @@ def test_a_third_model_joins_every_table_and_the_verdict_stays_the_pages_answer(
     """Issue 25: adding se8 orphaned the verdict and left se8 out of the "se − cnn" and "better" columns."""
     params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"},
                                       "se8": {"kind": "se", "reduction": 8}}})
-    se8 = {**EVALUATION["se"], "test_acc": 0.79}
-    evaluation = EVALUATION | {"se8": se8, "comparison": EVALUATION["comparison"] | {"se8": {
-        "acc_diff": -0.01, "acc_diff_ci_low": -0.02, "acc_diff_ci_high": 0.0, "acc_diff_significant": False,
-        "mcnemar_p": 0.2}}}
-    (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation))
+    evaluation = with_models(EVALUATION, se8=EVALUATION.models["se"] | {"test_acc": 0.79})
+    evaluation = replace(evaluation, comparison=evaluation.comparison | {"se8": comparison(-0.01, -0.02, 0.0, 0.2)})
+    (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation.to_json()))
     (tmp_path / "reports/explain/metrics.json").write_text(json.dumps(
         {name: {"deletion_auc": 0.1} for name in params.models} | {"layer": "block3", "samples": 10}))
     page_inputs(replace(three_seeds("abc"), model_shas={"cnn": "c1", "se": "s1"}))
@@ -264,9 +277,8 @@ def test_a_third_model_joins_every_table_and_the_verdict_stays_the_pages_answer(
 def test_without_a_verdict_the_page_names_the_verdict_of_each_candidate(page_inputs, tmp_path):
     """With several candidates a bare `seecam verdict` asks which one: the page's command names each."""
     params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"}, "eca": {"kind": "eca"}}})
-    evaluation = EVALUATION | {"eca": EVALUATION["se"], "comparison": EVALUATION["comparison"] | {
-        "eca": EVALUATION["comparison"]["se"]}}
-    (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation))
+    evaluation = with_comparison(with_models(EVALUATION, eca=EVALUATION.models["se"]), "eca")
+    (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation.to_json()))
     one = section(build_report("seed: 42\n", params, config_sha="abc"), "One training run (seed 42): not a verdict")
     assert ("then <code>seecam verdict --candidate se</code> (and <code>--candidate eca</code>), then "
             "<code>dvc repro report</code>") in one

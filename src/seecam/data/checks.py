@@ -22,10 +22,10 @@ import numpy as np
 
 from seecam.data.store import SPLITS, Dataset, array_sha256, load_dataset
 from seecam.errors import SeecamError
-from seecam.params import CIFAR10_TRAIN_SIZE
+from seecam.params import CIFAR10_TEST_SIZE, CIFAR10_TRAIN_SIZE, IMAGE_SIDE
 
-OFFICIAL_COUNTS = {"train": CIFAR10_TRAIN_SIZE, "test": 10_000}
-IMAGE_SHAPE = (32, 32, 3)
+OFFICIAL_COUNTS = {"train": CIFAR10_TRAIN_SIZE, "test": CIFAR10_TEST_SIZE}
+IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 3)
 BALANCE_WARNING = 0.9
 NOT_CIFAR10 = "data.url is not the CIFAR-10 binary archive (or it was altered)"
 
@@ -53,7 +53,7 @@ def check_dataset(dataset: Dataset) -> dict[str, Any]:
         if expected is not None and expected != len(split.labels):
             split_errors.append(f"{name}: {len(split.labels)} labels, meta says {expected}")
         if split.boxes is not None and not _boxes_valid(split.boxes, len(split.labels)):
-            split_errors.append(f"{name}: object boxes missing or outside the 32x32 image")
+            split_errors.append(f"{name}: object boxes missing or outside the {IMAGE_SIDE}x{IMAGE_SIDE} image")
         errors += split_errors
         warnings += split_warnings
         splits[name] = summary
@@ -96,7 +96,7 @@ def _check_split(
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     errors, warnings = [], []
     if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        errors.append(f"{name}: images have shape {images.shape}, expected (N, 32, 32, 3)")
+        errors.append(f"{name}: images have shape {images.shape}, expected (N, {IMAGE_SIDE}, {IMAGE_SIDE}, 3)")
     if images.dtype != np.uint8:
         errors.append(f"{name}: images are {images.dtype}, expected uint8")
     if labels.ndim != 1 or len(labels) != len(images):
@@ -123,7 +123,7 @@ def _boxes_valid(boxes: np.ndarray, n: int) -> bool:
     if boxes.shape != (n, 4):
         return False
     x0, y0, x1, y1 = boxes.T
-    return bool(((x0 >= 0) & (x0 < x1) & (x1 <= 32) & (y0 >= 0) & (y0 < y1) & (y1 <= 32)).all())
+    return bool(((x0 >= 0) & (x0 < x1) & (x1 <= IMAGE_SIDE) & (y0 >= 0) & (y0 < y1) & (y1 <= IMAGE_SIDE)).all())
 
 
 def _image_digests(images: np.ndarray) -> list[bytes]:

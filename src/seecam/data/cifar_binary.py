@@ -16,8 +16,9 @@ import numpy as np
 
 from seecam.data.store import CIFAR10_CLASSES, Dataset, Split
 from seecam.errors import SeecamError
+from seecam.params import IMAGE_SIDE
 
-RECORD_BYTES = 1 + 3 * 32 * 32
+RECORD_BYTES = 1 + 3 * IMAGE_SIDE * IMAGE_SIDE
 BATCH_RECORDS = 10_000  # every official batch file, train or test, holds exactly this many
 BATCH_BYTES = BATCH_RECORDS * RECORD_BYTES
 # What the official archive unpacks to: six batches, plus room for its class names, readme and tar headers.
@@ -36,7 +37,7 @@ def parse_records(raw: bytes, name: str) -> Split:
             "records: the archive is truncated or corrupt; delete it and download again"
         )
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, RECORD_BYTES)
-    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    images = records[:, 1:].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
     return Split(np.ascontiguousarray(images), records[:, 0].astype(np.int64))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from seecam.data.store import Dataset, Split
+from seecam.params import IMAGE_SIDE
 
 SYNTHETIC_CLASSES = (
     "disc", "square", "triangle", "plus", "ring", "diamond", "h_stripes", "v_stripes", "checker", "cross",
@@ -39,18 +40,19 @@ def _shape_masks(u: np.ndarray, v: np.ndarray) -> list[np.ndarray]:
 def make_split(n: int, rng: np.random.Generator) -> Split:
     """`n` images with balanced labels (shuffled) and each object's bounding box."""
     labels = rng.permutation(np.arange(n) % len(SYNTHETIC_CLASSES)).astype(np.int64)
-    yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
+    yy, xx = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE].astype(np.float32)
+    centre = (IMAGE_SIDE - 1) / 2
 
     # Background: a gradient between two random colours in a random direction.
     angle = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
-    ramp = (np.cos(angle)[:, None, None] * (xx - 15.5) + np.sin(angle)[:, None, None] * (yy - 15.5)) / 44 + 0.5
+    ramp = (np.cos(angle)[:, None, None] * (xx - centre) + np.sin(angle)[:, None, None] * (yy - centre)) / 44 + 0.5
     c0, c1 = rng.uniform(0, 255, (2, n, 1, 1, 3)).astype(np.float32)
     image = c0 + (c1 - c0) * ramp[..., None]
 
     # Object: half-size 5..8 px, fully inside the image, colour far from the background's brightness.
     half = rng.integers(5, 9, n)
-    cx = rng.integers(half, 32 - half)
-    cy = rng.integers(half, 32 - half)
+    cx = rng.integers(half, IMAGE_SIDE - half)
+    cy = rng.integers(half, IMAGE_SIDE - half)
     u = (xx - cx[:, None, None] + 0.5) / half[:, None, None]
     v = (yy - cy[:, None, None] + 0.5) / half[:, None, None]
     masks = np.stack(_shape_masks(u, v))[labels, np.arange(n)]
@@ -61,7 +63,8 @@ def make_split(n: int, rng: np.random.Generator) -> Split:
 
     rows, cols = masks.any(axis=2), masks.any(axis=1)
     boxes = np.stack(
-        [cols.argmax(1), rows.argmax(1), 32 - cols[:, ::-1].argmax(1), 32 - rows[:, ::-1].argmax(1)], axis=1
+        [cols.argmax(1), rows.argmax(1), IMAGE_SIDE - cols[:, ::-1].argmax(1), IMAGE_SIDE - rows[:, ::-1].argmax(1)],
+        axis=1,
     ).astype(np.int64)
     return Split(np.clip(image, 0, 255).round().astype(np.uint8), labels, boxes)
 

@@ -10,7 +10,6 @@ DVC output for any number of models.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -29,13 +28,15 @@ from seecam.explain.faithfulness import faithfulness
 from seecam.explain.fold import fold_batchnorm
 from seecam.explain.hooks import record
 from seecam.inference import load_model, predict_logits, to_device
-from seecam.models import IMAGE_SIZE, gates
+from seecam.models import gates
 from seecam.normalize import Normalizer
-from seecam.params import ExplainParams
+from seecam.params import IMAGE_SIDE, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
 from seecam.preflight import check_tracking, check_writable
 from seecam.stage_clock import StageClock
+from seecam.stage_metrics import ExplainMetrics
+from seecam.titles import title
 from seecam.tracking.stages import StageConfig, log_artifact, log_values, stage_record
 
 
@@ -46,7 +47,7 @@ def check_inputs(ex: ExplainParams, models: dict[str, nn.Module], test_size: int
         raise SeecamError(f"explain.images has index {too_big[0]}, but the test set has {test_size} images "
                           f"(0..{test_size - 1})")
     for model in models.values():
-        probe = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE, device=next(model.parameters()).device)
+        probe = torch.zeros(1, 3, IMAGE_SIDE, IMAGE_SIDE, device=next(model.parameters()).device)
         try:
             check_layer(model, ex.layer, probe)
         except SeecamError as exc:
@@ -105,10 +106,10 @@ def confident_mistakes(models: dict[str, nn.Module], images: torch.Tensor, label
         who = f"{name} " if len(models) > 1 else ""
         titles += [f"{who}#{i} true {classes[labels[i]]}\nsaid {classes[predicted[i]]} ({confidence[i]:.0%})"
                    for i in worst]
-    names = ", ".join(name.upper() for name in models)
+    names = ", ".join(map(title, models))
     what = "most confident mistakes" if titles else "no mistakes on the test set"
     if not titles:
-        rgb, maps = [np.empty((0, IMAGE_SIZE, IMAGE_SIZE, 3))], [np.empty((0, IMAGE_SIZE, IMAGE_SIZE))]
+        rgb, maps = [np.empty((0, IMAGE_SIDE, IMAGE_SIDE, 3))], [np.empty((0, IMAGE_SIDE, IMAGE_SIDE))]
     return figures.mistakes(np.concatenate(rgb), np.concatenate(maps), titles, f"{names}: {what}")
 
 
@@ -122,7 +123,7 @@ def outputs(names: list[str]) -> list[Path]:
     return [paths.EXPLAIN_DIR / name for name in shared] + own
 
 
-def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: torch.device) -> dict[str, Any]:
+def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: torch.device) -> ExplainMetrics:
     """Explain models `names` (params.yaml's), write reports/explain/*, log each model's record."""
     check_train_stages(names)
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in names}
@@ -155,22 +156,22 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
     samples = min(ex.faithfulness_samples, len(test.labels))
     boxes = test.boxes[:samples] if test.boxes is not None else None
     with timer.part("faithfulness", f"{samples:,} images"):
-        report: dict[str, Any] = {name: faithfulness(model, images[:samples], ex.layer, ex.deletion_steps,
-                                                     ex.batch_size, boxes) for name, model in models.items()}
+        scores = {name: faithfulness(model, images[:samples], ex.layer, ex.deletion_steps, ex.batch_size, boxes)
+                  for name, model in models.items()}
     excitation = {}
     with timer.part("excitation", f"{len(test.labels):,} images"):
         for name, model in gated.items():
             excitation[name] = excitation_by_class(model, images, test.labels, len(classes), ex.batch_size)
-            report[name] |= excitation[name].summary()
+            scores[name] |= excitation[name].summary()
         out[directory / "se_excitation.png"] = (figures.se_excitation(
             {n: (e.mean, e.std, models[n].gate_name) for n, e in excitation.items()}, classes), list(gated))
-    report |= {"layer": ex.layer, "samples": samples}
+    report = ExplainMetrics(scores, ex.layer, samples)
     with timer.part("mistakes"):
         out[directory / "se_mistakes.png"] = (confident_mistakes(gated, images, test.labels, classes, ex),
                                               list(gated))
 
     with timer.part("writing"):
-        write_json(directory / "metrics.json", report)
+        write_json(ExplainMetrics.FILE, report.to_json())
         for path, (figure, _) in out.items():
             save_figure(figure, path)
             close(figure)
@@ -178,7 +179,7 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
         config = StageConfig.of("explain", ex)
         for name in models:
             with stage_record(name, config, {"device": device.type, "data_sha256": dataset.sha256}) as run_id:
-                log_values(run_id, {f"explain/{k}": v for k, v in report[name].items()})
+                log_values(run_id, {f"explain/{k}": v for k, v in report.models[name].items()})
                 for path, (_, shown) in out.items():
                     if name in shown:
                         log_artifact(run_id, path, "figures/explain")

@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from seecam.plots import plt
-from seecam.tables import title
+from seecam.titles import title
 from seecam.verdict.record import Verdict
 
 LABEL_GAP = 0.06  # axes fraction between two seed labels: more than a 7-pt line on the 4-inch figure

@@ -22,6 +22,7 @@ from seecam.config_loader import flatten
 from seecam.data.store import Dataset
 from seecam.identity import Environment, config_sha, model_sha
 from seecam.params import Params, resolved_precision
+from seecam.paths import train_stage
 from seecam.tracking.store import end_status, reopen_run
 
 
@@ -45,7 +46,7 @@ def run_tags(name: str, params: Params, env: Environment, scheduled_on: str) -> 
     """Provenance of a training run; `config_sha` + `seed` find the runs of one configuration again, `model_sha`
     which network each is; device, precision (resolved) and torch version say what config_sha holds."""
     tags = {
-        "model": name, "git_commit": git_commit(), "dvc_stage": os.environ.get("DVC_STAGE", f"train_{name}"),
+        "model": name, "git_commit": git_commit(), "dvc_stage": os.environ.get("DVC_STAGE", train_stage(name)),
         "data_sha256": str(env.data_sha256), "device": str(env.device), "scheduled_on": scheduled_on,
         "precision": resolved_precision(params.train.precision, str(env.device)),
         "torch_version": str(env.torch_version), "config_sha": config_sha(params, env),

@@ -8,7 +8,7 @@ from pathlib import Path
 from seecam.atomic import write_json, write_text
 from seecam.plots import close, save_figure
 from seecam.plots.verdict import seeds_figure
-from seecam.tables import title
+from seecam.titles import title
 from seecam.verdict.record import Verdict
 
 OUTPUTS = ("verdict.json", "verdict.md", "seeds.png")  # in reports/verdict/, and as the verdict run's artifacts

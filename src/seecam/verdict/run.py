@@ -19,7 +19,7 @@ from seecam.config_loader import shown
 from seecam.credentials import masked
 from seecam.errors import SeecamError
 from seecam.params import Params
-from seecam.tables import title
+from seecam.titles import title
 from seecam.tracking.stages import log_artifact, log_values, run_by_id
 from seecam.tracking.store import find_experiment, server_errors, tracking_uri
 from seecam.verdict.pooling import RUN_SWEEP, Records, choose_config, pair_runs, select_runs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from seecam import stats
-from seecam.tables import title
+from seecam.titles import title
 from seecam.verdict.record import Pair, Pooled, SeedResult, Verdict
 
 FAITHFULNESS = ("deletion_auc", "insertion_auc")
