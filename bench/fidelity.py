@@ -4,7 +4,7 @@ Both sides train the same model from the same initial weights on the same archiv
 the tutorial's protocol (all 50,000 train images, the LR scheduled on test loss, the test set scored after
 every epoch):
   tutorial  bench/tutorial.py: torchvision PIL transforms in a DataLoader, fp32, Adam, ReduceLROnPlateau;
-  seecam    seecam.train.fit with default params but `data.val_size: 0` (test-loss scheduling) and the chosen
+  seecam    seecam.training_loop.fit with default params but `data.val_size: 0` (test-loss scheduling) and the chosen
             `train.normalize` (`tutorial` = the tutorial's std), `train.compile` as `auto` decides.
 The two run at once, each in its own process with half the cores, so a long run takes one wall-clock span;
 their epoch seconds are under that contention (throughput lives in train_throughput.py).
@@ -43,11 +43,12 @@ from seecam.atomic import atomic_path  # noqa: E402
 from seecam.augment import Augmenter  # noqa: E402
 from seecam.data.cifar_binary import read_archive  # noqa: E402
 from seecam.data.fetch import file_md5  # noqa: E402
+from seecam.history import EpochRow  # noqa: E402
 from seecam.inference import to_device  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.normalize import Normalizer  # noqa: E402
 from seecam.params import Params  # noqa: E402
-from seecam.train import TrainSplits, fit, seed_everything  # noqa: E402
+from seecam.training_loop import FitConfig, TrainSplits, fit, seed_everything  # noqa: E402
 
 SIDES = ("tutorial", "seecam")
 CHECK_IMAGES, CHECK_DRAWS = 3000, 3
@@ -76,12 +77,12 @@ def run_seecam(args: argparse.Namespace, report) -> None:
     seed_everything(args.seed)
     model = build_model(args.model, Params().model(args.model), args.normalize)
 
-    def on_epoch(row: dict[str, float], state: dict[str, Any]) -> None:
-        report("seecam", {"epoch": row["epoch"], "train_loss": row["train_loss"], "train_acc": row["train_acc"],
-                          "test_loss": row["val_loss"], "test_acc": row["val_acc"], "lr": row["lr"],
-                          "epoch_seconds": row["epoch_seconds"]})
+    def on_epoch(row: EpochRow, state: dict[str, Any]) -> None:
+        report("seecam", {"epoch": row.epoch, "train_loss": row.train_loss, "train_acc": row.train_acc,
+                          "test_loss": row.val_loss, "test_acc": row.val_acc, "lr": row.lr,
+                          "epoch_seconds": row.epoch_seconds})
 
-    fit(model, splits, train, seed=args.seed, device=device, on_epoch=on_epoch, label=f"seecam {args.model}")
+    fit(model, splits, FitConfig(train, args.seed, device, f"seecam {args.model}"), on_epoch=on_epoch)
     _finish("seecam", model.cpu().to(memory_format=torch.contiguous_format).eval(), data, args, report)
 
 

@@ -1,7 +1,7 @@
 """Training throughput (images/s, augmentation included) on the stage's own path, against the tutorial's loop,
 each beside the fraction of the machine's matmul peak it reaches.
 
-The headline times exactly what `python stages/train.py` runs for an epoch: `seecam.train.fit` over
+The headline times exactly what `python stages/train.py` runs for an epoch: `seecam.training_loop.fit` over
 `training_splits` of a CIFAR-sized data set (45,000 train images after the default 5,000 held out, 703
 batches of 64 and one of 8), the validation pass included, after a first epoch that warms up (and compiles).
 Beside it, in the same run, the tutorial's epoch over the same 45,000 images:
@@ -61,7 +61,7 @@ from seecam.cost import flops_per_image, timed_rounds  # noqa: E402
 from seecam.data.store import Dataset, Split  # noqa: E402
 from seecam.models import build_model  # noqa: E402
 from seecam.params import DataParams, Params, TrainParams  # noqa: E402
-from seecam.train import compile_decision, fit, training_splits, uses_bf16  # noqa: E402
+from seecam.training_loop import FitConfig, compile_decision, fit, training_splits, uses_bf16  # noqa: E402
 
 FULL_TRAIN, FULL_VAL, FULL_TEST = 45_000, 5_000, 10_000  # the default run's split of CIFAR-10
 MEMORY_TARGET_GB = 2.5
@@ -128,8 +128,8 @@ def run_seecam(variant: Variant, dataset: Dataset, rounds: int, done: Round) -> 
     splits = training_splits(dataset, data, device=device)
     torch.manual_seed(0)
     train = replace(Params().train, epochs=rounds, compile=variant.compiled)
-    fit(build_model(variant.model, Params().model(variant.model)), splits, train, seed=0,
-        device=device, on_epoch=lambda row, state: done(row["epoch_seconds"]), label=variant.model)
+    fit(build_model(variant.model, Params().model(variant.model)), splits, FitConfig(train, 0, device, variant.model),
+        on_epoch=lambda row, state: done(row.epoch_seconds))
 
 
 RUNS = {"tutorial": run_tutorial, "seecam": run_seecam, "peak": run_peak}
@@ -340,7 +340,7 @@ def one_full_epoch(name: str) -> None:
     splits = training_splits(random_dataset(), DataParams(), device=device)
     torch.manual_seed(0)
     train = replace(TrainParams(), epochs=1, compile=default_compile(device)[0])
-    fit(build_model(name, Params().model(name)), splits, train, seed=0, device=device, label=name)
+    fit(build_model(name, Params().model(name)), splits, FitConfig(train, 0, device, name))
 
 
 def peak_memory(name: str) -> float:

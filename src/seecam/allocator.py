@@ -1,11 +1,13 @@
 """Keep freed memory in the process (glibc's malloc): a training step's activations reuse it page for page.
 
 By default glibc gives every block above its mmap threshold back to the OS when freed and trims the heap top,
-so each step's activations (a few MiB each) are mapped again and every page of them faults in anew: measured,
-48,000 minor page faults in 10 CNN steps at batch 64 (none with this), and a CPU step of ~52 ms instead of
-~34 ms (2-core EPYC, torch 2.14). Raising both thresholds keeps those pages mapped; the
-resident size stays at the step's own peak. Elsewhere (musl, macOS, Windows) there is no mallopt and nothing
-changes.
+so each step's activations (a few MiB each) are mapped again and every page of them faults in anew: measured
+as tests/unit/test_allocator.py does (10 CNN steps at batch 64, glibc's starting thresholds pinned), ~357,000
+minor page faults, and 1,000-3,000 with this; a CPU step of ~52 ms instead of ~34 ms (2-core EPYC, torch 2.14).
+Unpinned, glibc raises its thresholds as blocks are freed, so how much a process faults without this depends on
+its heap's history (13,000-58,000 faults here, 2 on one CI machine). Raising both thresholds keeps those pages
+mapped; the resident size stays at the step's own peak. Elsewhere (musl, macOS, Windows) there is no mallopt
+and nothing changes.
 """
 
 from __future__ import annotations

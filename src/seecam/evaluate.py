@@ -132,7 +132,7 @@ def comparison_markdown(results: dict[str, ModelEvaluation], comparisons: dict[s
 def training_seconds(name: str) -> float | None:
     """Wall time of the training epochs."""
     history = read_history(name)
-    return sum(row["epoch_seconds"] for row in history) if history else None
+    return sum(row.epoch_seconds for row in history) if history else None
 
 
 def check_training_tables(names: list[str]) -> None:

@@ -8,21 +8,46 @@ and the runs line up.
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from seecam import paths
 from seecam.atomic import write_csv
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds")
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One epoch of a training: a row of history.csv, and the metrics its MLflow run logs at step `epoch`."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float  # the rate the epoch trained at (the scheduler steps after it)
+    epoch_seconds: float
+
+    def metrics(self) -> dict[str, float]:
+        """Every value but the epoch, which is the MLflow step."""
+        return {key: float(value) for key, value in asdict(self).items() if key != "epoch"}
+
+
+HISTORY_COLUMNS = tuple(column.name for column in fields(EpochRow))
+ITERATION_COLUMNS = ("step", "epoch", "loss")
 
 
 def history_file(name: str) -> Path:
     return paths.train_dir(name) / "history.csv"
 
 
-def write_history(name: str, rows: list[dict[str, float]]) -> None:
+def write_history(name: str, rows: list[EpochRow]) -> None:
     """Write model `name`'s per-epoch rows atomically."""
-    write_csv(history_file(name), rows, HISTORY_COLUMNS)
+    write_csv(history_file(name), [asdict(row) for row in rows], HISTORY_COLUMNS)
+
+
+def write_iterations(name: str, rows: list[dict[str, float]]) -> None:
+    """Write model `name`'s per-step losses atomically."""
+    write_csv(paths.train_dir(name) / "iterations.csv", rows, ITERATION_COLUMNS)
 
 
 def long_table(names: list[str], filename: str) -> tuple[tuple[str, ...], list[dict[str, str]]]:
@@ -39,10 +64,11 @@ def long_table(names: list[str], filename: str) -> tuple[tuple[str, ...], list[d
     return columns, rows
 
 
-def read_history(name: str) -> list[dict[str, float]]:
+def read_history(name: str) -> list[EpochRow]:
     """The train stage's per-epoch rows (reports/train/<name>/history.csv); empty if it has not run."""
     path = history_file(name)
     if not path.is_file():
         return []
     with path.open() as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [EpochRow(**{k: float(v) for k, v in row.items()} | {"epoch": int(row["epoch"])})
+                for row in csv.DictReader(f)]

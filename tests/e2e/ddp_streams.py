@@ -9,11 +9,12 @@ from A's epoch-1 state, which rank 0 hands to every rank as the stage does (dist
 
 import copy
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from seecam import distributed, train
+from seecam import distributed, training_loop
 from seecam.data.store import attach_meta
 from seecam.data.synthetic import make_synthetic
 from seecam.models import build_model
@@ -27,30 +28,31 @@ def main(out: Path) -> None:
     params = parse_params({"data": {"source": "synthetic", "val_size": 100,
                                     "synthetic": {"train_size": 600, "test_size": 100}},
                            "train": {"epochs": 2, "processes": 2}})
-    splits = train.training_splits(dataset, params.data, CPU)
+    splits = training_loop.training_splits(dataset, params.data, CPU)
     evaluations = 0
-    evaluate = train.evaluate_split
+    evaluate = training_loop.evaluate_split
 
     def counted(*args):
         nonlocal evaluations
         evaluations += 1
         return evaluate(*args)
 
-    train.evaluate_split = counted  # counts this rank's validation passes; computes them as before
+    training_loop.evaluate_split = counted  # counts this rank's validation passes; computes them as before
 
     with distributed.process_group(CPU) as (world, device):
         def run(resume=None):
-            train.seed_everything(params.seed)
+            training_loop.seed_everything(params.seed)
             model = build_model("cnn", params.model("cnn"))
             seen = []
             hook = model.head.dropout.register_forward_hook(
                 lambda module, inputs, output: seen.append((inputs[0].detach().clone(), output.detach().clone()))
                 if module.training and not seen else None)
             states = []
-            result = train.fit(model, splits, params.train, seed=params.seed, device=device, resume=resume,
-                               world=world, on_epoch=lambda row, state: states.append(copy.deepcopy(state)))
+            config = training_loop.FitConfig(params.train, params.seed, device, world=world)
+            result = training_loop.fit(model, splits, config, resume=resume,
+                                       on_epoch=lambda row, state: states.append(copy.deepcopy(state)))
             hook.remove()
-            history = [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in result.history]
+            history = [{k: v for k, v in asdict(row).items() if k != "epoch_seconds"} for row in result.history]
             return {"history": history, "weights": model.state_dict(), "dropout": seen[0], "states": states}
 
         first = run()

@@ -11,10 +11,11 @@ import torch
 from torch._dynamo.utils import counters
 
 from seecam.data.synthetic import make_synthetic
+from seecam.history import EpochRow
 from seecam.inference import to_device
 from seecam.models import build_model
 from seecam.params import CnnParams, TrainParams
-from seecam.train import AUGMENT_CHUNK, FitResult, TrainSplits, evaluate_split, fit
+from seecam.training_loop import AUGMENT_CHUNK, FitConfig, FitResult, TrainSplits, evaluate_split, fit
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs a CUDA GPU; run on the lent GPU machine (../shared/gpu/README.md)")
@@ -44,11 +45,11 @@ def tiny_fit(splits: TrainSplits, images: int = 16 * 4 + 5, epochs: int = 2, dro
     model = build_model("cnn", CnnParams(channels=[4], hidden=8, dropout=dropout))
     small = TrainSplits(splits.train_x[:images], splits.train_y[:images], splits.val_x, splits.val_y, "val")
     params = replace(TrainParams(), epochs=epochs, batch_size=batch_size, **train)
-    return fit(model, small, params, seed=0, device=CUDA, resume=resume, on_epoch=on_epoch)
+    return fit(model, small, FitConfig(params, 0, CUDA), resume=resume, on_epoch=on_epoch)
 
 
-def losses(history: list[dict[str, float]]) -> list[tuple[float, float]]:
-    return [(row["train_loss"], row["val_loss"]) for row in history]
+def losses(history: list[EpochRow]) -> list[tuple[float, float]]:
+    return [(row.train_loss, row.val_loss) for row in history]
 
 
 def test_the_compiled_step_with_cuda_graphs_equals_eager(synthetic_splits, fresh_dynamo, no_tf32):
@@ -71,13 +72,12 @@ def test_bf16_autocast_trains_as_well_as_fp32_and_evaluates_in_fp32(synthetic_sp
     for precision in ("bf16", "fp32"):
         torch.manual_seed(0)
         model = build_model("cnn", CnnParams())
-        result = fit(model, synthetic_splits, replace(TrainParams(), epochs=3, precision=precision), seed=0,
-                     device=CUDA)
+        result = fit(model, synthetic_splits, FitConfig(replace(TrainParams(), epochs=3, precision=precision), 0, CUDA))
         last[precision] = result.history[-1]
         loss, acc = evaluate_split(model, synthetic_splits.val_x, synthetic_splits.val_y)
-        assert (loss, acc) == pytest.approx((last[precision]["val_loss"], last[precision]["val_acc"]))
-    assert last["bf16"]["val_acc"] > 0.3  # chance is 0.1 (CPU, fp32: 0.41 after 3 epochs)
-    assert last["bf16"]["val_acc"] == pytest.approx(last["fp32"]["val_acc"], abs=0.15)
+        assert (loss, acc) == pytest.approx((last[precision].val_loss, last[precision].val_acc))
+    assert last["bf16"].val_acc > 0.3  # chance is 0.1 (CPU, fp32: 0.41 after 3 epochs)
+    assert last["bf16"].val_acc == pytest.approx(last["fp32"].val_acc, abs=0.15)
 
 
 def test_a_resumed_run_ends_where_the_uninterrupted_one_does(synthetic_splits):
@@ -86,7 +86,7 @@ def test_a_resumed_run_ends_where_the_uninterrupted_one_does(synthetic_splits):
     assert states[0]["rng"][0]["cuda"], "the checkpoint keeps CUDA's RNG (dropout masks) for the resume"
     torch.cuda.manual_seed(123)  # as in a fresh process: the resume must restore the RNG itself
     resumed = tiny_fit(synthetic_splits, epochs=3, resume=states[0])
-    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    assert [row.epoch for row in resumed.history] == [1, 2, 3]
     # cuDNN's backward sums in a nondeterministic order: equal within float rounding, not bit for bit
     for r, f in zip(losses(resumed.history), losses(full.history), strict=True):
         assert r == pytest.approx(f, rel=1e-3)

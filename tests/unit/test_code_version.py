@@ -86,7 +86,7 @@ def test_the_training_digest_follows_training_code_and_not_the_later_stages_trac
     before = training_code_digest(["cnn", "se"], pipeline)
     for later in ("tracking/stages.py", "verdict/pooling.py", "evaluate.py"):
         path = tmp_path / "src/seecam" / later
-        path.write_text(path.read_text() + "\nLATER_STAGES_ONLY = 1  # an evaluate-only edit: a statement, which digests\n")
+        path.write_text(path.read_text() + "\nLATER_ONLY = 1  # an evaluate-only statement\n")
     assert training_code_digest(["cnn", "se"], pipeline) == before
     lifecycle = tmp_path / "src/seecam/tracking/training.py"
     lifecycle.write_text(lifecycle.read_text() + "\nSTEP = 1  # a training edit\n")

@@ -10,7 +10,7 @@ from seecam import compiling
 from seecam.errors import SeecamError
 from seecam.models import build_model
 from seecam.params import SeParams, TrainParams, parse_params
-from seecam.train import TrainSplits, fit
+from seecam.training_loop import FitConfig, TrainSplits, fit
 
 CPU = torch.device("cpu")
 FULL_RUN = 45_000  # default data: 50,000 train images minus data.val_size 5,000
@@ -100,7 +100,7 @@ def tiny_fit(compile_setting, images: int = 16 * 4 + 5, epochs: int = 2):
     torch.manual_seed(0)
     model = build_model("se", SeParams(channels=[8], hidden=8, reduction=4))
     train = replace(TrainParams(), epochs=epochs, batch_size=16, compile=compile_setting)
-    return fit(model, tiny_splits(images), train, seed=0, device=CPU)
+    return fit(model, tiny_splits(images), FitConfig(train, 0, CPU))
 
 
 def test_an_epoch_with_a_partial_last_batch_compiles_exactly_one_static_graph(fresh_dynamo):
@@ -117,10 +117,10 @@ def test_a_compiled_run_equals_the_eager_run_within_float_rounding(fresh_dynamo)
     eager_run, compiled_run = tiny_fit(False), tiny_fit(True)
     eager, compiled = eager_run.history, compiled_run.history
     # the first compiled step (where compiling happens) is timed for the stage log; eager has none
-    assert eager_run.compile_seconds == 0 < compiled_run.compile_seconds < compiled[0]["epoch_seconds"]
+    assert eager_run.compile_seconds == 0 < compiled_run.compile_seconds < compiled[0].epoch_seconds
     for e, c in zip(eager, compiled, strict=True):
         for key in ("train_loss", "val_loss"):
-            assert c[key] == pytest.approx(e[key], rel=1e-4), (key, e, c)
+            assert getattr(c, key) == pytest.approx(getattr(e, key), rel=1e-4), (key, e, c)
 
 
 def test_a_compiler_failure_warns_once_and_trains_exactly_like_eager(fresh_dynamo, monkeypatch, capsys):
@@ -134,5 +134,4 @@ def test_a_compiler_failure_warns_once_and_trains_exactly_like_eager(fresh_dynam
     assert len(warnings) == 1 and "no kernels today" in warnings[0], warnings
     eager = tiny_fit(False).history
     # the failed attempt's forward pass is undone (BatchNorm statistics, dropout RNG): same numbers as eager
-    assert [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in failed] == \
-           [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in eager]
+    assert [replace(row, epoch_seconds=0.0) for row in failed] == [replace(row, epoch_seconds=0.0) for row in eager]

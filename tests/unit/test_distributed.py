@@ -11,7 +11,7 @@ from seecam.distributed import SINGLE, World
 from seecam.errors import SeecamError
 from seecam.models import build_model
 from seecam.params import TrainParams, parse_params
-from seecam.train import fit, seed_everything, training_splits
+from seecam.training_loop import FitConfig, fit, seed_everything, training_splits
 
 CPU = torch.device("cpu")
 
@@ -91,7 +91,7 @@ def test_a_ddp_process_group_of_one_trains_exactly_like_no_group(tmp_path):
     def first_epoch(world):
         seed_everything(p.seed)
         model = build_model("cnn", p.model("cnn"), p.train.normalize)
-        return fit(model, splits, p.train, seed=p.seed, device=CPU, world=world).history[0]
+        return fit(model, splits, FitConfig(p.train, p.seed, CPU, world=world)).history[0]
 
     plain = first_epoch(SINGLE)
     dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
@@ -99,6 +99,5 @@ def test_a_ddp_process_group_of_one_trains_exactly_like_no_group(tmp_path):
         grouped = first_epoch(World(0, 1, 0, True))
     finally:
         dist.destroy_process_group()
-    assert abs(grouped["train_loss"] - plain["train_loss"]) < 1e-6
-    assert (grouped["train_acc"], grouped["val_loss"], grouped["val_acc"]) == (
-        plain["train_acc"], plain["val_loss"], plain["val_acc"])
+    assert abs(grouped.train_loss - plain.train_loss) < 1e-6
+    assert (grouped.train_acc, grouped.val_loss, grouped.val_acc) == (plain.train_acc, plain.val_loss, plain.val_acc)

@@ -28,7 +28,7 @@ from seecam.params import (
     load_params,
     parse_params,
 )
-from seecam.train import seed_everything
+from seecam.training_loop import seed_everything
 
 CPU = torch.device("cpu")
 

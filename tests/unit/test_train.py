@@ -4,12 +4,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from seecam.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
 from seecam.data.store import attach_meta
 from seecam.data.synthetic import make_synthetic
 from seecam.errors import SeecamError
 from seecam.models import build_model
 from seecam.params import parse_params
-from seecam.train import fit, seed_everything, training_splits, uses_bf16
+from seecam.training_loop import FitConfig, fit, seed_everything, training_splits, uses_bf16
 
 CPU = torch.device("cpu")
 
@@ -30,20 +31,20 @@ def train(dataset, name="cnn", resume=None, on_epoch=lambda row, state: None, su
     seed_everything(p.seed)
     model = build_model(name, p.model(name), p.train.normalize)
     splits = training_splits(dataset, p.data, CPU)
-    return model, fit(model, splits, p.train, seed=p.seed, device=CPU, resume=resume, on_epoch=on_epoch)
+    return model, fit(model, splits, FitConfig(p.train, p.seed, CPU), resume=resume, on_epoch=on_epoch)
 
 
 def metrics(history):
-    return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in history]
+    return [replace(row, epoch_seconds=0.0) for row in history]
 
 
 def test_se_learns_synthetic_data_far_above_chance(dataset):
     _, result = train(dataset, "se", epochs=4)
-    assert result.history[-1]["val_acc"] > 0.5, result.history  # chance is 0.1
-    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1].val_acc > 0.5, result.history  # chance is 0.1
+    assert result.history[-1].train_loss < result.history[0].train_loss
 
 
-def test_same_seed_same_metrics_and_resume_equals_uninterrupted(dataset):
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(dataset, tmp_path):
     states = []
     def keep(row, state):
         states.append(copy.deepcopy(state))
@@ -52,7 +53,12 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(dataset):
     again_model, again = train(dataset, epochs=3, subset=600)
     assert metrics(full.history) == metrics(again.history)
     assert full.iterations == again.iterations
-    resumed_model, resumed = train(dataset, epochs=3, subset=600, resume=states[0])
+    # through the checkpoint file the stage writes, and its safe load
+    path = tmp_path / "cnn-0123456789abcdef.ckpt"
+    save_checkpoint(path, Checkpoint.of(states[0], "key", "run"))
+    saved = read_checkpoint(path)
+    assert (saved.fingerprint, saved.run_id, saved.epoch, saved.history) == ("key", "run", 1, states[0]["history"])
+    resumed_model, resumed = train(dataset, epochs=3, subset=600, resume=saved.training_state())
     assert metrics(resumed.history) == metrics(full.history)
     for key, value in full_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[key]), key
@@ -61,10 +67,9 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(dataset):
 
 def test_iteration_and_history_shapes(dataset):
     _, result = train(dataset, epochs=2, subset=200, batch_size=64)
-    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert [row.epoch for row in result.history] == [1, 2]
     assert len(result.iterations) == 2 * 4  # 200 images = 3 full batches of 64 + one of 8
-    assert set(result.history[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
-                                      "epoch_seconds"}
+    assert [row["epoch"] for row in result.iterations] == [1] * 4 + [2] * 4
 
 
 def test_exploding_loss_stops_with_epoch_and_step(dataset):
@@ -77,9 +82,9 @@ def test_lr_follows_reduce_on_plateau_of_the_validation_loss(dataset):
     reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(reference, factor=0.5, patience=0)
     for row in result.history:
-        assert row["lr"] == reference.param_groups[0]["lr"]
-        plateau.step(row["val_loss"])
-    assert result.history[-1]["lr"] < 1e-3  # this seed does hit a plateau
+        assert row.lr == reference.param_groups[0]["lr"]
+        plateau.step(row.val_loss)
+    assert result.history[-1].lr < 1e-3  # this seed does hit a plateau
 
 
 def test_the_validation_split_is_drawn_by_split_seed_alone(dataset):
@@ -129,8 +134,8 @@ def test_precision_auto_is_bf16_on_cuda_only_and_fp32_is_the_tutorials(precision
 def test_precision_bf16_trains_under_autocast_and_an_unknown_value_is_refused(dataset):
     _, fp32 = train(dataset, epochs=1, subset=200, precision="fp32")
     _, bf16 = train(dataset, epochs=1, subset=200, precision="bf16")
-    assert fp32.history[0]["train_loss"] != bf16.history[0]["train_loss"]  # bf16 rounds the step differently
-    assert bf16.history[0]["train_loss"] == pytest.approx(fp32.history[0]["train_loss"], rel=0.05)
+    assert fp32.history[0].train_loss != bf16.history[0].train_loss  # bf16 rounds the step differently
+    assert bf16.history[0].train_loss == pytest.approx(fp32.history[0].train_loss, rel=0.05)
     with pytest.raises(SeecamError, match="train.precision"):
         parse_params({"train": {"precision": "fp16"}})
 
@@ -148,12 +153,12 @@ def test_on_a_terminal_each_epoch_shows_a_live_bar_then_leaves_its_summary_line(
 
     script = ("import torch; from seecam.data.store import attach_meta; from seecam.data.synthetic import "
               "make_synthetic; from seecam.models import build_model; from seecam.params import parse_params; "
-              "from seecam.train import fit, training_splits\n"
+              "from seecam.training_loop import FitConfig, fit, training_splits\n"
               "p = parse_params({'data': {'source': 'synthetic', 'val_size': 50, 'synthetic': {'train_size': 306, "
               "'test_size': 50}}, 'train': {'epochs': 2, 'batch_size': 32}})\n"
               "d = attach_meta(make_synthetic(306, 50, seed=0), {'kind': 'synthetic'})\n"
-              "fit(build_model('cnn', p.model('cnn')), training_splits(d, p.data, torch.device('cpu')), p.train, "
-              "seed=0, device=torch.device('cpu'))\n")
+              "fit(build_model('cnn', p.model('cnn')), training_splits(d, p.data, torch.device('cpu')), "
+              "FitConfig(p.train, 0, torch.device('cpu')))\n")
     main, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

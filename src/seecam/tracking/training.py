@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from seecam.code_version import git_commit
 from seecam.config_loader import flatten
 from seecam.data.store import Dataset
+from seecam.history import EpochRow
 from seecam.identity import Environment, config_sha, model_sha
 from seecam.params import Params, resolved_precision
 from seecam.paths import train_stage
@@ -72,7 +73,7 @@ class TrainingRun:
     resumable: bool = False  # set by the trainer once a checkpoint holds run_id
 
     def describe(self, params: dict[str, str], tags: dict[str, str], dataset: Dataset,
-                 history: list[dict[str, float]]) -> None:
+                 history: list[EpochRow]) -> None:
         """Describe the run unless a resumed run already is, and log the epochs the checkpoint has and it lacks.
 
         Tags first, params last: params mean "described", so a kill between the two calls must leave the tags
@@ -87,12 +88,12 @@ class TrainingRun:
             _log_dataset(dataset)
         have = {m.step for m in mlflow.MlflowClient().get_metric_history(self.run_id, "val_acc")}
         for row in history:
-            if int(row["epoch"]) not in have:
+            if row.epoch not in have:
                 self.log_epoch(row)
 
-    def log_epoch(self, row: dict[str, float]) -> None:
+    def log_epoch(self, row: EpochRow) -> None:
         """Per-epoch metrics, stepped by epoch."""
-        mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+        mlflow.log_metrics(row.metrics(), step=row.epoch)
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         mlflow.log_figure(figure, artifact_file)

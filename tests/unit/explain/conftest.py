@@ -9,7 +9,7 @@ from seecam.data.store import Dataset, attach_meta
 from seecam.data.synthetic import make_synthetic
 from seecam.models import build_model
 from seecam.params import CnnParams, EcaParams, SeParams, parse_params
-from seecam.train import fit, seed_everything, training_splits
+from seecam.training_loop import FitConfig, fit, seed_everything, training_splits
 
 SMALL = {"cnn": CnnParams(channels=[8, 16, 16], hidden=32),
          "se": SeParams(channels=[8, 16, 16], hidden=32, reduction=4),
@@ -27,8 +27,7 @@ def trained() -> tuple[torch.nn.Module, Dataset]:
     data = attach_meta(make_synthetic(3000, 400, seed=0), {"kind": "synthetic"})
     seed_everything(0)
     model = build_model("se", params.model("se"))
-    fit(model, training_splits(data, params.data, torch.device("cpu")), params.train, seed=0,
-        device=torch.device("cpu"))
+    fit(model, training_splits(data, params.data, torch.device("cpu")), FitConfig(params.train, 0, torch.device("cpu")))
     return model.eval(), data
 
 

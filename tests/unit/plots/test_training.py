@@ -1,11 +1,12 @@
 """Training curves: epochs are whole numbers on the axis."""
 
+from seecam.history import EpochRow
 from seecam.plots.training import training_curves
 
 
-def history(epochs: int) -> list[dict[str, float]]:
-    return [{"epoch": e, "train_loss": 2 / e, "val_loss": 2.1 / e, "train_acc": 0.2 * e, "val_acc": 0.19 * e}
-            for e in range(1, epochs + 1)]
+def history(epochs: int) -> list[EpochRow]:
+    return [EpochRow(epoch=e, train_loss=2 / e, val_loss=2.1 / e, train_acc=0.2 * e, val_acc=0.19 * e, lr=1e-3,
+                     epoch_seconds=1.0) for e in range(1, epochs + 1)]
 
 
 def test_epoch_ticks_are_whole_epochs():
