@@ -7,11 +7,12 @@ Tests run as root, where chmod does not stop writes: unwritable outputs are made
 """
 
 import os
+import shutil
 import sys
 
 import pytest
 
-from helpers import copy_repo, free_port
+from helpers import REPO, copy_repo, free_port
 from seecam.inference import save_model
 from seecam.models import build_model, model_config
 from seecam.params import CnnParams, SeParams
@@ -151,9 +152,9 @@ STORE_FIX = ("move it aside (a new, empty store is made in its place), restore a
 def test_a_damaged_tracking_store_is_one_line_before_any_output_is_touched(repo, command):
     """Was an 88-line traceback ending `file is not a database`, after evaluate had rewritten its outputs."""
     root = repo.root
-    for stage in STAGES:  # what the report reads before anything else
+    for stage in STAGES:  # what the report reads before anything else: real files of both models
         (root / "reports" / stage).mkdir(parents=True, exist_ok=True)
-        (root / "reports" / stage / "metrics.json").write_text('{"cnn": {}, "se": {}}\n')  # names every model
+        shutil.copyfile(REPO / f"tests/unit/metrics_files/{stage}.json", root / "reports" / stage / "metrics.json")
     store = root / "mlflow.db"
     store.write_bytes(os.urandom(64 * 1024))
 

@@ -34,14 +34,15 @@ def training_outputs(root) -> dict:
 
 
 def test_a_comment_edit_in_the_training_code_retrains_nothing(trained_copy):
-    """DVC sees train.py's bytes change and runs both train stages; each recognises its finished training (same
+    """DVC sees training_loop.py's bytes change and runs both train stages; each recognises its finished training (same
     checkpoint key: a comment is no behaviour), trains no epoch, rewrites the same outputs and keeps its run."""
     root = trained_copy.root
     before, runs = training_outputs(root), len(all_runs(root))
-    code = root / "src/seecam/train.py"
+    code = root / "src/seecam/training_loop.py"
     original = code.read_text()
-    code.write_text(original.replace('"""The training loop:', '# a comment a reader added\n"""The training loop, '
-                                     'reworded:', 1))
+    edited = original.replace('"""The training loop:', '# a comment a reader added\n"""The training loop, reworded:', 1)
+    assert edited != original  # the edit lands (the loop's docstring is where the test expects it)
+    code.write_text(edited)
     try:
         rerun = trained_copy.dvc("repro")
     finally:
