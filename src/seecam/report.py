@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,26 @@ def provenance(params_text: str, device: str, names: list[str]) -> str:
     return table(["what", "value"], rows) + f"<h3>params.yaml</h3><pre>{html.escape(masked(params_text))}</pre>"
 
 
-def build_report(params_text: str, params: Params, config_sha: str | None = None,
+@dataclass(frozen=True)
+class StageResults:
+    """What the page shows of evaluate and explain: their metrics files, read once."""
+
+    evaluation: EvaluateMetrics
+    explain: ExplainMetrics
+
+    @classmethod
+    def load(cls, models: list[str]) -> StageResults:
+        """Both files, each checked to name every model of params.yaml before the page is built."""
+        results = cls(EvaluateMetrics.load(), ExplainMetrics.load())
+        for metrics in (results.evaluation, results.explain):
+            absent = [name for name in models if name not in metrics.models]
+            if absent:
+                raise SeecamError(f"{metrics.FILE} has no {absent[0]}, a model of params.yaml; run "
+                                  f"`dvc repro {metrics.STAGE}` first")
+        return results
+
+
+def build_report(params_text: str, params: Params, results: StageResults, config_sha: str | None = None,
                  model_shas: dict[str, str] | None = None) -> str:
     """The whole page as one HTML string, of every model of params.yaml; each candidate is compared with
     evaluate.baseline.
@@ -293,8 +313,7 @@ def build_report(params_text: str, params: Params, config_sha: str | None = None
     """
     ev = params.evaluate
     across = Verdict.load(paths.VERDICT_DIR / "verdict.json")
-    evaluation = EvaluateMetrics.load()
-    explain = ExplainMetrics.load()
+    evaluation, explain = results.evaluation, results.explain
     checks = _read_json(paths.DATA_CHECKS)
     kind = _read_json(paths.DATA_DIR / "meta.json").get("source", {}).get("kind")
     models = list(params.models)
@@ -340,17 +359,13 @@ def run_report(params: Params, params_path: Path = paths.PARAMS) -> Path:
     sha256: every input of the page is in it (params, metrics, verdict, provenance), so no configuration's page
     ever replaces another's, and a rerun that writes the same page finds its record again.
     """
-    for metrics in (EvaluateMetrics, ExplainMetrics):
-        absent = [name for name in params.models if name not in metrics.load().models]
-        if absent:
-            raise SeecamError(f"{metrics.FILE} has no {absent[0]}, a model of params.yaml; run "
-                              f"`dvc repro {metrics.STAGE}` first")
-    check_writable([paths.REPORT_HTML])
     names = list(params.models)
+    results = StageResults.load(names)
+    check_writable([paths.REPORT_HTML])
     check_tracking(names)
     runs = {name: RunInfo.load(paths.train_dir(name) / "run.json") for name in names}
     shas = {info.config_sha for info in runs.values() if info}
-    page = build_report(params_path.read_text(), params, shas.pop() if len(shas) == 1 else None,
+    page = build_report(params_path.read_text(), params, results, shas.pop() if len(shas) == 1 else None,
                         {name: info.model_sha for name, info in runs.items() if info})
     write_text(paths.REPORT_HTML, page)
     missing = missing_records(names, [StageConfig.of("evaluate", params.evaluate),

@@ -8,6 +8,7 @@ from helpers import free_port
 from seecam.errors import SeecamError
 from seecam.params import Params, parse_params
 from seecam.report import (
+    StageResults,
     build_report,
     faithfulness_table,
     missing_line,
@@ -127,6 +128,15 @@ def test_report_refuses_an_unwritable_page_before_building_it(stage_outputs):
         run_report(Params())
 
 
+def test_report_refuses_metrics_files_without_a_model_of_params_yaml_before_building_the_page(stage_outputs):
+    """A model added to params.yaml whose evaluate has not run yet: one line that names the stage to run."""
+    params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"}, "se8": {"kind": "se"}}})
+    with pytest.raises(SeecamError, match=r"^reports/evaluate/metrics.json has no se8, a model of params.yaml; run "
+                                          r"`dvc repro evaluate` first$"):
+        run_report(params)
+    assert not (stage_outputs / "reports/index.html").exists()
+
+
 def test_report_checks_the_tracking_server_before_writing_the_page(stage_outputs, monkeypatch):
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
@@ -172,12 +182,23 @@ def page_inputs(tmp_path, monkeypatch):
     return lambda verdict: (tmp_path / "reports/verdict/verdict.json").write_text(json.dumps(verdict.to_json()))
 
 
+def write_explain(root, params: Params) -> None:
+    """An explain metrics file that names every model of `params` (the report refuses one that does not)."""
+    (root / "reports/explain/metrics.json").write_text(json.dumps(
+        {name: {"deletion_auc": 0.1} for name in params.models} | {"layer": "block3", "samples": 10}))
+
+
+def page_of(params: Params, **shas) -> str:
+    """The page of the files page_inputs wrote, as run_report builds it."""
+    return build_report("seed: 42\n", params, StageResults.load(list(params.models)), **shas)
+
+
 def section(page: str, heading: str) -> str:
     return page[page.index(f"<h2>{heading}</h2>"):].split("</section>")[0]
 
 
 def test_without_a_verdict_the_run_is_one_training_run_not_a_verdict_on_named_data(page_inputs):
-    page = build_report("seed: 42\n", Params(), config_sha="abc")
+    page = page_of(Params(), config_sha="abc")
     assert "<h1>seecam: CNN vs SE on synthetic data</h1>" in page and "CIFAR-10-format" not in page
     one = section(page, "One training run (seed 42): not a verdict")
     assert "<strong>" not in one and 'class="verdict"' not in page  # no bold claim from one run
@@ -188,7 +209,7 @@ def test_without_a_verdict_the_run_is_one_training_run_not_a_verdict_on_named_da
 def test_with_a_verdict_across_seeds_it_is_the_one_answer_on_the_page(page_inputs):
     result = three_seeds("abc")
     page_inputs(result)
-    page = build_report("seed: 42\n", Params(), config_sha="abc")
+    page = page_of(Params(), config_sha="abc")
     headings = re.findall(r"<h2>(.*?)</h2>", page)
     assert headings[:2] == ["Verdict across seeds", "One training run (seed 42)"]
     assert f"<strong>{result.plain}.</strong>" in section(page, "Verdict across seeds")
@@ -199,7 +220,7 @@ def test_with_a_verdict_across_seeds_it_is_the_one_answer_on_the_page(page_input
 
 def test_a_verdict_for_another_configuration_is_named_with_how_to_show_it(page_inputs):
     page_inputs(three_seeds("fff"))
-    page = build_report("seed: 42\n", Params(), config_sha="abc")
+    page = page_of(Params(), config_sha="abc")
     assert "Verdict across seeds" not in page
     note = section(page, "One training run (seed 42): not a verdict")
     assert "A verdict across 3 seeds exists for another configuration (config_sha <code>fff</code>" in note
@@ -237,11 +258,11 @@ def test_provenance_names_the_pages_commit_and_the_commit_that_trained_each_mode
 def test_a_verdict_that_pooled_another_network_of_a_model_is_not_this_pages_answer(page_inputs):
     """Same config_sha, but se here is another network (models are not in config_sha): named, not shown on top."""
     page_inputs(replace(three_seeds("abc"), model_shas={"cnn": "c1", "se": "s-r8"}))
-    page = build_report("seed: 42\n", Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r16"})
+    page = page_of(Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r16"})
     assert "Verdict across seeds" not in page
     note = section(page, "One training run (seed 42): not a verdict")
     assert "se here is model_sha <code>s-r16</code>, the verdict pooled model_sha <code>s-r8</code>" in note
-    same = build_report("seed: 42\n", Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r8"})
+    same = page_of(Params(), config_sha="abc", model_shas={"cnn": "c1", "se": "s-r8"})
     assert "Verdict across seeds" in same
 
 
@@ -262,10 +283,9 @@ def test_a_third_model_joins_every_table_and_the_verdict_stays_the_pages_answer(
     evaluation = with_models(EVALUATION, se8=EVALUATION.models["se"] | {"test_acc": 0.79})
     evaluation = replace(evaluation, comparison=evaluation.comparison | {"se8": comparison(-0.01, -0.02, 0.0, 0.2)})
     (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation.to_json()))
-    (tmp_path / "reports/explain/metrics.json").write_text(json.dumps(
-        {name: {"deletion_auc": 0.1} for name in params.models} | {"layer": "block3", "samples": 10}))
+    write_explain(tmp_path, params)
     page_inputs(replace(three_seeds("abc"), model_shas={"cnn": "c1", "se": "s1"}))
-    page = build_report("seed: 42\n", params, config_sha="abc", model_shas={"cnn": "c1", "se": "s1", "se8": "s8"})
+    page = page_of(params, config_sha="abc", model_shas={"cnn": "c1", "se": "s1", "se8": "s8"})
     assert re.findall(r"<h2>(.*?)</h2>", page)[:2] == ["Verdict across seeds", "One training run (seed 42)"]
     assert "<h1>seecam: CNN vs SE vs SE8 on synthetic data</h1>" in page
     one = section(page, "One training run (seed 42)")
@@ -279,8 +299,9 @@ def test_without_a_verdict_the_page_names_the_verdict_of_each_candidate(page_inp
     params = parse_params({"models": {"cnn": {"kind": "cnn"}, "se": {"kind": "se"}, "eca": {"kind": "eca"}}})
     evaluation = with_comparison(with_models(EVALUATION, eca=EVALUATION.models["se"]), "eca")
     (tmp_path / "reports/evaluate/metrics.json").write_text(json.dumps(evaluation.to_json()))
-    one = section(build_report("seed: 42\n", params, config_sha="abc"), "One training run (seed 42): not a verdict")
+    write_explain(tmp_path, params)
+    one = section(page_of(params, config_sha="abc"), "One training run (seed 42): not a verdict")
     assert ("then <code>seecam verdict --candidate se</code> (and <code>--candidate eca</code>), then "
             "<code>dvc repro report</code>") in one
-    two = section(build_report("seed: 42\n", Params(), config_sha="abc"), "One training run (seed 42): not a verdict")
+    two = section(page_of(Params(), config_sha="abc"), "One training run (seed 42): not a verdict")
     assert "then <code>seecam verdict</code>, then <code>dvc repro report</code>" in two
