@@ -1,6 +1,8 @@
 """Statistics of seecam's comparisons: t interval, percentile bootstrap, Cohen's d_z, paired-t power, sign test.
 
-The t, noncentral t and binomial distributions are scipy.stats' own: nothing here approximates them.
+The t, noncentral t and binomial distributions are scipy.stats' own: nothing here approximates them. It is
+imported where they are used (it takes about a second): the evaluate and report stages, which use only the
+bootstrap and the types, start without it.
 
 The verdict's unit of replication is the training seed: each seed trains both
 models on the same data, so the per-seed differences d_i = acc_candidate - acc_baseline
@@ -30,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 
 CONFIDENCE = 0.95
 POWER = 0.8
@@ -64,6 +65,8 @@ class MedianInterval:
 
 def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> MedianInterval:
     """[x_(k), x_(n+1-k)], k the largest with 1 − 2·P(Bin(n, ½) ≤ k − 1) >= confidence, else k = 1 (module doc)."""
+    import scipy.stats
+
     x = sorted(float(v) for v in values)
     n = len(x)
 
@@ -79,6 +82,8 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
     x = np.asarray(values, dtype=float)
     if len(x) < 2:
         raise ValueError("a t interval needs at least 2 values")
+    import scipy.stats
+
     mean = float(x.mean())
     quantile = float(scipy.stats.t.ppf((1 + confidence) / 2, len(x) - 1))
     half = quantile * float(x.std(ddof=1)) / math.sqrt(len(x))
@@ -141,6 +146,8 @@ def paired_t_power(dz: float, n: int, alpha: float = 1 - CONFIDENCE) -> float:
     The far tail is taken as P(T_−δ > t_c), its mirror image: scipy's nct.cdf(−t_c, df, δ) returns NaN once it
     underflows (δ ≳ 10), where nct.sf of the mirror returns the value or 0.
     """
+    import scipy.stats
+
     df, delta = n - 1, abs(dz) * math.sqrt(n)
     critical = scipy.stats.t.ppf(1 - alpha / 2, df)
     return float(scipy.stats.nct.sf(critical, df, delta) + scipy.stats.nct.sf(critical, df, -delta))

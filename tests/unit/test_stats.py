@@ -159,3 +159,14 @@ def test_median_interval_of_three_seeds_is_their_range_at_75_percent():
     assert not interval.resolved()
     assert not stats.median_interval([0.1, 0.2, 0.3]).resolved()  # all three agree, but only at 75%
     assert stats.median_interval([0.1, 0.2, 0.3, 0.1, 0.2, 0.3]).resolved()  # six seeds reach 96.9%
+
+
+def test_the_evaluate_and_report_stages_start_without_scipy_stats():
+    """scipy.stats takes about a second to import, and those stages use only the bootstrap and the types."""
+    import subprocess
+    import sys
+
+    imported = subprocess.run([sys.executable, "-c", "import sys, seecam.evaluate, seecam.report; "
+                               "print(sorted(m for m in sys.modules if m.startswith('scipy.stats')))"],
+                              capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"
