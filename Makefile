@@ -17,9 +17,9 @@ repro: $(VENV)/.deps .dvc/plots_offline.html
 	dvc repro
 
 # Both cores, a file (or a folder sharing one expensive fixture) per worker at a time, end-to-end files first
-# (tests/conftest.py); CI runs this.
+# (tests/conftest.py); CI runs this, and its log ends with the 20 slowest set-ups and tests.
 test: $(VENV)/.test-deps
-	pytest -n 2 --dist loadfile --no-loadscope-reorder
+	pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=20
 
 # The loop while coding: the unit tests (mirroring src/seecam/) and the checks of the repo's own files, no
 # dvc repro, servers or browser; under 3 minutes on a 2-core machine.

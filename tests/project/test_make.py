@@ -58,7 +58,7 @@ def recipe(target: str) -> tuple[str, list[str]]:
 def test_make_test_fast_installs_like_make_test_and_runs_the_unit_tests():
     assert recipe("test-fast")[0] == recipe("test")[0]
     # a file's tests (and a shared folder's) share a worker and fixtures, in collection order
-    assert recipe("test")[1] == ["pytest -n 2 --dist loadfile --no-loadscope-reorder"]
+    assert recipe("test")[1] == ["pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=20"]
     assert recipe("test-fast")[1] == ["pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit tests/project"]
 
 
