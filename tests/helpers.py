@@ -10,6 +10,7 @@ import contextlib
 import http.server
 import os
 import shutil
+import signal
 import socket
 import socketserver
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,38 @@ def gone(process: Any, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def kill_when(repo: RepoCopy, args: list[str], ready: Callable[[], bool], timeout: float = 120) -> None:
+    """Start `args` in its own process group; SIGKILL the whole group as soon as `ready()` holds."""
+    process = subprocess.Popen(args, cwd=repo.root, env=tool_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{' '.join(args)} ended (or timed out) before the moment to kill it")
+            time.sleep(0.005)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+
+def unfinished_writes(root: Path) -> list[str]:
+    """Temp files, partial downloads and swap copies anywhere in the repo (git's own files aside)."""
+    return sorted(
+        str(path.relative_to(root)) for path in root.rglob("*")
+        if ".git" not in path.relative_to(root).parts
+        and ((path.name.startswith(".") and path.name.endswith((".tmp", ".old"))) or path.name.endswith(".part"))
+    )
+
+
+def assert_repro_completes_clean(repo: RepoCopy, *targets: str) -> None:
+    repo.dvc("repro", *targets)
+    assert "up to date" in repo.dvc("status", *targets).stdout
+    assert unfinished_writes(repo.root) == []
 
 
 def hook_count(model: torch.nn.Module) -> int:

@@ -1,4 +1,5 @@
-"""Real SIGKILLs (os.killpg on the whole process group) mid-download and mid-explain: the rerun completes clean.
+"""Real SIGKILLs (os.killpg on the whole process group) mid-download: the rerun completes clean (mid-explain:
+pipeline/test_kill_during_explain.py).
 
 "Clean" means no `.<name>.*.tmp`, `.part` or `.old` anywhere in the repo: a killed writer's leftovers are
 swept by the next writer of the same target, and a data swap caught between its renames is undone.
@@ -9,18 +10,16 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import signal
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from cifar_archives import build_full_archive
-from helpers import VENV_BIN, RepoCopy, tool_env
+from helpers import VENV_BIN, RepoCopy, assert_repro_completes_clean, kill_when
 
 CHUNK = 16 << 10
 
@@ -66,40 +65,8 @@ def archive_server(full_archive) -> Iterator[ThrottledServer]:
     server.server_close()
 
 
-def kill_when(repo: RepoCopy, args: list[str], ready: Callable[[], bool], timeout: float = 120) -> None:
-    """Start `args` in its own process group; SIGKILL the whole group as soon as `ready()` holds."""
-    process = subprocess.Popen(args, cwd=repo.root, env=tool_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    try:
-        while not ready():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{' '.join(args)} ended (or timed out) before the moment to kill it")
-            time.sleep(0.005)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-
-
-def unfinished_writes(root: Path) -> list[str]:
-    """Temp files, partial downloads and swap copies anywhere in the repo (git's own files aside)."""
-    return sorted(
-        str(path.relative_to(root)) for path in root.rglob("*")
-        if ".git" not in path.relative_to(root).parts
-        and ((path.name.startswith(".") and path.name.endswith((".tmp", ".old"))) or path.name.endswith(".part"))
-    )
-
-
 def data_tmp_dirs(repo: RepoCopy) -> list[Path]:
     return list((repo.root / "data").glob(".cifar10.*.tmp"))
-
-
-def assert_repro_completes_clean(repo: RepoCopy, *targets: str) -> None:
-    repo.dvc("repro", *targets)
-    assert "up to date" in repo.dvc("status", *targets).stdout
-    assert unfinished_writes(repo.root) == []
 
 
 def set_archive(repo: RepoCopy, server: ThrottledServer, full_archive: dict) -> None:
@@ -141,15 +108,3 @@ def test_kill_between_the_swaps_two_renames_is_undone(repo_copy, archive_server,
     os.replace(data / "cifar10", data / ".cifar10.old")
     assert_repro_completes_clean(repo_copy, "download")
     assert {p.name: p.read_bytes() for p in (data / "cifar10").iterdir()} == before
-
-
-def test_kill_during_explain_figures_then_repro_completes_clean(repo_copy):
-    repo_copy.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=100)
-    repo_copy.set_params(evaluate__bootstrap_samples=50, evaluate__latency_repeats=1, explain__faithfulness_samples=10,
-                         explain__images=[1, 2])
-    repo_copy.dvc("repro")
-    repo_copy.set_params(explain__faithfulness_samples=12)  # explain is stale, as after an edit
-    figures = repo_copy.root / "reports/explain"
-    kill_when(repo_copy, [str(VENV_BIN / "python"), "stages/explain.py"], lambda: any(figures.glob(".*.png.*.tmp")))
-    assert list(figures.glob(".*.png.*.tmp"))  # the kill hit a figure write: its temp file is left
-    assert_repro_completes_clean(repo_copy)

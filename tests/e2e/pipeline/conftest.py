@@ -6,7 +6,10 @@ runs once, not once per worker.
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,20 @@ def pipeline_repo(tmp_path_factory) -> RepoCopy:
     return repo
 
 
+@pytest.fixture
+def trained_copy(pipeline_repo: RepoCopy, tmp_path: Path) -> RepoCopy:
+    """A copy of the trained pipeline (its git, DVC cache, outputs and MLflow store) that the test may change:
+    seconds, where a `dvc repro` of its own takes a minute. The copy's MLflow store keeps its artifacts in it."""
+    root = tmp_path / "trained"
+    shutil.copytree(pipeline_repo.root, root, symlinks=True)
+    old, new = (pipeline_repo.root / "mlartifacts").as_uri(), (root / "mlartifacts").as_uri()
+    with closing(sqlite3.connect(root / "mlflow.db")) as db, db:
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                              ("logged_models", "artifact_location")):
+            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
+    return RepoCopy(root)
+
+
 def pipeline_definition(root: Path) -> dict[str, bytes]:
     """The shared pipeline's code, params and lock file, byte for byte: what tells DVC what is up to date."""
     files = [root / name for name in ("dvc.yaml", "dvc.lock", "params.yaml")]
@@ -38,7 +55,7 @@ def pipeline_definition(root: Path) -> dict[str, bytes]:
 @pytest.fixture(autouse=True)
 def pipeline_left_as_built(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test that leaves the shared pipeline's code, params or lock changed fails: later tests read it as built.
-    (A test that changes them works on a copy: test_comment_edit.py, test_dvc_evaluate.py.)"""
+    (A test that changes them works on a copy: `trained_copy`, test_dvc_evaluate.py.)"""
     if "pipeline_repo" not in request.fixturenames:
         yield
         return

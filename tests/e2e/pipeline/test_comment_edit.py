@@ -1,31 +1,13 @@
 """A run's identity is what shapes its numbers: a comment edit in the training code retrains nothing.
 
-The test changes a copy of the trained pipeline (its git, DVC cache and MLflow store), never the shared one.
+The test changes a copy of the trained pipeline (conftest.py's `trained_copy`), never the shared one.
 """
 
 import json
-import shutil
-import sqlite3
-from contextlib import closing
 
-import pytest
-
-from helpers import RepoCopy, all_runs, mlflow_client
+from helpers import all_runs, mlflow_client
 
 NAMES = ("cnn", "se")
-
-
-@pytest.fixture(scope="module")
-def trained_copy(pipeline_repo, tmp_path_factory) -> RepoCopy:
-    """A copy of the trained pipeline that these tests may change; its MLflow store keeps artifacts in the copy."""
-    root = tmp_path_factory.mktemp("records") / "repo"
-    shutil.copytree(pipeline_repo.root, root, symlinks=True)
-    old, new = (pipeline_repo.root / "mlartifacts").as_uri(), (root / "mlartifacts").as_uri()
-    with closing(sqlite3.connect(root / "mlflow.db")) as db, db:
-        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
-                              ("logged_models", "artifact_location")):
-            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
-    return RepoCopy(root)
 
 
 def training_outputs(root) -> dict:
