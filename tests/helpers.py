@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -147,6 +148,18 @@ def copy_repo(destination: Path) -> RepoCopy:
             shutil.copy2(source, destination / name)
     subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
     return RepoCopy(destination)
+
+
+def copy_with_store(repo: RepoCopy, root: Path) -> RepoCopy:
+    """A copy of a repo that ran (its git, DVC cache, outputs and MLflow store), for a test that changes it:
+    seconds, where a `dvc repro` of its own takes a minute. The copy's MLflow store keeps its artifacts in it."""
+    shutil.copytree(repo.root, root, symlinks=True)
+    old, new = (repo.root / "mlartifacts").as_uri(), (root / "mlartifacts").as_uri()
+    with contextlib.closing(sqlite3.connect(root / "mlflow.db")) as db, db:
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                              ("logged_models", "artifact_location")):
+            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
+    return RepoCopy(root)
 
 
 def free_port() -> int:

@@ -49,7 +49,7 @@ def _replace(path: Path, stage: str) -> str:
     `dvc repro` alone is not one: DVC trusts a file's size and mtime, so damage that kept both (a flipped byte)
     reads as "didn't change, skipping". `--relink` restores the bytes dvc.lock names from DVC's cache whatever the
     file's state, and `-f` lets it replace a file whose bytes DVC never saw; retraining works without that cache
-    (tests/e2e/test_named_fixes.py runs both).
+    (tests/e2e/pipeline/test_named_fixes.py runs both).
     """
     return f"`dvc checkout --relink -f {path}` restores it from DVC's cache (`dvc repro -f -s {stage}` retrains it)"
 

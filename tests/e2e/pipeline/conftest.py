@@ -6,15 +6,12 @@ runs once, not once per worker.
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from helpers import UNUSUAL_DIR, RepoCopy, copy_repo
+from helpers import UNUSUAL_DIR, RepoCopy, copy_repo, copy_with_store
 
 
 @pytest.fixture(scope="session")
@@ -33,16 +30,8 @@ def pipeline_repo(tmp_path_factory) -> RepoCopy:
 
 @pytest.fixture
 def trained_copy(pipeline_repo: RepoCopy, tmp_path: Path) -> RepoCopy:
-    """A copy of the trained pipeline (its git, DVC cache, outputs and MLflow store) that the test may change:
-    seconds, where a `dvc repro` of its own takes a minute. The copy's MLflow store keeps its artifacts in it."""
-    root = tmp_path / "trained"
-    shutil.copytree(pipeline_repo.root, root, symlinks=True)
-    old, new = (pipeline_repo.root / "mlartifacts").as_uri(), (root / "mlartifacts").as_uri()
-    with closing(sqlite3.connect(root / "mlflow.db")) as db, db:
-        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
-                              ("logged_models", "artifact_location")):
-            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
-    return RepoCopy(root)
+    """A copy of the trained pipeline that the test may change (a module's tests share one: copy_with_store)."""
+    return copy_with_store(pipeline_repo, tmp_path / "trained")
 
 
 def pipeline_definition(root: Path) -> dict[str, bytes]:

@@ -1,7 +1,7 @@
 """Every message that names a command to run: the repo is put in that state for real, the command the line names
 is run as a user would type it, and the problem is gone.
 
-One tiny trained repo (`dvc repro evaluate`) serves them all; each test leaves it as it found it. The lines come
+One copy of the shared trained pipeline serves them all; each test leaves it as it found it. The lines come
 from the library calls that the stages make (tests/e2e/test_stage_faults.py runs the stages themselves), to spare
 a stage's startup per line; the named commands run for real. Damage that kept a file's size and mtime passes
 `dvc status`, which trusts both: `dvc repro download` answered "didn't change, skipping" and left the data
@@ -29,7 +29,7 @@ from helpers import (
     VENV_BIN,
     RepoCopy,
     RunsCodeOnLoad,
-    copy_repo,
+    copy_with_store,
     free_port,
     mlflow_client,
     stop_process_group,
@@ -46,15 +46,12 @@ from seecam.tracking.store import check_store
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> RepoCopy:
-    """Tiny synthetic data, both models trained one epoch, evaluated; explain not run yet. params.yaml committed."""
-    repo = copy_repo(tmp_path_factory.mktemp("fixes"))
-    repo.use_tiny_synthetic_data(epochs=1, train_size=300, test_size=200)
-    repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=40,
-                    explain__images=[1, 2])
+def repo(pipeline_repo, tmp_path_factory) -> RepoCopy:
+    """A copy of the shared trained pipeline (tiny synthetic data, both models trained, evaluated, explained),
+    committed."""
+    repo = copy_with_store(pipeline_repo, tmp_path_factory.mktemp("fixes") / "repo")
     repo.run("git", "add", "-A")
-    repo.run("git", "commit", "-qm", "tiny", **GIT_IDENTITY)
-    repo.dvc("repro", "evaluate")
+    repo.run("git", "commit", "-qm", "trained", **GIT_IDENTITY)
     return repo
 
 
@@ -185,6 +182,7 @@ def test_retraining_as_a_model_line_names_then_evaluating_as_the_verdict_names(a
 
 def test_the_report_names_the_stages_that_make_what_it_lacks(at_root):
     repo, root = at_root, at_root.root
+    (root / "reports/explain/metrics.json").unlink()  # as before explain ran
     line = message(lambda: run_report(load_params()))
     assert line == "reports/explain/metrics.json is missing; run `dvc repro explain` first"
     run_named(repo, named(line)[0])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import RepoCopy, copy_repo, free_port, stop_process_group, tool_env, wait_until_answering
+from helpers import RepoCopy, copy_with_store, free_port, stop_process_group, tool_env, wait_until_answering
 
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@example.com")
 BUCKET = "seecam-remote"
@@ -31,14 +31,10 @@ def stages_run(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> RepoCopy:
-    """One tiny trained pipeline with its dvc.lock committed: every remote test pushes this same result."""
-    repo = copy_repo(tmp_path_factory.mktemp("first-clone"))
-    repo.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=150)  # explain.images go to 102
-    repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=50)
-    commit(repo, "project")
-    repo.dvc("repro")
-    commit(repo, "results")  # dvc.lock and the git-tracked metrics; the rest is pushed to the remote
+def project(pipeline_repo, tmp_path_factory) -> RepoCopy:
+    """A copy of the trained pipeline with its dvc.lock committed: every remote test pushes this same result."""
+    repo = copy_with_store(pipeline_repo, tmp_path_factory.mktemp("first-clone") / "project")
+    commit(repo, "results")  # the code, dvc.lock and the git-tracked metrics; the rest is pushed to the remote
     return repo
 
 
