@@ -29,7 +29,7 @@ from torch._dynamo.utils import counters
 from helpers import LocalServer, serving
 
 # Folders whose files read one session fixture that takes a minute to build (their conftest.py): one worker runs them.
-SHARED_FOLDERS = ("tests/e2e/pipeline/", "tests/unit/explain/")
+SHARED_FOLDERS = ("tests/e2e/pipeline/", "tests/e2e/seeds/", "tests/unit/explain/")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> object | None:

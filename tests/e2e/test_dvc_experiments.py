@@ -1,5 +1,5 @@
 """`dvc exp run --temp` runs stages in a temporary copy: MLflow must still log to the project's store. (Parallel
-queue workers on one SQLite store: tests/e2e/test_verdict_seeds.py's sweep records every training once.)"""
+queue workers on one SQLite store: tests/e2e/seeds/test_verdict_seeds.py's sweep records every training once.)"""
 
 from helpers import mlflow_client
 

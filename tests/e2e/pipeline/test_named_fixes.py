@@ -6,7 +6,7 @@ from the library calls that the stages make (tests/e2e/test_stage_faults.py runs
 a stage's startup per line; the named commands run for real. Damage that kept a file's size and mtime passes
 `dvc status`, which trusts both: `dvc repro download` answered "didn't change, skipping" and left the data
 corrupt, so the lines name `dvc repro -f download` and `dvc checkout --relink -f`. (Other lines' commands run
-where their state is made: tests/unit/test_params.py, test_sweep.py, tests/e2e/test_verdict_seeds.py.)
+where their state is made: tests/unit/test_params.py, test_sweep.py, tests/e2e/seeds/test_verdict_seeds.py.)
 """
 
 from __future__ import annotations

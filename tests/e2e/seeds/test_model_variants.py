@@ -1,9 +1,10 @@
 """Issue 25: a model variant is data. The README's "Add a model variant" steps, taken literally (its two YAML
-blocks pasted into params.yaml and dvc.yaml), in a repo that already has a verdict across two seeds: `dvc repro`
-trains the new model alone, every table and figure takes it, the verdict stays the page's answer, nothing
-undeclared is left for git, and a 2-seed sweep gives the new model its own verdict. First `se8` (a variant of a
-kind in the pipeline), then `eca` (a kind shipped but not in the default pipeline) beside it: one set-up, one
-sweep, and each addition checked as it lands (the eca one also proves se8 does not retrain).
+blocks pasted into params.yaml and dvc.yaml), in a repo that already has a verdict across three seeds (a copy of
+seeds/conftest.py's sweep, seed 0 applied): `dvc repro` trains the new model alone, every table and figure takes
+it, the verdict stays the page's answer, nothing undeclared is left for git, and a 2-seed sweep gives the new
+model its own verdict. First `se8` (a variant of a kind in the pipeline), then `eca` (a kind shipped but not in
+the default pipeline) beside it: one set-up, one sweep, and each addition checked as it lands (the eca one also
+proves se8 does not retrain).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, RepoCopy, copy_repo, mlflow_client, records_of
+from helpers import REPO, UNUSUAL_DIR, RepoCopy, copy_with_store, mlflow_client, records_of
 
 EVALUATE_FIGURES = {"confusion.png", "reliability.png", "per_class_accuracy.png"}
 SHARED_EXPLAIN_FIGURES = {"gradcam_side_by_side.png", "cam_methods.png", "se_excitation.png", "se_mistakes.png"}
@@ -86,25 +87,17 @@ class Added:
 
 
 @pytest.fixture(scope="module")
-def added(tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
-    """The default pipeline (cnn, se) with a verdict across seeds 1 and 0, committed; then se8, then
-    eca, each added by the README's two edits and `dvc repro`, committed; then a 2-seed sweep up to evaluate (what
-    the verdict pools) and each one's verdict against cnn."""
-    tmp = tmp_path_factory.mktemp("variants")
-    (tmp / "repo").mkdir()
-    repo = copy_repo(tmp / "repo")
+def added(sweep, tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
+    """A copy of the three-seed sweep (cnn and se) with seed 0's experiment applied and committed: the page shows
+    the verdict from the next `dvc repro` on. Then se8, then eca, each added by the README's two edits and
+    `dvc repro`, committed; then a 2-seed sweep up to evaluate (what the verdict pools) and each one's verdict
+    against cnn."""
+    repo = copy_with_store(sweep.repo, tmp_path_factory.mktemp("variants") / UNUSUAL_DIR)
     root = repo.root
-    repo.use_tiny_synthetic_data(epochs=1, train_size=200, test_size=60)
-    repo.set_params(evaluate__bootstrap_samples=50, evaluate__latency_repeats=1, evaluate__throughput_batch=20,
-                    explain__faithfulness_samples=8, explain__deletion_steps=4, explain__images=[1],
-                    explain__feature_map_channels=4, explain__top_channels=1, explain__mistakes=2)
-    repo.dvc("cache", "dir", "--local", str(tmp / "cache"))  # DVC's queue needs an ASCII cache path (sweep.py)
-    repo.set_params(seed=1)
-    repo.dvc("repro", "evaluate")  # seed 1's records for the verdict, and its trainings in DVC's run cache
-    repo.set_params(seed=0)
-    repo.dvc("repro")
-    assert "2 seeds" in seecam(repo, "verdict")  # the page shows it from the next `dvc repro` on
-    commit(repo, "cnn and se, a verdict across two seeds")
+    repo.dvc("exp", "apply", sweep.names[0])  # seed 0's params (the sweep's -S included) and outputs
+    repo.dvc("commit", "-f")  # the .gitignore entries of the cached outputs, which `dvc exp apply` (3.67) leaves out
+    assert "3 seeds" in seecam(repo, "verdict")
+    commit(repo, "cnn and se, a verdict across three seeds")
 
     found = {}
     for name, block, before in (("se8", None, ("cnn", "se")), ("eca", "    kind: eca\n", ("cnn", "se", "se8"))):
@@ -147,7 +140,7 @@ def check_added(repo: RepoCopy, added: Added) -> None:
     assert added.evaluation["comparison"][name]["acc_diff"] == pytest.approx(
         added.evaluation[name]["test_acc"] - added.evaluation["cnn"]["test_acc"])
     assert added.page.count(f"<th>{name} − cnn</th>") == 1 and added.page.count(f"<th>{name}</th>") >= 2
-    # the verdict (cnn vs se, seeds 0 and 1) is still this page's answer
+    # the verdict (cnn vs se, seeds 0-2) is still this page's answer
     assert "Verdict across seeds" in added.page and "not this page's answer" not in added.page
     # every figure: evaluate's and explain's shared figures go to the MLflow record of each model they show
     client = mlflow_client(root)
@@ -166,9 +159,9 @@ def check_added(repo: RepoCopy, added: Added) -> None:
     # no undeclared output: the one new file is DVC's own .gitignore for the new model's folder
     assert added.untracked == [f"?? reports/train/{name}/.gitignore"], added.untracked
 
-    # the sweep: the models there before came from DVC's run cache (seed 1 by `dvc repro evaluate`, seed 0 by
-    # `dvc repro`); the new one trained for seed 0 in the workspace, for seed 1 in the sweep
-    assert [len(trainings(root, model)) for model in (*before, name)] == [2] * len(names)
+    # the sweep: the models there before came from DVC's run cache (the first sweep trained cnn and se for seeds
+    # 0-2); the new one trained for seed 0 in the workspace, for seed 1 in the sweep
+    assert [len(trainings(root, model)) for model in names] == [3, 3, *[2] * (len(names) - 2)]
     verdict = added.verdict
     assert (verdict["baseline"], verdict["candidate"], verdict["seeds"]) == ("cnn", name, 2), verdict
     assert sorted(verdict["per_seed"]) == ["0", "1"]

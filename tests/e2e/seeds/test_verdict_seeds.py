@@ -1,18 +1,17 @@
-"""`seecam sweep --seeds 0-2 -S ... --run -j 2` on DVC's real queue (whole pipeline per seed), then `seecam verdict`
-and the report: the README's commands, end to end, in a clone that never ran the pipeline itself, whose path
-has a space and a non-ASCII letter. Then, in that workspace, changes and their reverts: MLflow's records and
-the verdict follow the workspace."""
+"""`seecam sweep --seeds 0-2 -S ... --run -j 2` on DVC's real queue (whole pipeline per seed: seeds/conftest.py),
+then `seecam verdict` and the report: the README's commands, end to end, in a clone that never ran the pipeline
+itself, whose path has a space and a non-ASCII letter. Then, in that workspace, changes and their reverts:
+MLflow's records and the verdict follow the workspace."""
 
 import json
 import re
 import shlex
 import sys
-from dataclasses import dataclass
 
 import pytest
 from mlflow.entities import Run
 
-from helpers import UNUSUAL_DIR, RepoCopy, copy_repo, mlflow_client
+from helpers import RepoCopy, mlflow_client
 from seecam.code_version import PIPELINE, training_code_digest
 from seecam.identity import sweep_digest
 from seecam.params import load_params
@@ -21,38 +20,6 @@ from seecam.tracking.stages import StageConfig
 from seecam.verdict.pooling import trainings
 
 NAMES = ("cnn", "se")
-
-
-@dataclass
-class Sweep:
-    repo: RepoCopy
-    names: list[str]  # the experiments, by seed
-    sha: str  # their config_sha
-    stdout: str  # what `seecam sweep --run` printed
-
-
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory) -> Sweep:
-    """Three seeds swept on DVC's queue in a clone that never ran the pipeline (cheap evaluate and explain)."""
-    tmp_path = tmp_path_factory.mktemp("sweep")
-    (tmp_path / UNUSUAL_DIR).mkdir()
-    repo = copy_repo(tmp_path / UNUSUAL_DIR)
-    repo.use_tiny_synthetic_data(epochs=2, train_size=400, test_size=120)
-    repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=40,
-                    explain__images=[1, 2])
-    src = str(repo.root / "src")
-    sweep = (sys.executable, "-m", "seecam.cli", "sweep", "--seeds", "0-2", "-S", "train.epochs=1")
-    refused = repo.run(*sweep, check=False, PYTHONPATH=src)
-    assert refused.returncode == 2 and "no git commit, and dvc exp needs one" in refused.stderr
-    repo.dvc("cache", "dir", "--local", str(tmp_path / "cache"))  # DVC's queue needs an ASCII cache path (sweep.py)
-    repo.run("git", "add", "-A")
-    repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
-    # as `.venv/bin/seecam sweep` from a shell without the venv active: the queue workers still find dvc and python
-    swept = repo.run(*sweep, "--run", "-j", "2", PYTHONPATH=src, PATH="/usr/bin:/bin", timeout=1200).stdout
-    names = sorted(n for n in repo.dvc("exp", "list", "--name-only").stdout.split() if n.startswith("seed-"))
-    assert [name.rsplit("-", 1)[0] for name in names] == ["seed-0", "seed-1", "seed-2"]
-    sha = re.search(r"all 3 experiments succeeded; config_sha ([0-9a-f]{16})\n", swept)[1]
-    return Sweep(repo, names, sha, swept)
 
 
 def test_three_seed_experiments_give_a_verdict_a_linked_run_and_the_report_section(swept):
