@@ -8,11 +8,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from seecam.errors import run  # noqa: E402
 from seecam.params import load_params  # noqa: E402
-from seecam.report import run_report  # noqa: E402
 
 
 def main() -> None:
-    params = load_params()  # the page shows params.yaml: validate it first
+    params = load_params()  # before torch and mlflow load: a bad params.yaml is one line in a second, not five
+    from seecam.report import run_report
+
     print(f"wrote {run_report(params)}")
 
 

@@ -9,19 +9,20 @@ STARTED = time.perf_counter()  # before seecam's heavy imports (torch, mlflow): 
 # Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from seecam import distributed  # noqa: E402
-from seecam.data.store import load_dataset  # noqa: E402
-from seecam.device import resolve_device  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.params import load_params  # noqa: E402
 from seecam.stage_clock import StageClock  # noqa: E402
-from seecam.train import run_train  # noqa: E402
 
 
 def main(name: str) -> None:
     clock = StageClock(STARTED)
-    params = load_params()
+    params = load_params()  # before torch and mlflow load: a bad params.yaml is one line in a second, not five
     params.model(name)  # an unknown model name stops here, before any work
+    from seecam import distributed
+    from seecam.data.store import load_dataset
+    from seecam.device import resolve_device
+    from seecam.train import run_train
+
     device = resolve_device(params.train.device)
     distributed.check_processes(params.train, device)
     if params.train.processes > 1 and not distributed.under_launcher():
