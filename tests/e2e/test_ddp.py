@@ -20,6 +20,7 @@ CPU = torch.device("cpu")
 TIMEOUT_SECONDS = 20  # the process group's timeout in these tests
 ENV = {"SEECAM_DDP_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS)}
 TORCHRUN_GRACE_SECONDS = 30  # torchrun's wait between SIGTERM and SIGKILL when it stops the other workers
+HUNG_TIMEOUT_SECONDS = 10  # the hung-rank test waits out the whole timeout: a shorter one, as ranks are past start-up
 
 
 def history(root):
@@ -63,10 +64,11 @@ def test_a_hung_rank_times_out_the_others_instead_of_hanging_them(repo_copy):
     repo_copy.use_tiny_synthetic_data(epochs=4, train_size=1200, test_size=100)
     repo_copy.set_params(train__processes=2)
     repo_copy.dvc("repro", "download")
-    _, seconds, stderr = stop_rank_1(repo_copy, after_epoch=0, how=psutil.Process.suspend)
-    assert seconds < TIMEOUT_SECONDS + TORCHRUN_GRACE_SECONDS + 20, stderr[-3000:]
-    # rank 0 gave up on a timeout; gloo words it by where it waited ("Timed out waiting 20000ms for recv",
-    # "timeout after 20000ms" of a store wait...): a SIGSTOPped rank is alive to torchrun, only a timeout ends it
+    _, seconds, stderr = stop_rank_1(repo_copy, after_epoch=0, how=psutil.Process.suspend,
+                                     timeout=HUNG_TIMEOUT_SECONDS)
+    assert seconds < HUNG_TIMEOUT_SECONDS + TORCHRUN_GRACE_SECONDS + 20, stderr[-3000:]
+    # rank 0 gave up on a timeout; gloo words it by where it waited ("Timed out waiting 10000ms for recv",
+    # "timeout after 10000ms" of a store wait...): a SIGSTOPped rank is alive to torchrun, only a timeout ends it
     assert re.search(r"[Tt]imed? ?out", stderr), stderr[-3000:]
 
 
@@ -103,12 +105,13 @@ def ranks_of(pid: int) -> dict[str, psutil.Process]:
     return ranks
 
 
-def stop_rank_1(repo_copy, after_epoch, how):
-    """Train with 2 processes, apply `how` to rank 1 at the `after_epoch` checkpoint; wait for the job to end.
+def stop_rank_1(repo_copy, after_epoch, how, timeout=TIMEOUT_SECONDS):
+    """Train with 2 processes (process group timeout `timeout`), apply `how` to rank 1 at the `after_epoch`
+    checkpoint; wait for the job to end.
 
     Return (checkpoint state, seconds from `how` to the job's end, stderr).
     """
-    job = repo_copy.spawn(sys.executable, "stages/train.py", "cnn", **ENV)
+    job = repo_copy.spawn(sys.executable, "stages/train.py", "cnn", SEECAM_DDP_TIMEOUT_SECONDS=str(timeout))
     try:
         state = repo_copy.wait_for_checkpoint("cnn", after_epoch, job)
         ranks = ranks_of(job.pid)
