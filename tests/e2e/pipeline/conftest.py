@@ -24,6 +24,7 @@ def pipeline_repo(tmp_path_factory) -> RepoCopy:
     root.mkdir()
     repo = copy_repo(root)
     repo.use_tiny_synthetic_data(epochs=3, train_size=1500, test_size=300)
+    repo.set_params(explain__faithfulness_samples=100)  # 2 s of explain, where all 300 test images took 7
     repo.repro_log = repo.dvc("repro").stdout
     return repo
 

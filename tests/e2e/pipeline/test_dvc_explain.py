@@ -24,7 +24,7 @@ def test_explain_writes_every_figure_and_metric(pipeline_repo):
     assert set(report) - {"cnn", "se"} <= set(RESERVED_NAMES)  # no model may take the other keys' names
     assert set(report["cnn"]) >= FAITHFULNESS and set(report["se"]) >= FAITHFULNESS
     assert "se_excitation/block3/between_class_std" in report["se"]
-    assert report["layer"] == "block3" and report["samples"] == 300
+    assert report["layer"] == "block3" and report["samples"] == 100  # the fixture's faithfulness_samples
 
     client = mlflow_client(root)
     for name in ("cnn", "se"):
@@ -41,7 +41,7 @@ def test_the_stage_log_says_where_the_time_went(pipeline_repo):
     parts = ("gallery", "cam_methods", "feature maps", "faithfulness", "excitation", "mistakes", "writing", "mlflow")
     line = next(line for line in pipeline_repo.repro_log.splitlines() if line.startswith("explain: "))
     assert re.fullmatch(r"explain: " + ", ".join(rf"{p} \d+\.\d s" for p in parts), re.sub(r" \([^)]*\)", "", line))
-    assert re.search(r"faithfulness \d+\.\d s \(300 images\), excitation \d+\.\d s \(300 images\)", line), line
+    assert re.search(r"faithfulness \d+\.\d s \(100 images\), excitation \d+\.\d s \(300 images\)", line), line
 
 
 def test_nothing_reruns_after_a_full_repro(pipeline_repo):
