@@ -9,8 +9,8 @@ PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
 # pip byte-compiles on one core; compileall -j 0 on all (about 1 min vs 30 s on 2 cores). The .pyc files must be
 # written here: where PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile torch and mlflow anew.
 # (A few of torch's test files are Python 3.12 syntax: compileall reports them and pip skipped them, hence || true.)
-INSTALL = @echo "Installing the pinned dependencies into $(VENV): PyTorch with its CUDA wheels, about 6.6 GB, minutes."; \
-	$(PIP) install --no-compile -c constraints.txt -e
+INSTALL = $(PIP) install --no-compile -c constraints.txt -e
+ANNOUNCE = @echo "Installing the pinned dependencies into $(VENV): PyTorch with its CUDA wheels, about 6.6 GB, minutes."
 COMPILE = $(VENV)/bin/python -m compileall -qq -j 0 $(VENV)/lib || true
 # The offline demo's params: `dvc exp run -S` writes exactly these values into params.yaml (tests/project/test_make.py);
 # `git checkout params.yaml` returns to the tutorial's defaults.
@@ -39,6 +39,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.deps: pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(ANNOUNCE)
 	$(INSTALL) .
 	$(COMPILE)
 	touch $@
@@ -49,6 +50,7 @@ $(VENV)/.deps: pyproject.toml constraints.txt | $(VENV)/bin/python
 
 # One pip run for the package and its test extra (a fresh CI machine resolves once); .deps is then up to date too.
 $(VENV)/.test-deps: pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(ANNOUNCE)
 	$(INSTALL) '.[test]'
 	$(COMPILE)
 	touch $(VENV)/.deps $@
