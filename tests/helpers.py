@@ -85,6 +85,11 @@ class RepoCopy:
     def dvc(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
         return self.run(str(VENV_BIN / "dvc"), *args, check=check, **env)
 
+    def commit(self, message: str, *flags: str) -> None:
+        """`git add -A` and `git commit` of everything git does not ignore, as a user would (dvc exp needs a commit)."""
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-qm", message, *flags, **GIT_IDENTITY)
+
     def spawn(self, *args: str, **env: str) -> subprocess.Popen:
         """Start a command in its own process group, so a test can SIGKILL it with its children."""
         return subprocess.Popen(args, cwd=self.root, env=tool_env(**env), stdout=subprocess.PIPE,

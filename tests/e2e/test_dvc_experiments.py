@@ -6,8 +6,7 @@ from helpers import mlflow_client
 
 def test_temp_experiment_logs_to_the_repo_root_store(repo_copy):
     repo_copy.use_tiny_synthetic_data(epochs=1)
-    repo_copy.run("git", "add", "-A")
-    repo_copy.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
+    repo_copy.commit("baseline")
     repo_copy.dvc("exp", "run", "--temp", "-n", "tiny-cnn", "-S", "train.lr=0.002", "train_cnn")
     root = repo_copy.root
     client = mlflow_client(root)

@@ -15,15 +15,9 @@ import pytest
 
 from helpers import RepoCopy, copy_with_store, free_port, stop_process_group, tool_env, wait_until_answering
 
-GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@example.com")
 BUCKET = "seecam-remote"
 # moto accepts any key; DVC's S3 plugin reads them from the environment like any AWS client.
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def commit(repo: RepoCopy, message: str) -> None:
-    repo.run(*GIT, "add", "-A")
-    repo.run(*GIT, "commit", "--allow-empty", "-qm", message)  # a remote pushed to before changes nothing
 
 
 def stages_run(output: str) -> set[str]:
@@ -34,7 +28,7 @@ def stages_run(output: str) -> set[str]:
 def project(pipeline_repo, tmp_path_factory) -> RepoCopy:
     """A copy of the trained pipeline with its dvc.lock committed: every remote test pushes this same result."""
     repo = copy_with_store(pipeline_repo, tmp_path_factory.mktemp("first-clone") / "project")
-    commit(repo, "results")  # the code, dvc.lock and the git-tracked metrics; the rest is pushed to the remote
+    repo.commit("results")  # the code, dvc.lock and the git-tracked metrics; the rest is pushed to the remote
     return repo
 
 
@@ -67,7 +61,7 @@ def pushed(request, project, tmp_path) -> RepoCopy:
         project.dvc("remote", "add", "--force", "-d", "shared-s3", f"s3://{BUCKET}/cache")
         project.dvc("remote", "modify", "shared-s3", "endpointurl", request.getfixturevalue("s3_endpoint"))
     project.dvc("push", "--run-cache", **S3_ENV)
-    commit(project, "the team's DVC remote")
+    project.commit("the team's DVC remote", "--allow-empty")  # a remote pushed to before changes nothing
     return project
 
 

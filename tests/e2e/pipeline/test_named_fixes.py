@@ -25,7 +25,6 @@ import pytest
 from mlflow import MlflowClient
 
 from helpers import (
-    GIT_IDENTITY,
     VENV_BIN,
     RepoCopy,
     RunsCodeOnLoad,
@@ -50,8 +49,7 @@ def repo(pipeline_repo, tmp_path_factory) -> RepoCopy:
     """A copy of the shared trained pipeline (tiny synthetic data, both models trained, evaluated, explained),
     committed."""
     repo = copy_with_store(pipeline_repo, tmp_path_factory.mktemp("fixes") / "repo")
-    repo.run("git", "add", "-A")
-    repo.run("git", "commit", "-qm", "trained", **GIT_IDENTITY)
+    repo.commit("trained")
     return repo
 
 

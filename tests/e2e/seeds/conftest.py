@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-from dataclasses import dataclass
 
 import pytest
 
 from helpers import UNUSUAL_DIR, RepoCopy, copy_repo, copy_with_store
 
 
-@dataclass
+@dataclasses.dataclass
 class Sweep:
     repo: RepoCopy
     names: list[str]  # the experiments, by seed
@@ -39,8 +38,7 @@ def sweep(tmp_path_factory) -> Sweep:
     refused = repo.run(*sweep, check=False, PYTHONPATH=src)
     assert refused.returncode == 2 and "no git commit, and dvc exp needs one" in refused.stderr
     repo.dvc("cache", "dir", "--local", str(tmp_path / "cache"))  # DVC's queue needs an ASCII cache path (sweep.py)
-    repo.run("git", "add", "-A")
-    repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
+    repo.commit("baseline")
     # as `.venv/bin/seecam sweep` from a shell without the venv active: the queue workers still find dvc and python
     swept = repo.run(*sweep, "--run", "-j", "2", PYTHONPATH=src, PATH="/usr/bin:/bin", timeout=1200).stdout
     names = sorted(n for n in repo.dvc("exp", "list", "--name-only").stdout.split() if n.startswith("seed-"))

@@ -51,11 +51,6 @@ def seecam(repo: RepoCopy, *args: str) -> str:
     return repo.run(sys.executable, "-m", "seecam.cli", *args, PYTHONPATH=str(repo.root / "src"), timeout=1200).stdout
 
 
-def commit(repo: RepoCopy, message: str) -> None:
-    repo.run("git", "add", "-A")
-    repo.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
-
-
 def trainings(root: Path, model: str) -> list:
     """The training runs (not evaluate/explain/report records, which are their children) of `model`."""
     client = mlflow_client(root)
@@ -97,7 +92,7 @@ def added(sweep, tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
     repo.dvc("exp", "apply", sweep.names[0])  # seed 0's params (the sweep's -S included) and outputs
     repo.dvc("commit", "-f")  # the .gitignore entries of the cached outputs, which `dvc exp apply` (3.67) leaves out
     assert "3 seeds" in seecam(repo, "verdict")
-    commit(repo, "cnn and se, a verdict across three seeds")
+    repo.commit("cnn and se, a verdict across three seeds")
 
     found = {}
     for name, block, before in (("se8", None, ("cnn", "se")), ("eca", "    kind: eca\n", ("cnn", "se", "se8"))):
@@ -115,7 +110,7 @@ def added(sweep, tmp_path_factory) -> tuple[RepoCopy, dict[str, Added]]:
             [{row["model"] for row in chart["content"]["data"]["values"]} for chart, *_ in plots.values()],
             [line for line in repo.run("git", "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
              if line.startswith("??")])
-        commit(repo, f"add {name}")
+        repo.commit(f"add {name}")
     seecam(repo, "sweep", "--seeds", "0-1", "evaluate", "--run", "-j", "2")  # the verdict reads evaluate's records
     for name in found:
         seecam(repo, "verdict", "--candidate", name)
