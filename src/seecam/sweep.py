@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -36,9 +37,13 @@ from seecam.paths import train_stage
 from seecam.sweep_progress import DONE, SweepProgress
 from seecam.tracking.store import find_experiment
 
+if TYPE_CHECKING:
+    import psutil
+
 _SEEDS = re.compile(r"(\d+)(?:-(\d+))?")
 POLL_SECONDS = 2.0
 STALL_SECONDS = 120.0  # no queue worker alive this long while ours still wait: the workers died
+WORKER_EXIT_SECONDS = 60.0  # for the stopped workers to exit; the first one cleans DVC's celery broker on its way
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -253,8 +258,8 @@ def experiment_running(names: list[str]) -> bool:
 
 def wait(dvc: str, root: Path, names: list[str], jobs: int, progress: SweepProgress, poll: float = POLL_SECONDS,
          stall: float = STALL_SECONDS) -> dict[str, str]:
-    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers;
-    `progress` says what happens meanwhile.
+    """Start `jobs` queue workers, wait until every named experiment succeeded or failed, stop the workers and
+    wait for them to exit; `progress` says what happens meanwhile.
 
     Workers that are gone while experiments still wait are an error after `stall` seconds, not an endless wait.
     """
@@ -267,7 +272,7 @@ def wait(dvc: str, root: Path, names: list[str], jobs: int, progress: SweepProgr
             states = queue_states(status, names)
             progress.update(states)
             if len(states) == len(names) and all(state in DONE for state in states.values()):
-                return states
+                break
             if workers_alive(status) or experiment_running(names):
                 alive = time.monotonic()
             elif time.monotonic() - alive > stall:
@@ -279,6 +284,24 @@ def wait(dvc: str, root: Path, names: list[str], jobs: int, progress: SweepProgr
         progress.close()
         # the workers exit once the queue is empty; stopping covers an interrupted wait or others' tasks
         subprocess.run([dvc, "queue", "stop"], cwd=root, capture_output=True, env=dvc_env())
+    # `dvc queue stop` returns before the workers exit: the sweep is done when nothing of it still writes in .dvc/
+    import psutil
+
+    psutil.wait_procs(queue_workers(root), timeout=WORKER_EXIT_SECONDS)
+    return states
+
+
+def queue_workers(root: Path) -> list[psutil.Process]:
+    """DVC's queue processes of the repo at `root` still alive, all started in its root: each worker
+    (`dvc exp queue-worker`) and the forked `dvc queue start` that waits on it to record its end."""
+    import psutil
+
+    def of_queue(command: list[str]) -> bool:
+        return "queue-worker" in command or ("queue" in command and "start" in command)
+
+    return [process for process in psutil.process_iter(["cmdline", "cwd"])
+            if of_queue(process.info["cmdline"] or []) and process.info["cwd"] is not None
+            and Path(process.info["cwd"]) == root.resolve()]
 
 
 def swept_config_sha(params: Params, digest: str) -> str | None:

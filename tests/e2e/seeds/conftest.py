@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+from pathlib import Path
 
+import psutil
 import pytest
 
 from helpers import UNUSUAL_DIR, RepoCopy, copy_repo, copy_with_store
@@ -21,6 +23,7 @@ class Sweep:
     names: list[str]  # the experiments, by seed
     sha: str  # their config_sha
     stdout: str  # what `seecam sweep --run` printed
+    left_running: list[str]  # the command lines of processes still working in the repo when the sweep returned
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +44,21 @@ def sweep(tmp_path_factory) -> Sweep:
     repo.commit("baseline")
     # as `.venv/bin/seecam sweep` from a shell without the venv active: the queue workers still find dvc and python
     swept = repo.run(*sweep, "--run", "-j", "2", PYTHONPATH=src, PATH="/usr/bin:/bin", timeout=1200).stdout
+    left_running = processes_working_in(repo.root)
     names = sorted(n for n in repo.dvc("exp", "list", "--name-only").stdout.split() if n.startswith("seed-"))
     assert [name.rsplit("-", 1)[0] for name in names] == ["seed-0", "seed-1", "seed-2"]
     sha = re.search(r"all 3 experiments succeeded; config_sha ([0-9a-f]{16})\n", swept)[1]
-    return Sweep(repo, names, sha, swept)
+    return Sweep(repo, names, sha, swept, left_running)
+
+
+def processes_working_in(root: Path) -> list[str]:
+    """The command line of each process whose working directory is in `root`."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        cwd = process.info["cwd"]
+        if cwd is not None and Path(cwd).is_relative_to(root.resolve()):
+            found.append(" ".join(process.info["cmdline"] or []))
+    return found
 
 
 @pytest.fixture(scope="module")
