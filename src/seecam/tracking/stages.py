@@ -35,7 +35,15 @@ from seecam.code_version import PIPELINE, stage_code_digest
 from seecam.config_loader import flatten
 from seecam.identity import digest
 from seecam.paths import train_dir
-from seecam.tracking.store import end_status, open_experiment, reopen_run, server_errors, stored_tracking, tracking_uri
+from seecam.tracking.store import (
+    end_status,
+    one_try_if_down,
+    open_experiment,
+    reopen_run,
+    server_errors,
+    stored_tracking,
+    tracking_uri,
+)
 
 CORRECT_ARTIFACT = "evaluate/test_correct.txt"  # evaluate writes it per model record, the verdict reads it
 PARENT = "mlflow.parentRunId"  # MLflow's nesting tag
@@ -95,7 +103,8 @@ def stage_record(name: str, config: StageConfig, resolved: dict[str, str]) -> It
                 | {"stage_sha": sha, "stage_config_sha": config.sha} | resolved
                 | ({PARENT: parent_id} if parent_id else {}))
         run_name = f"{parent.info.run_name if parent else name} · {config.stage}"
-        with run_by_id(client, found[0].info.run_id if found else None, experiment_id, run_name, tags) as run_id:
+        with run_by_id(client, found[0].info.run_id if found else None, experiment_id, run_name, tags,
+                       uri) as run_id:
             client.log_batch(run_id, params=[Param(k, v) for k, v in config.params.items()])  # the same again
             yield run_id
 
@@ -139,8 +148,10 @@ def _active(run_id: str) -> bool:
 
 
 @contextmanager
-def run_by_id(client: Any, run_id: str | None, experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
-    """Log to an existing run by its id, or to a new run (`name`, `tags`) ended FINISHED, FAILED or KILLED.
+def run_by_id(client: Any, run_id: str | None, experiment_id: str, name: str, tags: dict[str, str],
+              uri: str) -> Iterator[str]:
+    """Log to an existing run by its id, or to a new run (`name`, `tags`) ended FINISHED, FAILED or KILLED;
+    `uri` is the store `client` talks to.
 
     An existing run is never restarted, so it keeps its end time: a server that dies mid-log cannot leave it
     flipped back to RUNNING (reopening a run with start_run made every later stage add its minutes to the
@@ -154,7 +165,8 @@ def run_by_id(client: Any, run_id: str | None, experiment_id: str, name: str, ta
         yield run_id
     except BaseException as exc:
         if created:
-            client.set_terminated(run_id, end_status(exc))
+            with one_try_if_down(uri):
+                client.set_terminated(run_id, end_status(exc))
         raise
     if created or client.get_run(run_id).info.status != "FINISHED":
         client.set_terminated(run_id, "FINISHED")

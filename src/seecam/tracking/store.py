@@ -184,6 +184,25 @@ def server_errors(uri: str, rerun: str) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def one_try_if_down(uri: str) -> Iterator[None]:
+    """Inside, MLflow calls try once, without CLIENT_DEFAULTS' retries, if the server at `uri` no longer answers
+    its health check. For ending a run on the way out of an error: when the error is the server's death, the
+    retries (6 s) would only fail again, and the stage's one line would come twice as late."""
+    if unreachable(uri) is None:
+        yield
+        return
+    kept = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # MLflow reads it at each call
+    try:
+        yield
+    finally:
+        if kept is None:
+            del os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+        else:
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = kept
+
+
 def connect(uri: str) -> None:
     """Point MLflow at `uri` once it answers (check_store), with retries that give up in seconds and no
     progress bars."""

@@ -24,7 +24,7 @@ from seecam.history import EpochRow
 from seecam.identity import Environment, config_sha, model_sha
 from seecam.params import Params, resolved_precision
 from seecam.paths import train_stage
-from seecam.tracking.store import end_status, reopen_run
+from seecam.tracking.store import end_status, one_try_if_down, reopen_run
 
 
 def run_params(name: str, params: Params, num_parameters: int) -> dict[str, str]:
@@ -123,10 +123,11 @@ def training_run(name: str, seed: int, resume_run_id: str | None, experiment_id:
         try:
             yield run
         except BaseException as exc:
-            if run.resumed or run.resumable:
-                mlflow.end_run(end_status(exc))
-            else:
-                _discard_active_run()
+            with one_try_if_down(uri):
+                if run.resumed or run.resumable:
+                    mlflow.end_run(end_status(exc))
+                else:
+                    _discard_active_run()
             raise
 
 

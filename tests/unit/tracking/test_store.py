@@ -1,5 +1,6 @@
 """Where runs live: the store a URI names, run.json in any clone, and a server that does not answer."""
 
+import http.server
 import json
 import os
 import sqlite3
@@ -8,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from filelock import FileLock, Timeout
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
-from helpers import LOG_DATASETS, OPEN_EXPERIMENT, at_once, free_port
+from helpers import LOG_DATASETS, OPEN_EXPERIMENT, at_once, free_port, serving
 from seecam.errors import SeecamError
 from seecam.params import TrackingParams
 from seecam.tracking.store import (
@@ -18,6 +21,7 @@ from seecam.tracking.store import (
     _store_lock,
     check_reachable,
     check_store,
+    one_try_if_down,
     stored_tracking,
     tracking_uri,
 )
@@ -60,6 +64,40 @@ def test_unreachable_server_fails_fast_with_one_line():
     with pytest.raises(SeecamError, match=f"MLflow tracking server {uri} is unreachable .*make ui"):
         check_reachable(uri)
     assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["health-ok", "health-503"])
+def test_calls_inside_one_try_if_down_are_retried_only_while_the_server_answers_its_health_check(healthy,
+                                                                                                  monkeypatch):
+    """A server that answers every MLflow call 503: the retries stay while its health check answers, and a
+    failing health check (it died) leaves one try, so ending a run on the way out does not wait them out."""
+    tried: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.answer()
+
+        def do_POST(self):  # noqa: N802
+            self.answer()
+
+        def answer(self):
+            tried.append(self.path)
+            ok = self.path == "/health" and healthy
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}" if ok else b"no")
+
+        def log_message(self, *args):
+            pass
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    with serving(Handler) as url, pytest.raises(MlflowException), one_try_if_down(url):
+        MlflowClient(url).set_terminated("0" * 32, "FAILED")
+    calls = [path for path in tried if path != "/health"]
+    assert tried[0] == "/health" and len(calls) == (1 + 3 if healthy else 1), tried
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "3"  # as it was
 
 
 def test_make_ui_is_suggested_only_for_a_server_on_this_machine():
