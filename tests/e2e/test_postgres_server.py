@@ -117,8 +117,8 @@ def test_two_seeds_on_a_postgres_backed_server_load_back_and_give_a_verdict(post
     repo.use_tiny_synthetic_data(epochs=1, train_size=400, test_size=120)
     # params.yaml names the server; the password comes from the environment (params.yaml refuses one)
     with_password = team_server.url.replace("http://", f"http://{HTTP_USER}:{HTTP_PASSWORD}@")
-    repo.set_params(tracking__uri=team_server.url, tracking__experiment="team", evaluate__bootstrap_samples=100,
-                    evaluate__latency_repeats=2, explain__faithfulness_samples=40, explain__images=[1, 2])
+    repo.use_tiny_explain()
+    repo.set_params(tracking__uri=team_server.url, tracking__experiment="team")
     outputs = [team_server.log.read_text()]
     for seed, target in ((1, "evaluate"), (0, "report")):  # seed 1 up to what the verdict pools; seed 0 in full
         repo.set_params(seed=seed)

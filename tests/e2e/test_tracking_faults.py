@@ -95,8 +95,7 @@ def logging_repo(tmp_path_factory):
     seed runs of one configuration for the verdict. Made in seconds, without training."""
     repo = copy_repo(tmp_path_factory.mktemp("logging"))
     repo.use_tiny_synthetic_data(train_size=300, test_size=200)
-    repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2,
-                    explain__faithfulness_samples=40, explain__images=[1, 2])
+    repo.use_tiny_explain()
     repo.stage("download")
     server = KillableServer(tmp_path_factory.mktemp("logging-server"))
     client = MlflowClient(server.url)

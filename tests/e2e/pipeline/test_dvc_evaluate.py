@@ -50,7 +50,7 @@ def test_evaluate_writes_both_models_and_the_comparison(pipeline_repo):
         record = records[name]
         assert record.data.metrics["test_acc"] == pytest.approx(report[name]["test_acc"])
         assert record.info.run_name == f"{name} · seed 42 · evaluate" and record.info.status == "FINISHED"
-        assert record.data.params["evaluate.bootstrap_samples"] == "1000"
+        assert record.data.params["evaluate.bootstrap_samples"] == "100"  # use_tiny_synthetic_data's
         assert "test_acc" not in client.get_run(training).data.metrics  # the training run keeps training numbers
     assert {k for k in records["cnn"].data.metrics if k.startswith("test_")} == \
         {k for k in records["se"].data.metrics if k.startswith("test_")}

@@ -34,8 +34,7 @@ def sweep(tmp_path_factory) -> Sweep:
     (tmp_path / UNUSUAL_DIR).mkdir()
     repo = copy_repo(tmp_path / UNUSUAL_DIR)
     repo.use_tiny_synthetic_data(epochs=2, train_size=400, test_size=120)
-    repo.set_params(evaluate__bootstrap_samples=100, evaluate__latency_repeats=2, explain__faithfulness_samples=40,
-                    explain__images=[1, 2])
+    repo.use_tiny_explain()
     src = str(repo.root / "src")
     sweep = (sys.executable, "-m", "seecam.cli", "sweep", "--seeds", "0-2", "-S", "train.epochs=1")
     refused = repo.run(*sweep, check=False, PYTHONPATH=src)
