@@ -103,8 +103,7 @@ def stage_record(name: str, config: StageConfig, resolved: dict[str, str]) -> It
                 | {"stage_sha": sha, "stage_config_sha": config.sha} | resolved
                 | ({PARENT: parent_id} if parent_id else {}))
         run_name = f"{parent.info.run_name if parent else name} · {config.stage}"
-        with run_by_id(client, found[0].info.run_id if found else None, experiment_id, run_name, tags,
-                       uri) as run_id:
+        with run_by_id(client, found[0].info.run_id if found else None, experiment_id, run_name, tags) as run_id:
             client.log_batch(run_id, params=[Param(k, v) for k, v in config.params.items()])  # the same again
             yield run_id
 
@@ -148,10 +147,8 @@ def _active(run_id: str) -> bool:
 
 
 @contextmanager
-def run_by_id(client: Any, run_id: str | None, experiment_id: str, name: str, tags: dict[str, str],
-              uri: str) -> Iterator[str]:
-    """Log to an existing run by its id, or to a new run (`name`, `tags`) ended FINISHED, FAILED or KILLED;
-    `uri` is the store `client` talks to.
+def run_by_id(client: Any, run_id: str | None, experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """Log to an existing run by its id, or to a new run (`name`, `tags`) ended FINISHED, FAILED or KILLED.
 
     An existing run is never restarted, so it keeps its end time: a server that dies mid-log cannot leave it
     flipped back to RUNNING (reopening a run with start_run made every later stage add its minutes to the
@@ -165,7 +162,7 @@ def run_by_id(client: Any, run_id: str | None, experiment_id: str, name: str, ta
         yield run_id
     except BaseException as exc:
         if created:
-            with one_try_if_down(uri):
+            with one_try_if_down(client.tracking_uri):
                 client.set_terminated(run_id, end_status(exc))
         raise
     if created or client.get_run(run_id).info.status != "FINISHED":

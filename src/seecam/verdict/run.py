@@ -62,11 +62,11 @@ def _pool_and_log(experiment_id: str, sha: str | None, baseline: str, candidate:
                       skipped=dict(skipped) | {"unpaired": len(unpaired)}, model_shas=model_shas,
                       evaluate_config_sha=records.evaluate.sha, explain_config_sha=records.explain.sha,
                       explain_layer=records.explain.params.get("explain.layer", ""))
-    return _log(verdict, pairs, sorted(r.run_id for r in runs), experiment_id, records, out, uri)
+    return _log(verdict, pairs, sorted(r.run_id for r in runs), experiment_id, records, out)
 
 
 def _log(verdict: Verdict, pairs: list[Pair], pooled: list[str], experiment_id: str, records: Records,
-         out: Path, uri: str) -> Verdict:
+         out: Path) -> Verdict:
     """The verdict run (the one over the same runs and records if there is one, else a new one) with the
     verdict's runs, numbers and OUTPUTS; returns the verdict with its run id."""
     baseline, candidate = verdict.baseline, verdict.candidate
@@ -80,7 +80,7 @@ def _log(verdict: Verdict, pairs: list[Pair], pooled: list[str], experiment_id: 
     name = f"verdict · {title(candidate)} vs {title(baseline)} · {len(pairs)} seeds"
     tags = {"config_sha": verdict.config_sha, "verdict": "true", "verdict_of": key, "pooled_runs": ",".join(pooled),
             "evaluate_config_sha": records.evaluate.sha, "explain_config_sha": records.explain.sha}
-    with run_by_id(client, reused.info.run_id if reused else None, experiment_id, name, tags, uri) as run_id:
+    with run_by_id(client, reused.info.run_id if reused else None, experiment_id, name, tags) as run_id:
         verdict = replace(verdict, mlflow_run_id=run_id)
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (  # the same values again when reused
             {"baseline": baseline, "candidate": candidate, "seeds": len(pairs)}
