@@ -10,7 +10,9 @@ PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
 # written here: where PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile torch and mlflow anew.
 # The installed packages' own test suites (3,500 files) are never imported: left out, 30 s instead of 36 s.
 # (A few of torch's test files are Python 3.12 syntax: compileall reports them and pip skipped them, hence || true.)
-INSTALL = $(PIP) install --no-compile -c constraints.txt -e
+# The installer: pip, or what `make ... INSTALLER=...` names (.ci/run: uv's `uv pip install`, same pins, a fifth of the time)
+INSTALLER = $(PIP) install --no-compile
+INSTALL = $(INSTALLER) -c constraints.txt -e
 ANNOUNCE = @echo "Installing the pinned dependencies into $(VENV): PyTorch with its CUDA wheels, about 6.6 GB, minutes."
 COMPILE = $(VENV)/bin/python -m compileall -qq -j 0 -x '/tests?/' $(VENV)/lib || true
 # The offline demo's params: `dvc exp run -S` writes exactly these values into params.yaml (tests/project/test_make.py);
