@@ -57,9 +57,10 @@ def test_report_page_renders_every_section_and_image(pipeline_repo, browser):
     page.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mlflow_ui(pipeline_repo):
-    """`seecam ui` (what `make ui` runs) serving the pipeline's store; yields the URLs it printed, by label."""
+    """`seecam ui` (what `make ui` runs) serving the pipeline's store, one for the tests that only read it; yields
+    the URLs it printed, by label."""
     process, lines = start_ui(pipeline_repo.root, free_port(), 4)
     try:
         yield dict(re.findall(r"^\s+([\w ]+):\s+(http://\S+)", "".join(lines), re.MULTILINE))
