@@ -6,12 +6,14 @@ runs once, not once per worker.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from helpers import UNUSUAL_DIR, RepoCopy, copy_repo, copy_with_store
+from helpers import UNUSUAL_DIR, RepoCopy, copy_repo, copy_with_store, free_port, start_ui, stop_process_group
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +29,26 @@ def pipeline_repo(tmp_path_factory) -> RepoCopy:
     repo.set_params(explain__faithfulness_samples=100)  # 2 s of explain, where all 300 test images took 7
     repo.repro_log = repo.dvc("repro").stdout
     return repo
+
+
+@dataclass
+class RunningUI:
+    url: str
+    printed: list[str]  # its first lines: the store it serves, then the links
+    links: dict[str, str]  # the links it printed, by label
+
+
+@pytest.fixture(scope="session")
+def mlflow_ui(pipeline_repo: RepoCopy) -> Iterator[RunningUI]:
+    """`seecam ui` (what `make ui` runs) serving the pipeline's store, one for the tests that only read it (a start
+    takes 9 s)."""
+    port = free_port()
+    process, printed = start_ui(pipeline_repo.root, port, 4)
+    try:
+        links = dict(re.findall(r"^\s+([\w ]+):\s+(http://\S+)", "".join(printed), re.MULTILINE))
+        yield RunningUI(f"http://127.0.0.1:{port}", printed, links)
+    finally:
+        stop_process_group(process)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, VENV_BIN, free_port, start_ui, stop_process_group, tool_env
+from helpers import REPO, VENV_BIN, free_port, stop_process_group, tool_env
 from seecam.tracking.store import unreachable
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,17 +57,6 @@ def test_report_page_renders_every_section_and_image(pipeline_repo, browser):
     page.close()
 
 
-@pytest.fixture(scope="module")
-def mlflow_ui(pipeline_repo):
-    """`seecam ui` (what `make ui` runs) serving the pipeline's store, one for the tests that only read it; yields
-    the URLs it printed, by label."""
-    process, lines = start_ui(pipeline_repo.root, free_port(), 4)
-    try:
-        yield dict(re.findall(r"^\s+([\w ]+):\s+(http://\S+)", "".join(lines), re.MULTILINE))
-    finally:
-        stop_process_group(process)
-
-
 RUNS = 8  # both training runs, each with its evaluate, explain and report record nested under it
 
 
@@ -82,7 +71,7 @@ def expand_every_training_run(page) -> None:
 
 
 def test_mlflow_ui_lists_both_runs_and_compares_them(pipeline_repo, browser, mlflow_ui):
-    runs_url, compare_url = mlflow_ui["runs table"], mlflow_ui["compare"]
+    runs_url, compare_url = mlflow_ui.links["runs table"], mlflow_ui.links["compare"]
     assert "/#/experiments/" in runs_url and "/#/compare-runs?runs=" in compare_url
     page = browser.new_page(viewport={"width": 2200, "height": 900})  # wide: the grid renders visible columns only
     page.goto(runs_url)
@@ -122,7 +111,7 @@ def test_mlflow_chart_view_shows_test_accuracy_beside_the_curves(pipeline_repo, 
     too), `^(test|val)_acc$` in "Search metric charts" (it takes a regular expression): test_acc's bars (one per
     evaluate record) in the same row as the val_acc curves."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.goto(mlflow_ui["charts"])
+    page.goto(mlflow_ui.links["charts"])
     expand_every_training_run(page)
     page.get_by_placeholder("Search metric charts").fill("^(test|val)_acc$")
     for curve in ("cnn · seed 42 (val_acc)", "se · seed 42 (val_acc)"):  # the legend of the drawn curves

@@ -8,10 +8,10 @@ import json
 
 from mlflow import MlflowClient
 
-from helpers import UNUSUAL_DIR, free_port, mlflow_client, records_of, start_ui, stop_process_group
+from helpers import UNUSUAL_DIR, mlflow_client, records_of
 
 
-def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_letter(pipeline_repo):
+def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_letter(pipeline_repo, mlflow_ui):
     root = pipeline_repo.root
     assert root.name == UNUSUAL_DIR and " " in UNUSUAL_DIR and not UNUSUAL_DIR.isascii()
     assert "Running stage 'report'" in pipeline_repo.repro_log
@@ -25,14 +25,9 @@ def test_the_pipeline_and_the_ui_work_from_a_path_with_a_space_and_a_non_ascii_l
         assert "test_acc" in records[name].data.metrics
         assert "explain/deletion_auc" in records_of(store, info["run_id"], "explain")[0].data.metrics
 
-    port = free_port()
-    ui, [first] = start_ui(root, port, 1)
-    try:
-        assert f"(sqlite:///{root / 'mlflow.db'}):" in first
-        served = MlflowClient(f"http://127.0.0.1:{port}")
-        for name, info in runs.items():
-            assert served.get_run(records[name].info.run_id).data.metrics["test_acc"] >= 0
-            (page,) = records_of(served, info["run_id"], "report")
-            assert "reports/index.html" in {a.path for a in served.list_artifacts(page.info.run_id, "reports")}
-    finally:
-        stop_process_group(ui)
+    assert f"(sqlite:///{root / 'mlflow.db'}):" in mlflow_ui.printed[0]
+    served = MlflowClient(mlflow_ui.url)
+    for name, info in runs.items():
+        assert served.get_run(records[name].info.run_id).data.metrics["test_acc"] >= 0
+        (page,) = records_of(served, info["run_id"], "report")
+        assert "reports/index.html" in {a.path for a in served.list_artifacts(page.info.run_id, "reports")}
