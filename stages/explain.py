@@ -6,19 +6,24 @@ from pathlib import Path
 # Run this workspace's code, also under `dvc exp run --temp` where the checkout is a copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from seecam import paths  # noqa: E402
+from seecam.data.store import load_dataset  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.params import load_params  # noqa: E402
+from seecam.preflight import check_tracking, check_writable  # noqa: E402
 
 
 def main() -> None:
-    params = load_params()  # before torch and mlflow load: a bad params.yaml is one line in a second, not five
-    from seecam.data.store import load_dataset
+    params = load_params()  # before torch and mlflow load: a bad params.yaml is one line in a second, not five,
+    check_writable(paths.explain_outputs(list(params.models)))  # and so are an output in the way and a tracking
+    check_tracking(params.models)  # store that is down, and data changed since the download:
+    dataset = load_dataset()
     from seecam.device import exact_fp32, resolve_device
     from seecam.explain.run import run_explain
 
     device = resolve_device(params.explain.device, "explain.device")
     exact_fp32(device)
-    report = run_explain(params.explain, list(params.models), load_dataset(), device)
+    report = run_explain(params.explain, list(params.models), dataset, device)
     for name in params.models:
         values = report.models[name]
         rho = values.get("randomization_spearman")

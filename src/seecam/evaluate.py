@@ -26,7 +26,6 @@ from seecam.inference import load_model, predict_logits, to_device
 from seecam.params import EvaluateParams
 from seecam.plots import close, save_figure
 from seecam.plots.evaluation import confusion_matrices, per_class_bars, reliability_diagrams
-from seecam.preflight import check_tracking, check_writable
 from seecam.stage_metrics import Comparison, EvaluateMetrics
 from seecam.tables import (
     NOISE_MEASURED,
@@ -41,11 +40,6 @@ from seecam.tables import (
 )
 from seecam.titles import title
 from seecam.tracking.stages import CORRECT_ARTIFACT, StageConfig, log_artifact, log_text, log_values, stage_record
-
-FIGURES = ("confusion.png", "reliability.png", "per_class_accuracy.png")
-# every model's reports/train/<name>/<file> as one long table (history.long_table), for dvc.yaml's plots
-TRAINING_TABLES = {"training_history.csv": "history.csv", "training_iterations.csv": "iterations.csv"}
-OUTPUTS = ("metrics.json", "confusion.json", "comparison.md", *FIGURES, *TRAINING_TABLES)  # as in dvc.yaml
 
 
 @dataclass
@@ -138,7 +132,7 @@ def training_seconds(name: str) -> float | None:
 def check_training_tables(names: list[str]) -> None:
     """Every model's training tables (evaluate gathers them for dvc.yaml's plots), before the long work."""
     for name in names:
-        for source in TRAINING_TABLES.values():
+        for source in paths.EVALUATE_TRAINING_TABLES.values():
             if not (paths.train_dir(name) / source).is_file():
                 raise SeecamError(f"{paths.train_dir(name) / source} is missing; run "
                                   f"`dvc repro {paths.train_stage(name)}` first")
@@ -149,8 +143,6 @@ def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device:
     training run for this evaluate configuration: tracking/stages.py)."""
     check_train_stages(names)
     models = {name: load_model(paths.model_file(name), name, device)[0] for name in names}
-    check_writable(paths.EVALUATE_DIR / name for name in OUTPUTS)
-    check_tracking(names)
     check_training_tables(names)
     classes = list(dataset.classes)
     labels = dataset.test.labels
@@ -172,28 +164,28 @@ def run_evaluate(ev: EvaluateParams, names: list[str], dataset: Dataset, device:
     write_json(EvaluateMetrics.FILE, report.to_json())
     write_json(out / "confusion.json", {"classes": classes} | {n: r.confusion.tolist() for n, r in results.items()})
     write_text(out / "comparison.md", comparison_markdown(results, comparisons, classes, ev.baseline))
-    for table, source in TRAINING_TABLES.items():
+    for table, source in paths.EVALUATE_TRAINING_TABLES.items():
         columns, rows = long_table(names, source)
-        write_csv(out / table, rows, columns)
-    confusion_png, reliability_png, per_class_png = FIGURES
+        write_csv(table, rows, columns)
+    confusion_png, reliability_png, per_class_png = paths.EVALUATE_FIGURES
     figures = {
         confusion_png: confusion_matrices({n: r.confusion for n, r in results.items()}, classes),
         reliability_png: reliability_diagrams({n: r.reliability for n, r in results.items()}),
         per_class_png: per_class_bars({n: metrics.per_class_accuracy(r.confusion) for n, r in results.items()},
                                       classes),
     }
-    for filename, figure in figures.items():
-        save_figure(figure, out / filename)
+    for path, figure in figures.items():
+        save_figure(figure, path)
     config = StageConfig.of("evaluate", ev)
     for name, result in results.items():
         with stage_record(name, config, {"device": device.type, "data_sha256": dataset.sha256}) as run_id:
             log_values(run_id, result.values)
             # one 0/1 character per test image: `seecam verdict` pools them over seeds (paired bootstrap)
             log_text(run_id, "".join("01"[int(c)] for c in result.correct), CORRECT_ARTIFACT)
-            for filename in figures:
-                log_artifact(run_id, out / filename, "figures/evaluate")
+            for path in figures:
+                log_artifact(run_id, path, "figures/evaluate")
             log_artifact(run_id, out / "comparison.md", "reports")
-    for filename in figures:
-        close(figures[filename])
+    for figure in figures.values():
+        close(figure)
     return report
 

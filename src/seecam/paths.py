@@ -40,6 +40,27 @@ def train_outputs(name: str) -> list[Path]:
     return [model_file(name), *(train_dir(name) / f for f in ("history.csv", "iterations.csv", "run.json"))]
 
 
+EVALUATE_FIGURES = (EVALUATE_DIR / "confusion.png", EVALUATE_DIR / "reliability.png",
+                    EVALUATE_DIR / "per_class_accuracy.png")
+# every model's reports/train/<name>/<file> as one long table (history.long_table), for dvc.yaml's plots
+EVALUATE_TRAINING_TABLES = {EVALUATE_DIR / "training_history.csv": "history.csv",
+                            EVALUATE_DIR / "training_iterations.csv": "iterations.csv"}
+EXPLAIN_MODELS_DIR = EXPLAIN_DIR / "models"  # each model's own figures: one DVC output (a folder) for any models
+
+
+def evaluate_outputs() -> list[Path]:
+    """Everything the evaluate stage writes (its outs and metrics in dvc.yaml)."""
+    written = (EVALUATE_DIR / name for name in ("metrics.json", "confusion.json", "comparison.md"))
+    return [*written, *EVALUATE_FIGURES, *EVALUATE_TRAINING_TABLES]
+
+
+def explain_outputs(names: list[str]) -> list[Path]:
+    """Everything the explain stage writes for models `names` (its outs and metrics in dvc.yaml)."""
+    shared = ["metrics.json", "gradcam_side_by_side.png", "cam_methods.png", "se_excitation.png", "se_mistakes.png"]
+    own = [EXPLAIN_MODELS_DIR / f"{kind}_{name}.png" for name in names for kind in ("feature_maps", "top_channels")]
+    return [EXPLAIN_DIR / name for name in shared] + own
+
+
 def checkpoint_file(name: str, fingerprint: str) -> Path:
     """checkpoints/<name>-<fingerprint[:16]>.ckpt: scratch state for resuming, outside every DVC output.
 

@@ -26,7 +26,6 @@ from seecam.normalize import Normalizer
 from seecam.params import Params
 from seecam.plots import close
 from seecam.plots.training import training_curves
-from seecam.preflight import check_writable
 from seecam.stage_clock import StageClock
 from seecam.tracking import store
 from seecam.tracking.store import RunInfo
@@ -108,8 +107,7 @@ def run_train(name: str, params: Params, dataset: Dataset, device: torch.device,
     """
     clock = clock or StageClock()
     if world.is_main:
-        check_writable(paths.train_outputs(name))
-        experiment_id = store.open_experiment(params.tracking)  # fails fast if the server is down
+        experiment_id = store.open_experiment(params.tracking)
     splits = training_splits(dataset, params.data, device)
     seed_everything(params.seed)
     model = build_model(name, params.model(name), params.train.normalize)

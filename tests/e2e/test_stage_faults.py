@@ -123,6 +123,23 @@ def test_training_refuses_an_output_in_the_way_before_the_first_epoch(repo):
 
 
 @pytest.mark.parametrize("stage", ["train", *STAGES])
+def test_a_fault_found_without_the_models_is_one_line_before_torch_and_mlflow_load(repo, stage):
+    """An output in the way (or a tracking store that is down or damaged, or data changed since the download) needs
+    no model to find: the stage says so before importing torch and MLflow, which take four seconds."""
+    output = repo.root / ("reports/train/cnn/history.csv" if stage == "train" else f"reports/{stage}/metrics.json")
+    output.mkdir(parents=True)
+    try:
+        args = ("cnn",) if stage == "train" else ()
+        done = repo.run(sys.executable, "-X", "importtime", f"stages/{stage}.py", *args, check=False)
+    finally:
+        _remove(repo.root / "reports/train")
+    assert done.returncode == 2 and "error: " in done.stderr and "a directory is in the way" in done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time")}
+    assert "seecam.preflight" in imported  # -X importtime listed what was imported
+    assert sorted(name for name in imported if name.split(".")[0] in ("torch", "mlflow")) == []
+
+
+@pytest.mark.parametrize("stage", ["train", *STAGES])
 def test_an_environment_tracking_uri_mlflow_cannot_use_is_one_line(repo, stage):
     args = ("cnn",) if stage == "train" else ()
     line = one_error_line(repo.stage(stage, *args, check=False, MLFLOW_TRACKING_URI="notascheme"))

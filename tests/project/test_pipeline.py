@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from helpers import REPO
+from seecam.paths import explain_outputs
 
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
@@ -123,10 +124,8 @@ def declared(stage: str) -> set[str]:
 @pytest.mark.parametrize("names", [["cnn", "se"], ["cnn", "se", "se8", "eca"]])
 def test_every_file_explain_writes_is_declared_whatever_the_models(names):
     """Issue 25: feature_maps_se8.png was no DVC output, so `git add -A` put it in git."""
-    from seecam.explain.run import outputs
-
     outs = declared("explain")
-    for path in outputs(names):
+    for path in explain_outputs(names):
         assert any(path == Path(out) or Path(out) in path.parents for out in outs), path
 
 

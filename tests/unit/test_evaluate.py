@@ -6,7 +6,6 @@ import pytest
 
 from seecam.errors import SeecamError
 from seecam.evaluate import (
-    TRAINING_TABLES,
     ModelEvaluation,
     check_training_tables,
     compare,
@@ -14,6 +13,7 @@ from seecam.evaluate import (
     evaluate_model,
 )
 from seecam.params import EvaluateParams
+from seecam.paths import EVALUATE_TRAINING_TABLES
 from seecam.report import single_run
 from seecam.stage_metrics import Comparison, EvaluateMetrics
 
@@ -141,7 +141,7 @@ def test_a_model_without_its_training_tables_is_one_line_before_the_long_work(tm
     monkeypatch.chdir(tmp_path)
     for name in ("cnn", "se"):
         (tmp_path / f"reports/train/{name}").mkdir(parents=True)
-        for source in TRAINING_TABLES.values():
+        for source in EVALUATE_TRAINING_TABLES.values():
             (tmp_path / f"reports/train/{name}/{source}").write_text("epoch\n1\n")
     check_training_tables(["cnn", "se"])
     (tmp_path / "reports/train/se/iterations.csv").unlink()

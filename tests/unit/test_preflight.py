@@ -9,10 +9,7 @@ import yaml
 
 from helpers import REPO, free_port
 from seecam.errors import SeecamError
-from seecam.evaluate import OUTPUTS
-from seecam.explain.run import PER_MODEL
-from seecam.explain.run import outputs as explain_outputs
-from seecam.paths import EVALUATE_DIR
+from seecam.paths import EXPLAIN_MODELS_DIR, evaluate_outputs, explain_outputs
 from seecam.preflight import check_tracking, check_writable
 
 
@@ -54,10 +51,10 @@ def test_a_tracking_server_that_is_down_is_named(tmp_path, monkeypatch):
     check_tracking(["cnn", "se"])  # the local SQLite store needs no server
 
 
-@pytest.mark.parametrize("stage,paths", [("evaluate", [EVALUATE_DIR / name for name in OUTPUTS]),
+@pytest.mark.parametrize("stage,paths", [("evaluate", evaluate_outputs()),
                                          ("explain", explain_outputs(["cnn", "se"]))])
 def test_the_outputs_checked_before_the_work_are_the_ones_dvc_yaml_declares(stage, paths):
     """Each file, or the folder of each model's own files (explain's models/)."""
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
     declared = {next(iter(entry)) if isinstance(entry, dict) else entry for entry in spec["outs"] + spec["metrics"]}
-    assert declared == {str(path.parent if path.parent == PER_MODEL else path) for path in paths}
+    assert declared == {str(path.parent if path.parent == EXPLAIN_MODELS_DIR else path) for path in paths}

@@ -33,7 +33,6 @@ from seecam.normalize import Normalizer
 from seecam.params import IMAGE_SIDE, ExplainParams
 from seecam.plots import close, save_figure
 from seecam.plots import explanation as figures
-from seecam.preflight import check_tracking, check_writable
 from seecam.stage_clock import StageClock
 from seecam.stage_metrics import ExplainMetrics
 from seecam.titles import title
@@ -113,16 +112,6 @@ def confident_mistakes(models: dict[str, nn.Module], images: torch.Tensor, label
     return figures.mistakes(np.concatenate(rgb), np.concatenate(maps), titles, f"{names}: {what}")
 
 
-PER_MODEL = paths.EXPLAIN_DIR / "models"  # each model's own figures: one DVC output (a folder) for any models
-
-
-def outputs(names: list[str]) -> list[Path]:
-    """Every file the stage writes for models `names` (dvc.yaml's outs and metrics of explain)."""
-    shared = ["metrics.json", "gradcam_side_by_side.png", "cam_methods.png", "se_excitation.png", "se_mistakes.png"]
-    own = [PER_MODEL / f"{kind}_{name}.png" for name in names for kind in ("feature_maps", "top_channels")]
-    return [paths.EXPLAIN_DIR / name for name in shared] + own
-
-
 def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: torch.device) -> ExplainMetrics:
     """Explain models `names` (params.yaml's), write reports/explain/*, log each model's record."""
     check_train_stages(names)
@@ -130,8 +119,6 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
     gated = {name: model for name, model in models.items() if gates(model)}
     test = dataset.test
     check_inputs(ex, models, len(test.labels))
-    check_writable(outputs(names))
-    check_tracking(names)
     classes = list(dataset.classes)
     images = to_device(test.images, device)
     chosen = images[ex.images]
@@ -150,8 +137,8 @@ def run_explain(ex: ExplainParams, names: list[str], dataset: Dataset, device: t
     with timer.part("feature maps"):
         for name, model in models.items():
             grid, attention = feature_figures(name, model, first, ex)
-            out[PER_MODEL / f"feature_maps_{name}.png"] = (grid, [name])
-            out[PER_MODEL / f"top_channels_{name}.png"] = (attention, [name])
+            out[paths.EXPLAIN_MODELS_DIR / f"feature_maps_{name}.png"] = (grid, [name])
+            out[paths.EXPLAIN_MODELS_DIR / f"top_channels_{name}.png"] = (attention, [name])
 
     samples = min(ex.faithfulness_samples, len(test.labels))
     boxes = test.boxes[:samples] if test.boxes is not None else None
