@@ -7,7 +7,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from seecam import paths  # noqa: E402
-from seecam.data.store import load_dataset  # noqa: E402
 from seecam.errors import run  # noqa: E402
 from seecam.params import load_params  # noqa: E402
 from seecam.preflight import check_tracking, check_writable  # noqa: E402
@@ -15,9 +14,11 @@ from seecam.preflight import check_tracking, check_writable  # noqa: E402
 
 def main() -> None:
     params = load_params()  # before torch and mlflow load: a bad params.yaml is one line in a second, not five,
-    check_writable(paths.explain_outputs(list(params.models)))  # and so are an output in the way and a tracking
-    check_tracking(params.models)  # store that is down, and data changed since the download:
-    dataset = load_dataset()
+    check_writable(paths.explain_outputs(list(params.models)))  # and so are an output in the way,
+    check_tracking(params.models)  # a tracking store that is down or damaged,
+    from seecam.data.store import load_dataset  # (numpy: after the params check)
+
+    dataset = load_dataset()  # and data changed since the download
     from seecam.device import exact_fp32, resolve_device
     from seecam.explain.run import run_explain
 

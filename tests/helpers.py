@@ -261,6 +261,11 @@ class RunsCodeOnLoad:
         return os.system, ("echo loaded: code ran",)
 
 
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a `python -X importtime` run imported, from its stderr."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
 def gone(process: Any, timeout: float) -> bool:
     """Whether the psutil.Process ends (or is a zombie its new parent has not reaped yet) within `timeout` seconds:
     a process that is not our child cannot be waited for."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import RepoCopy
+from helpers import RepoCopy, imported_modules
 
 
 def tree(root: Path) -> set[str]:
@@ -66,6 +66,6 @@ def test_a_bad_params_file_stops_the_stage_before_torch_and_mlflow_load(repo_cop
     script, *args = stage
     repo_copy.set_params(train__lr=float("nan"))
     result = repo_copy.run(sys.executable, "-X", "importtime", f"stages/{script}.py", *args, check=False)
-    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    loaded = imported_modules(result.stderr)
     assert result.returncode == 2 and "error: params.yaml: train.lr must be a finite number" in result.stderr
     assert "yaml" in loaded and not {"torch", "mlflow", "matplotlib", "numpy"} & loaded, sorted(loaded)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, copy_repo, free_port
+from helpers import REPO, copy_repo, free_port, imported_modules
 from seecam.inference import save_model
 from seecam.models import build_model, model_config
 from seecam.params import CnnParams, SeParams
@@ -134,7 +134,7 @@ def test_a_fault_found_without_the_models_is_one_line_before_torch_and_mlflow_lo
     finally:
         _remove(repo.root / "reports/train")
     assert done.returncode == 2 and "error: " in done.stderr and "a directory is in the way" in done.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time")}
+    imported = imported_modules(done.stderr)
     assert "seecam.preflight" in imported  # -X importtime listed what was imported
     assert sorted(name for name in imported if name.split(".")[0] in ("torch", "mlflow")) == []
 
