@@ -124,8 +124,9 @@ def test_training_refuses_an_output_in_the_way_before_the_first_epoch(repo):
 
 @pytest.mark.parametrize("stage", ["train", *STAGES])
 def test_a_fault_found_without_the_models_is_one_line_before_torch_and_mlflow_load(repo, stage):
-    """An output in the way (or a tracking store that is down or damaged, or data changed since the download) needs
-    no model to find: the stage says so before importing torch and MLflow, which take four seconds."""
+    """An output in the way needs no model to find: the stage says so before importing torch and MLflow, which take
+    four seconds. (A store that is down or damaged, and changed data, are checked at the same point of each stage
+    script; their own tests above and below give their lines.)"""
     output = repo.root / ("reports/train/cnn/history.csv" if stage == "train" else f"reports/{stage}/metrics.json")
     output.mkdir(parents=True)
     try:
